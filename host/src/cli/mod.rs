@@ -1,0 +1,79 @@
+//! Command-line interface: `serve`, `plugins list`, `replay`, `send`.
+
+mod plugins;
+mod replay;
+mod send;
+mod serve;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use switchboard::config;
+use switchboard::runtime::{Plugins, Runtime, RuntimeSettings};
+
+/// Switchboard: one view of every conversation an organisation has with the people it serves.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: webhooks in, interactions into the log.
+    Serve(serve::ServeArgs),
+    /// Inspect the plugins in plugins.toml.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+    /// Reprocess stored webhooks that failed (after fixing a plugin or its configuration).
+    Replay(replay::ReplayArgs),
+    /// Send one message through a plugin now, and record it in the log.
+    Send(send::SendArgs),
+}
+
+/// Where Switchboard keeps things; shared by every command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// The database: a SQLite file path or sqlite:// URL.
+    #[arg(long, env = "SWITCHBOARD_DATABASE", default_value = "switchboard-data/switchboard.db")]
+    database: String,
+    /// The plugin manifest.
+    #[arg(long, env = "SWITCHBOARD_PLUGINS", default_value = "plugins.toml")]
+    plugins: PathBuf,
+    /// Where compiled plugins are cached.
+    #[arg(long, env = "SWITCHBOARD_CACHE_DIR", default_value = "switchboard-data/cache")]
+    cache_dir: PathBuf,
+    /// How many plugin instances may run at once.
+    #[arg(long, env = "SWITCHBOARD_INSTANCE_SLOTS", default_value_t = 128)]
+    instance_slots: u32,
+    /// Country calling code assumed for phone numbers given without one (e.g. 1 or 44).
+    #[arg(long, env = "SWITCHBOARD_DEFAULT_COUNTRY_CODE")]
+    default_country_code: Option<String>,
+}
+
+impl Common {
+    /// Reads plugins.toml and loads every enabled plugin.
+    async fn load_plugins(&self) -> anyhow::Result<(config::LoadedManifest, Arc<Plugins>)> {
+        let manifest = config::load(&self.plugins)?;
+        let runtime = Runtime::new(RuntimeSettings {
+            cache_dir: self.cache_dir.clone(),
+            instance_slots: self.instance_slots,
+        })
+        .context("starting the plugin runtime")?;
+        let plugins = Plugins::load(&runtime, &manifest).await?;
+        Ok((manifest, Arc::new(plugins)))
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Plugins(command) => plugins::run(command).await,
+        Command::Replay(args) => replay::run(args).await,
+        Command::Send(args) => send::run(args).await,
+    }
+}

@@ -1,0 +1,41 @@
+//! `switchboard replay`.
+
+use super::Common;
+use switchboard::ingest::{Ingest, IngestSettings, replay};
+use switchboard::store::Store;
+use switchboard::store::raw_webhooks::ReplayFilter;
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Only webhooks of this plugin.
+    #[arg(long)]
+    plugin: Option<String>,
+    /// Only the webhook with this id.
+    #[arg(long)]
+    id: Option<i64>,
+    /// Also replay webhooks the plugin rejected as malformed.
+    #[arg(long)]
+    include_rejected: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let store = Store::open(&args.common.database).await?;
+    let (_manifest, plugins) = args.common.load_plugins().await?;
+    let ingest = Ingest::new(
+        store,
+        plugins,
+        IngestSettings {
+            default_country_code: args.common.default_country_code.clone(),
+        },
+    );
+    let filter = ReplayFilter {
+        plugin_id: args.plugin,
+        id: args.id,
+        include_rejected: args.include_rejected,
+    };
+    let report = replay(&ingest, &filter).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

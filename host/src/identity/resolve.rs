@@ -1,0 +1,231 @@
+//! Finding the contact each interaction of a batch is about, and how long after its message left
+//! us it happened.
+//!
+//! In order of trust: our own contact id echoed by the vendor; the contact of earlier interactions
+//! of the same message; a known identity (email, phone, external id, strongest first); and
+//! otherwise a new contact owning the identities. Identities the batch reveals for a contact are
+//! linked to it unless another contact already owns them. The whole batch takes a handful of
+//! queries, not a handful per interaction.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::AnyConnection;
+
+use super::{Hints, IdentityKey};
+use crate::domain::{Channel, Outcome};
+use crate::store::StoreError;
+use crate::store::contacts;
+use crate::store::interactions::{self, MessageFacts};
+
+/// What resolution needs to know about one interaction.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    pub channel: Channel,
+    pub outcome: Outcome,
+    pub occurred_at: i64,
+    pub vendor_message_id: Option<&'a str>,
+    pub hints: &'a Hints,
+}
+
+/// Who an interaction is about, and its time to action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolution {
+    /// `None` only when the interaction carries no usable hint at all.
+    pub contact_id: Option<i64>,
+    /// Milliseconds from the message leaving us to this event, for events that follow a send.
+    pub time_to_action_ms: Option<i64>,
+}
+
+/// Resolves a batch, in order, inside the caller's transaction. `source` is recorded on the
+/// identities it links (`plugin:<id>`).
+pub async fn resolve_batch(
+    conn: &mut AnyConnection,
+    subjects: &[Subject<'_>],
+    source: &str,
+    now: i64,
+) -> Result<Vec<Resolution>, StoreError> {
+    let claimed: Vec<i64> = unique(subjects.iter().filter_map(|s| s.hints.contact_id));
+    let valid_contacts = contacts::existing(conn, &claimed).await?;
+
+    let message_keys: Vec<(Channel, &str)> =
+        unique(subjects.iter().filter_map(|s| Some((s.channel, s.vendor_message_id?))));
+    let mut messages = interactions::message_facts(conn, &message_keys).await?;
+    for subject in subjects {
+        if let Some(id) = subject.vendor_message_id
+            && subject.outcome.starts_a_message()
+        {
+            let facts = messages.entry((subject.channel, id.to_string())).or_default();
+            facts.started_at = Some(facts.started_at.map_or(subject.occurred_at, |s| s.min(subject.occurred_at)));
+        }
+    }
+
+    let keys: Vec<IdentityKey> = unique(subjects.iter().flat_map(|s| s.hints.identities.iter().cloned()));
+    let mut owners = contacts::owners(conn, &keys).await?;
+
+    let mut resolutions = Vec::with_capacity(subjects.len());
+    for subject in subjects {
+        let message = subject
+            .vendor_message_id
+            .map(|id| (subject.channel, id.to_string()));
+        let facts = message.as_ref().and_then(|m| messages.get(m)).copied().unwrap_or_default();
+        let contact_id = match known_contact(subject, &valid_contacts, &facts, &owners) {
+            Some(contact) => Some(contact),
+            None if subject.hints.identities.is_empty() => None,
+            None => Some(contacts::create(conn, now).await?),
+        };
+        if let Some(contact) = contact_id {
+            link_new_identities(conn, contact, subject.hints, &mut owners, source, now).await?;
+            if let Some(message) = message {
+                let facts = messages.entry(message).or_default();
+                facts.contact_id = facts.contact_id.or(Some(contact));
+            }
+        }
+        resolutions.push(Resolution {
+            contact_id,
+            time_to_action_ms: time_to_action(subject, &facts),
+        });
+    }
+    Ok(resolutions)
+}
+
+fn known_contact(
+    subject: &Subject<'_>,
+    valid_contacts: &HashSet<i64>,
+    facts: &MessageFacts,
+    owners: &HashMap<IdentityKey, i64>,
+) -> Option<i64> {
+    subject
+        .hints
+        .contact_id
+        .filter(|id| valid_contacts.contains(id))
+        .or(facts.contact_id)
+        .or_else(|| subject.hints.identities.iter().find_map(|key| owners.get(key).copied()))
+}
+
+async fn link_new_identities(
+    conn: &mut AnyConnection,
+    contact: i64,
+    hints: &Hints,
+    owners: &mut HashMap<IdentityKey, i64>,
+    source: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    for key in &hints.identities {
+        if owners.contains_key(key) {
+            continue;
+        }
+        if contacts::link_identity(conn, contact, key, source, now).await? {
+            owners.insert(key.clone(), contact);
+        }
+    }
+    Ok(())
+}
+
+/// Events after a send measure how long the person took; the send itself does not.
+fn time_to_action(subject: &Subject<'_>, facts: &MessageFacts) -> Option<i64> {
+    if subject.outcome.starts_a_message() {
+        return None;
+    }
+    let started = facts.started_at?;
+    (subject.occurred_at >= started).then(|| subject.occurred_at - started)
+}
+
+/// The distinct items, in first-seen order.
+fn unique<T: Clone + Eq + std::hash::Hash>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = HashSet::new();
+    items.filter(|item| seen.insert(item.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::interactions::tests::event;
+    use crate::store::testing;
+
+    fn hints(contact_id: Option<i64>, keys: &[IdentityKey]) -> Hints {
+        Hints {
+            contact_id,
+            identities: keys.to_vec(),
+        }
+    }
+
+    fn subject<'a>(outcome: Outcome, at: i64, message: Option<&'a str>, hints: &'a Hints) -> Subject<'a> {
+        Subject {
+            channel: Channel::Email,
+            outcome,
+            occurred_at: at,
+            vendor_message_id: message,
+            hints,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_address_creates_one_contact_for_the_whole_batch() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let ana = hints(None, &[IdentityKey::email("ana@example.org").unwrap()]);
+        let batch = [
+            subject(Outcome::Queued, 1_000, Some("m1"), &ana),
+            subject(Outcome::Delivered, 1_500, Some("m1"), &ana),
+            subject(Outcome::Opened, 61_000, Some("m1"), &ana),
+        ];
+        let resolved = resolve_batch(tx.conn(), &batch, "plugin:test", 0).await.unwrap();
+        let contact = resolved[0].contact_id.unwrap();
+        assert!(resolved.iter().all(|r| r.contact_id == Some(contact)));
+        let ttas: Vec<_> = resolved.iter().map(|r| r.time_to_action_ms).collect();
+        assert_eq!(ttas, [None, Some(500), Some(60_000)]);
+    }
+
+    #[tokio::test]
+    async fn our_contact_id_wins_then_the_message_then_identities() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let ana = contacts::create(tx.conn(), 0).await.unwrap();
+        let ben = contacts::create(tx.conn(), 0).await.unwrap();
+        let ben_email = IdentityKey::email("ben@example.org").unwrap();
+        contacts::link_identity(tx.conn(), ben, &ben_email, "test", 0).await.unwrap();
+        let mut sent = event("email_sent", Outcome::Sent, 100, "m-ana", "e0");
+        sent.contact_id = Some(ana);
+        interactions::insert_new(tx.conn(), &[sent]).await.unwrap();
+
+        // Ana's message, reported with Ben's address (a forward, say): the message decides.
+        let by_message = hints(None, &[ben_email.clone()]);
+        // Our id for Ana wins over Ben's address.
+        let by_claim = hints(Some(ana), &[ben_email.clone()]);
+        // A claim naming no contact is ignored; the address decides.
+        let stale_claim = hints(Some(999), &[ben_email.clone()]);
+        let batch = [
+            subject(Outcome::Opened, 400, Some("m-ana"), &by_message),
+            subject(Outcome::Clicked, 500, None, &by_claim),
+            subject(Outcome::Delivered, 600, None, &stale_claim),
+        ];
+        let resolved = resolve_batch(tx.conn(), &batch, "plugin:test", 0).await.unwrap();
+        let contacts: Vec<_> = resolved.iter().map(|r| r.contact_id).collect();
+        assert_eq!(contacts, [Some(ana), Some(ana), Some(ben)]);
+        assert_eq!(resolved[0].time_to_action_ms, Some(300));
+    }
+
+    #[tokio::test]
+    async fn identities_seen_with_a_contact_are_linked_to_it() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let ana = contacts::create(tx.conn(), 0).await.unwrap();
+        let phone = IdentityKey::phone("+14155550100", None).unwrap();
+        let seen = hints(Some(ana), &[phone.clone()]);
+        resolve_batch(tx.conn(), &[subject(Outcome::Delivered, 1, None, &seen)], "plugin:t", 0)
+            .await
+            .unwrap();
+        assert_eq!(contacts::identities_of(tx.conn(), ana).await.unwrap(), [phone]);
+    }
+
+    #[tokio::test]
+    async fn an_interaction_without_hints_stays_unattributed() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let nothing = hints(None, &[]);
+        let resolved = resolve_batch(tx.conn(), &[subject(Outcome::Delivered, 1, Some("m"), &nothing)], "t", 0)
+            .await
+            .unwrap();
+        assert_eq!(resolved[0], Resolution { contact_id: None, time_to_action_ms: None });
+    }
+}

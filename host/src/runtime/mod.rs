@@ -1,0 +1,207 @@
+//! The plugin runtime: one wasmtime engine, plugins compiled once (and cached on disk by digest),
+//! linked once into an `InstancePre`, and called in fresh sandboxed instances.
+//!
+//! A plugin gets no filesystem, environment, arguments or sockets; its only ways out are the host
+//! interfaces of `wit/host.wit`, each checked here: HTTP to allow-listed hosts, its own config,
+//! secrets used on its behalf, the clock and a bounded log.
+
+pub mod bindings;
+mod cache;
+pub mod egress;
+mod engine;
+mod error;
+mod host;
+mod plugin;
+mod registry;
+pub mod secrets;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker};
+
+pub use error::{CallError, LoadError};
+pub use host::verify_ecdsa_p256;
+pub use plugin::{Description, Plugin};
+pub use registry::Plugins;
+
+use crate::config::{PluginSpec, validate::MAX_MEMORY_MIB};
+use bindings::{ChannelPlugin, ChannelPluginPre};
+use cache::ArtifactCache;
+use egress::{Egress, EgressPolicy};
+use plugin::Shared;
+use secrets::Secrets;
+use state::{PluginContext, PluginState};
+
+/// The contract version this host implements. Plugins built against the same major version and
+/// an equal or older minor version load.
+pub const INTERFACE_VERSION: &str = "1.0.0";
+
+/// How the runtime is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// Where compiled plugins are cached.
+    pub cache_dir: PathBuf,
+    /// How many plugin instances may be alive at once, across all plugins.
+    pub instance_slots: u32,
+}
+
+/// The engine and everything plugins share.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+    linker: Arc<Linker<PluginState>>,
+    cache: ArtifactCache,
+}
+
+impl Runtime {
+    pub fn new(settings: RuntimeSettings) -> anyhow::Result<Self> {
+        let engine = engine::build(
+            settings.instance_slots,
+            usize::try_from(MAX_MEMORY_MIB)? << 20,
+        )?;
+        engine::start_epoch_ticker(&engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        ChannelPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        let cache = ArtifactCache::new(settings.cache_dir, &engine);
+        let shared = Shared {
+            engine,
+            egress: Egress::new()?,
+            slots: Semaphore::new(settings.instance_slots as usize),
+        };
+        Ok(Runtime {
+            shared: Arc::new(shared),
+            linker: Arc::new(linker),
+            cache,
+        })
+    }
+
+    /// Loads one plugin: reads the file, checks its digest, compiles it (or takes it from the
+    /// cache), links it, asks it to describe itself and checks what it says.
+    pub async fn load(&self, spec: &PluginSpec) -> Result<Plugin, LoadError> {
+        let id = spec.id.clone();
+        let wasm = tokio::fs::read(&spec.wasm_path)
+            .await
+            .map_err(|source| LoadError::Read {
+                plugin: id.clone(),
+                path: spec.wasm_path.clone(),
+                source,
+            })?;
+        let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, &wasm).as_ref());
+        if let Some(expected) = &spec.sha256
+            && *expected != sha256
+        {
+            return Err(LoadError::DigestMismatch {
+                plugin: id,
+                path: spec.wasm_path.clone(),
+                expected: expected.clone(),
+                actual: sha256,
+            });
+        }
+        let pre = self.link(spec, &sha256, wasm).await?;
+        let context = Arc::new(PluginContext {
+            id: id.clone(),
+            config: spec.config.clone(),
+            secrets: Secrets::read(&spec.secrets, |var| std::env::var(var).ok()),
+            egress: EgressPolicy {
+                allowed_hosts: spec.allowed_hosts.clone(),
+                allow_private_network: spec.allow_private_network,
+            },
+            memory_limit_bytes: usize::try_from(spec.limits.memory_mib).unwrap_or(usize::MAX) << 20,
+        });
+        let plugin = Plugin::new(spec.clone(), sha256, pre, context, self.shared.clone())
+            .await
+            .map_err(|e| LoadError::Describe {
+                plugin: id.clone(),
+                source: Box::new(e),
+            })?;
+        check_description(spec, &plugin.description)?;
+        for secret in plugin.unset_secrets() {
+            let variable = &spec.secrets[secret];
+            tracing::warn!(plugin = %id, secret, variable, "secret is not set; calls that need it will fail");
+        }
+        Ok(plugin)
+    }
+
+    async fn link(
+        &self,
+        spec: &PluginSpec,
+        sha256: &str,
+        wasm: Vec<u8>,
+    ) -> Result<ChannelPluginPre<PluginState>, LoadError> {
+        let (engine, cache, digest) = (self.shared.engine.clone(), self.cache.clone(), sha256.to_string());
+        let compiled = tokio::task::spawn_blocking(move || cache.component(&engine, &digest, &wasm))
+            .await
+            .map_err(|e| anyhow::anyhow!("compilation task failed: {e}"))
+            .and_then(|result| result.map_err(anyhow::Error::from));
+        let component = compiled.map_err(|e| LoadError::Compile {
+            plugin: spec.id.clone(),
+            path: spec.wasm_path.clone(),
+            detail: format!("{e:#}"),
+        })?;
+        let link_error = |e: wasmtime::Error| LoadError::Link {
+            plugin: spec.id.clone(),
+            detail: format!("{e:#}"),
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(link_error)?;
+        ChannelPluginPre::new(pre).map_err(link_error)
+    }
+}
+
+/// Refuses a plugin built for another major version of the contract (or a newer minor one), or
+/// one that does not serve the channels the operator assigned to it.
+fn check_description(spec: &PluginSpec, description: &Description) -> Result<(), LoadError> {
+    if !is_supported_interface(&description.interface_version) {
+        return Err(LoadError::IncompatibleInterface {
+            plugin: spec.id.clone(),
+            found: description.interface_version.clone(),
+            supported: format!("{INTERFACE_VERSION} and older 1.x"),
+        });
+    }
+    for channel in &spec.channels {
+        if !description.channels.contains(channel) {
+            let served: Vec<&str> = description.channels.iter().map(|c| c.as_str()).collect();
+            return Err(LoadError::ChannelNotServed {
+                plugin: spec.id.clone(),
+                channel: channel.to_string(),
+                served: served.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a plugin's interface version is one this host implements: same major, minor no newer.
+pub fn is_supported_interface(version: &str) -> bool {
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        let mut parts = v.trim().split('.');
+        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    };
+    match (parse(version), parse(INTERFACE_VERSION)) {
+        (Some((major, minor)), Some((host_major, host_minor))) => {
+            major == host_major && minor <= host_minor
+        }
+        _ => false,
+    }
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_versions_are_compatible_within_a_major() {
+        assert!(is_supported_interface("1.0.0"));
+        assert!(!is_supported_interface("2.0.0"));
+        assert!(!is_supported_interface("1.1.0"), "a newer minor may use imports we lack");
+        assert!(!is_supported_interface("one"));
+    }
+}

@@ -1,0 +1,288 @@
+//! The interaction log: one row per thing that happened between the organisation and a person,
+//! whatever the channel.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::AnyConnection;
+
+use super::sql::{dynamic, placeholders, value_rows};
+use super::{Store, StoreError};
+use crate::domain::{Channel, Direction, Outcome};
+
+/// A row to add to the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInteraction {
+    pub contact_id: Option<i64>,
+    pub occurred_at: i64,
+    pub received_at: i64,
+    pub kind: String,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub outcome: Outcome,
+    pub vendor_status: Option<String>,
+    pub plugin_id: Option<String>,
+    pub external_system: Option<String>,
+    pub vendor_message_id: Option<String>,
+    pub vendor_event_id: Option<String>,
+    pub raw_webhook_id: Option<i64>,
+    pub time_to_action_ms: Option<i64>,
+    pub summary: Option<String>,
+    /// A JSON object.
+    pub metadata: String,
+    pub created_by: String,
+}
+
+/// A row of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interaction {
+    pub id: i64,
+    pub contact_id: Option<i64>,
+    pub occurred_at: i64,
+    pub received_at: i64,
+    pub kind: String,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub outcome: Outcome,
+    pub vendor_status: Option<String>,
+    pub plugin_id: Option<String>,
+    pub external_system: Option<String>,
+    pub vendor_message_id: Option<String>,
+    pub vendor_event_id: Option<String>,
+    pub raw_webhook_id: Option<i64>,
+    pub time_to_action_ms: Option<i64>,
+    pub summary: Option<String>,
+    pub metadata: String,
+    pub created_by: String,
+}
+
+const COLUMNS: &str = "contact_id, occurred_at, received_at, kind, channel, direction, outcome, \
+    vendor_status, plugin_id, external_system, vendor_message_id, vendor_event_id, raw_webhook_id, \
+    time_to_action_ms, summary, metadata, created_by";
+const COLUMN_COUNT: usize = 17;
+/// Rows per INSERT, well under SQLite's and PostgreSQL's parameter limits.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// Adds rows, skipping any whose `(external_system, vendor_event_id)` is already in the log.
+/// Returns how many were added.
+pub async fn insert_new(conn: &mut AnyConnection, rows: &[NewInteraction]) -> Result<u64, StoreError> {
+    let mut inserted = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO interaction_log ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",
+            value_rows(chunk.len(), COLUMN_COUNT)
+        );
+        let mut query = dynamic(sql);
+        for row in chunk {
+            query = query
+                .bind(row.contact_id)
+                .bind(row.occurred_at)
+                .bind(row.received_at)
+                .bind(row.kind.as_str())
+                .bind(row.channel.as_str())
+                .bind(row.direction.as_str())
+                .bind(row.outcome.as_str())
+                .bind(row.vendor_status.as_deref())
+                .bind(row.plugin_id.as_deref())
+                .bind(row.external_system.as_deref())
+                .bind(row.vendor_message_id.as_deref())
+                .bind(row.vendor_event_id.as_deref())
+                .bind(row.raw_webhook_id)
+                .bind(row.time_to_action_ms)
+                .bind(row.summary.as_deref())
+                .bind(row.metadata.as_str())
+                .bind(row.created_by.as_str());
+        }
+        inserted += query.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(inserted)
+}
+
+/// Which of `event_ids` the log already holds for `external_system`.
+pub async fn known_event_ids(
+    conn: &mut AnyConnection,
+    external_system: &str,
+    event_ids: &[&str],
+) -> Result<HashSet<String>, StoreError> {
+    let mut known = HashSet::new();
+    for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT vendor_event_id FROM interaction_log
+             WHERE external_system = $1 AND vendor_event_id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut query = dynamic(sql).bind(external_system);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            known.insert(row.try_get("vendor_event_id")?);
+        }
+    }
+    Ok(known)
+}
+
+/// What the log already knows about a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageFacts {
+    /// The contact of its earliest interaction that has one.
+    pub contact_id: Option<i64>,
+    /// When it left us: its earliest queued or sent interaction.
+    pub started_at: Option<i64>,
+}
+
+/// The facts about each `(channel, vendor message id)` that the log has interactions for.
+pub async fn message_facts(
+    conn: &mut AnyConnection,
+    messages: &[(Channel, &str)],
+) -> Result<HashMap<(Channel, String), MessageFacts>, StoreError> {
+    let mut facts: HashMap<(Channel, String), MessageFacts> = HashMap::new();
+    let ids: Vec<&str> = messages
+        .iter()
+        .map(|(_, id)| *id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT channel, vendor_message_id, contact_id, outcome, occurred_at FROM interaction_log
+             WHERE vendor_message_id IN ({}) ORDER BY id",
+            placeholders(1, chunk.len())
+        );
+        let mut query = dynamic(sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let channel: String = row.try_get("channel")?;
+            let Some(channel) = Channel::parse(&channel) else {
+                continue;
+            };
+            let outcome: String = row.try_get("outcome")?;
+            let entry = facts
+                .entry((channel, row.try_get("vendor_message_id")?))
+                .or_default();
+            let contact_id: Option<i64> = row.try_get("contact_id")?;
+            entry.contact_id = entry.contact_id.or(contact_id);
+            if Outcome::parse(&outcome).is_some_and(Outcome::starts_a_message) {
+                let at: i64 = row.try_get("occurred_at")?;
+                entry.started_at = Some(entry.started_at.map_or(at, |s| s.min(at)));
+            }
+        }
+    }
+    Ok(facts)
+}
+
+/// Every interaction of a contact, newest first.
+pub async fn of_contact(store: &Store, contact_id: i64) -> Result<Vec<Interaction>, StoreError> {
+    let sql = format!(
+        "SELECT id, {COLUMNS} FROM interaction_log WHERE contact_id = $1 ORDER BY occurred_at DESC, id DESC"
+    );
+    let rows = dynamic(sql).bind(contact_id).fetch_all(store.pool()).await?;
+    rows.iter().map(interaction_from_row).collect()
+}
+
+/// Every interaction recorded from one raw webhook, in insertion order.
+pub async fn of_raw_webhook(store: &Store, raw_webhook_id: i64) -> Result<Vec<Interaction>, StoreError> {
+    let sql = format!("SELECT id, {COLUMNS} FROM interaction_log WHERE raw_webhook_id = $1 ORDER BY id");
+    let rows = dynamic(sql).bind(raw_webhook_id).fetch_all(store.pool()).await?;
+    rows.iter().map(interaction_from_row).collect()
+}
+
+fn interaction_from_row(row: &sqlx::any::AnyRow) -> Result<Interaction, StoreError> {
+    let word = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
+    let corrupt = |column: &str, value: &str| StoreError::Corrupt(format!("{column} {value:?}"));
+    let channel = word("channel")?;
+    let direction = word("direction")?;
+    let outcome = word("outcome")?;
+    Ok(Interaction {
+        id: row.try_get("id")?,
+        contact_id: row.try_get("contact_id")?,
+        occurred_at: row.try_get("occurred_at")?,
+        received_at: row.try_get("received_at")?,
+        kind: row.try_get("kind")?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+        direction: Direction::parse(&direction).ok_or_else(|| corrupt("direction", &direction))?,
+        outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("outcome", &outcome))?,
+        vendor_status: row.try_get("vendor_status")?,
+        plugin_id: row.try_get("plugin_id")?,
+        external_system: row.try_get("external_system")?,
+        vendor_message_id: row.try_get("vendor_message_id")?,
+        vendor_event_id: row.try_get("vendor_event_id")?,
+        raw_webhook_id: row.try_get("raw_webhook_id")?,
+        time_to_action_ms: row.try_get("time_to_action_ms")?,
+        summary: row.try_get("summary")?,
+        metadata: row.try_get("metadata")?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::{contacts, testing};
+
+    pub fn event(kind: &str, outcome: Outcome, at: i64, message: &str, event: &str) -> NewInteraction {
+        NewInteraction {
+            contact_id: None,
+            occurred_at: at,
+            received_at: at,
+            kind: kind.into(),
+            channel: Channel::Email,
+            direction: Direction::Outbound,
+            outcome,
+            vendor_status: None,
+            plugin_id: Some("email-sendgrid".into()),
+            external_system: Some("sendgrid".into()),
+            vendor_message_id: Some(message.into()),
+            vendor_event_id: Some(event.into()),
+            raw_webhook_id: None,
+            time_to_action_ms: None,
+            summary: None,
+            metadata: "{}".into(),
+            created_by: "plugin:email-sendgrid".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_is_stored_once_per_vendor() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let rows = [
+            event("email_delivered", Outcome::Delivered, 10, "m1", "e1"),
+            event("email_delivered", Outcome::Delivered, 10, "m1", "e1"),
+        ];
+        assert_eq!(insert_new(tx.conn(), &rows).await.unwrap(), 1);
+        let mut other_vendor = event("email_delivered", Outcome::Delivered, 10, "m1", "e1");
+        other_vendor.external_system = Some("mailgun".into());
+        assert_eq!(insert_new(tx.conn(), &[other_vendor]).await.unwrap(), 1);
+        let known = known_event_ids(tx.conn(), "sendgrid", &["e1", "e2"]).await.unwrap();
+        assert_eq!(known, HashSet::from(["e1".to_string()]));
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn message_facts_give_the_contact_and_the_send_time() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let contact = contacts::create(tx.conn(), 0).await.unwrap();
+        let mut processed = event("email_processed", Outcome::Queued, 100, "m1", "e1");
+        processed.contact_id = Some(contact);
+        let rows = [
+            event("email_delivered", Outcome::Delivered, 150, "m1", "e2"),
+            processed,
+            event("email_processed", Outcome::Queued, 90, "m1", "e3"),
+        ];
+        insert_new(tx.conn(), &rows).await.unwrap();
+        let facts = message_facts(tx.conn(), &[(Channel::Email, "m1"), (Channel::Email, "m2")])
+            .await
+            .unwrap();
+        assert_eq!(
+            facts[&(Channel::Email, "m1".to_string())],
+            MessageFacts { contact_id: Some(contact), started_at: Some(90) }
+        );
+        assert!(!facts.contains_key(&(Channel::Email, "m2".to_string())));
+        tx.commit().await.unwrap();
+    }
+}

@@ -1,0 +1,31 @@
+//! The schema, versioned. Migrations are embedded in the binary and applied at start-up.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::SqlSafeStr;
+
+/// (version, description, SQL) for SQLite, oldest first.
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/sqlite/0001_foundation.sql"),
+)];
+
+/// The SQLite migrator.
+pub fn sqlite() -> Migrator {
+    Migrator::with_migrations(
+        SQLITE
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,245 @@
+//! Raw webhooks: every authenticated request a vendor sent, byte for byte, so that it can be
+//! replayed when a plugin is fixed.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::AnyConnection;
+
+use super::{Store, StoreError};
+
+/// What became of a raw webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawStatus {
+    /// Its interactions are in the log.
+    Processed,
+    /// The plugin could not understand it (a malformed body).
+    Rejected,
+    /// The plugin failed (trap, timeout, invalid output, misconfiguration); replayable.
+    Failed,
+}
+
+impl RawStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RawStatus::Processed => "processed",
+            RawStatus::Rejected => "rejected",
+            RawStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "processed" => Some(RawStatus::Processed),
+            "rejected" => Some(RawStatus::Rejected),
+            "failed" => Some(RawStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A request as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRequest {
+    pub plugin_id: String,
+    pub received_at: i64,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Names lowercase, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// A stored raw webhook.
+#[derive(Debug, Clone)]
+pub struct RawWebhook {
+    pub id: i64,
+    pub request: RawRequest,
+    pub status: RawStatus,
+    pub error: Option<String>,
+    pub attempts: i64,
+}
+
+/// Stores a request with its first status.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    request: &RawRequest,
+    status: RawStatus,
+    error: Option<&str>,
+    processed_at: Option<i64>,
+) -> Result<i64, StoreError> {
+    let headers = serde_json::to_string(&request.headers)
+        .map_err(|e| StoreError::Corrupt(format!("headers do not serialize: {e}")))?;
+    let id = sqlx::query_scalar(
+        "INSERT INTO raw_webhooks
+             (plugin_id, received_at, method, path, query, headers, body, status, error, processed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         RETURNING id",
+    )
+    .bind(&request.plugin_id)
+    .bind(request.received_at)
+    .bind(&request.method)
+    .bind(&request.path)
+    .bind(&request.query)
+    .bind(headers)
+    .bind(request.body.as_slice())
+    .bind(status.as_str())
+    .bind(error)
+    .bind(processed_at)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Records that a stored webhook was processed: its interaction counts and time.
+pub async fn mark_processed(
+    conn: &mut AnyConnection,
+    id: i64,
+    interactions: u64,
+    duplicates: u64,
+    processed_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE raw_webhooks
+         SET status = 'processed', error = NULL, interactions = $2, duplicates = $3, processed_at = $4
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(i64::try_from(interactions).unwrap_or(i64::MAX))
+    .bind(i64::try_from(duplicates).unwrap_or(i64::MAX))
+    .bind(processed_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Counts a further attempt (a replay) at a stored webhook and records how it went.
+pub async fn record_attempt(
+    conn: &mut AnyConnection,
+    id: i64,
+    status: RawStatus,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE raw_webhooks SET attempts = attempts + 1, status = $2, error = $3 WHERE id = $1")
+        .bind(id)
+        .bind(status.as_str())
+        .bind(error)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Which stored webhooks to replay.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayFilter {
+    pub plugin_id: Option<String>,
+    pub id: Option<i64>,
+    /// Replay rejected webhooks too, not only failed ones.
+    pub include_rejected: bool,
+}
+
+/// The stored webhooks a replay should reprocess, oldest first.
+pub async fn replayable(store: &Store, filter: &ReplayFilter) -> Result<Vec<RawWebhook>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, plugin_id, received_at, method, path, query, headers, body, status, error, attempts
+         FROM raw_webhooks
+         WHERE (status = 'failed' OR (status = 'rejected' AND $1 = 1))
+           AND (CAST($2 AS TEXT) IS NULL OR plugin_id = $2)
+           AND (CAST($3 AS BIGINT) IS NULL OR id = $3)
+         ORDER BY id",
+    )
+    .bind(i64::from(filter.include_rejected))
+    .bind(filter.plugin_id.as_deref())
+    .bind(filter.id)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(raw_webhook_from_row).collect()
+}
+
+/// One stored webhook by id.
+pub async fn get(store: &Store, id: i64) -> Result<Option<RawWebhook>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, plugin_id, received_at, method, path, query, headers, body, status, error, attempts
+         FROM raw_webhooks WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?;
+    row.as_ref().map(raw_webhook_from_row).transpose()
+}
+
+fn raw_webhook_from_row(row: &sqlx::any::AnyRow) -> Result<RawWebhook, StoreError> {
+    let headers: String = row.try_get("headers")?;
+    let status: String = row.try_get("status")?;
+    Ok(RawWebhook {
+        id: row.try_get("id")?,
+        request: RawRequest {
+            plugin_id: row.try_get("plugin_id")?,
+            received_at: row.try_get("received_at")?,
+            method: row.try_get("method")?,
+            path: row.try_get("path")?,
+            query: row.try_get("query")?,
+            headers: serde_json::from_str(&headers)
+                .map_err(|e| StoreError::Corrupt(format!("raw webhook headers: {e}")))?,
+            body: row.try_get("body")?,
+        },
+        status: RawStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("raw webhook status {status:?}")))?,
+        error: row.try_get("error")?,
+        attempts: row.try_get("attempts")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing;
+
+    fn request() -> RawRequest {
+        RawRequest {
+            plugin_id: "email-sendgrid".into(),
+            received_at: 1_700_000_000_000,
+            method: "POST".into(),
+            path: "/webhooks/email-sendgrid".into(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: b"[\x00binary-safe]".to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_webhook_is_kept_whole_and_offered_for_replay() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let failed = insert(tx.conn(), &request(), RawStatus::Failed, Some("trap"), None).await.unwrap();
+        let rejected = insert(tx.conn(), &request(), RawStatus::Rejected, Some("bad json"), None).await.unwrap();
+        insert(tx.conn(), &request(), RawStatus::Processed, None, Some(1)).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let only_failed = replayable(&store, &ReplayFilter::default()).await.unwrap();
+        assert_eq!(only_failed.len(), 1);
+        assert_eq!(only_failed[0].id, failed);
+        assert_eq!(only_failed[0].request, request());
+        assert_eq!(only_failed[0].error.as_deref(), Some("trap"));
+
+        let with_rejected = ReplayFilter { include_rejected: true, ..Default::default() };
+        let ids: Vec<i64> = replayable(&store, &with_rejected).await.unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(ids, [failed, rejected]);
+
+        let other_plugin = ReplayFilter { plugin_id: Some("sms-twilio".into()), ..Default::default() };
+        assert!(replayable(&store, &other_plugin).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn processing_and_attempts_are_recorded() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let id = insert(tx.conn(), &request(), RawStatus::Failed, Some("trap"), None).await.unwrap();
+        record_attempt(tx.conn(), id, RawStatus::Failed, Some("trap again")).await.unwrap();
+        mark_processed(tx.conn(), id, 3, 1, 99).await.unwrap();
+        tx.commit().await.unwrap();
+        let stored = get(&store, id).await.unwrap().unwrap();
+        assert_eq!((stored.status, stored.error, stored.attempts), (RawStatus::Processed, None, 2));
+    }
+}
