@@ -106,7 +106,13 @@ mod tests {
 
     #[test]
     fn serde_uses_the_stored_word() {
-        assert_eq!(serde_json::to_string(&Channel::InPerson).unwrap(), "\"in_person\"");
-        assert_eq!(serde_json::to_string(&Outcome::SpamReported).unwrap(), "\"spam_reported\"");
+        assert_eq!(
+            serde_json::to_string(&Channel::InPerson).unwrap(),
+            "\"in_person\""
+        );
+        assert_eq!(
+            serde_json::to_string(&Outcome::SpamReported).unwrap(),
+            "\"spam_reported\""
+        );
     }
 }

@@ -39,13 +39,21 @@ enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
     /// The database: a SQLite file path or sqlite:// URL.
-    #[arg(long, env = "SWITCHBOARD_DATABASE", default_value = "switchboard-data/switchboard.db")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_DATABASE",
+        default_value = "switchboard-data/switchboard.db"
+    )]
     database: String,
     /// The plugin manifest.
     #[arg(long, env = "SWITCHBOARD_PLUGINS", default_value = "plugins.toml")]
     plugins: PathBuf,
     /// Where compiled plugins are cached.
-    #[arg(long, env = "SWITCHBOARD_CACHE_DIR", default_value = "switchboard-data/cache")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CACHE_DIR",
+        default_value = "switchboard-data/cache"
+    )]
     cache_dir: PathBuf,
     /// How many plugin instances may run at once.
     #[arg(long, env = "SWITCHBOARD_INSTANCE_SLOTS", default_value_t = 128)]

@@ -38,9 +38,14 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         .get(&args.plugin)
         .with_context(|| format!("plugin `{}` is not loaded", args.plugin))?;
     let channel = match (&args.channel, plugin.spec.channels.as_slice()) {
-        (Some(name), _) => Channel::parse(name).with_context(|| format!("unknown channel {name:?}"))?,
+        (Some(name), _) => {
+            Channel::parse(name).with_context(|| format!("unknown channel {name:?}"))?
+        }
         (None, [only]) => *only,
-        (None, _) => anyhow::bail!("plugin `{}` serves several channels; pass --channel", args.plugin),
+        (None, _) => anyhow::bail!(
+            "plugin `{}` serves several channels; pass --channel",
+            args.plugin
+        ),
     };
     let message = DirectMessage {
         to: args.to,

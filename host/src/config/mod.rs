@@ -24,7 +24,6 @@
 
 mod manifest;
 
-
 pub use manifest::{Limits, Manifest, PluginEntry};
 pub mod validate;
 pub use validate::{LoadedManifest, PluginSpec, load};

@@ -120,7 +120,12 @@ fn check_entry(
         .map(|(key, value)| {
             config_text(&value)
                 .map(|text| (key.clone(), text))
-                .ok_or_else(|| invalid(&format!("config.{key}"), "use a string, number or boolean".into()))
+                .ok_or_else(|| {
+                    invalid(
+                        &format!("config.{key}"),
+                        "use a string, number or boolean".into(),
+                    )
+                })
         })
         .collect::<Result<_, _>>()?;
     for (name, variable) in &entry.secrets {
@@ -162,7 +167,9 @@ fn check_digest(digest: &str) -> Result<String, String> {
     if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(digest)
     } else {
-        Err(format!("{digest:?} is not a hex SHA-256 digest (64 hex digits)"))
+        Err(format!(
+            "{digest:?} is not a hex SHA-256 digest (64 hex digits)"
+        ))
     }
 }
 
@@ -275,7 +282,10 @@ mod tests {
         assert_eq!(spec.config["tolerance"], "300");
         assert_eq!(spec.config["sandbox"], "true");
         assert_eq!(spec.limits.memory_mib, 32);
-        assert_eq!(spec.limits.webhook_timeout_ms, Limits::default().webhook_timeout_ms);
+        assert_eq!(
+            spec.limits.webhook_timeout_ms,
+            Limits::default().webhook_timeout_ms
+        );
     }
 
     #[test]
@@ -313,7 +323,10 @@ mod tests {
 
         let bad = format!("{entry}sha256 = \"xyz\"\n");
         let error = parse_in(dir.path(), &bad).unwrap_err().to_string();
-        assert!(error.contains("sha256: \"xyz\" is not a hex SHA-256 digest"), "{error}");
+        assert!(
+            error.contains("sha256: \"xyz\" is not a hex SHA-256 digest"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -323,18 +336,35 @@ mod tests {
         let cases = [
             ("channels = []\n", "channels"),
             ("channels = [\"fax\"]\n", "fax"),
-            ("channels = [\"sms\"]\nallowed_hosts = [\"https://x.com/\"]\n", "allowed_hosts"),
-            ("channels = [\"sms\"]\nsecrets = { k = \"not a var\" }\n", "secrets.k"),
-            ("channels = [\"sms\"]\nlimits = { memory_mib = 99999 }\n", "limits.memory_mib"),
-            ("channels = [\"sms\"]\nconfig = { nested = { a = 1 } }\n", "config.nested"),
+            (
+                "channels = [\"sms\"]\nallowed_hosts = [\"https://x.com/\"]\n",
+                "allowed_hosts",
+            ),
+            (
+                "channels = [\"sms\"]\nsecrets = { k = \"not a var\" }\n",
+                "secrets.k",
+            ),
+            (
+                "channels = [\"sms\"]\nlimits = { memory_mib = 99999 }\n",
+                "limits.memory_mib",
+            ),
+            (
+                "channels = [\"sms\"]\nconfig = { nested = { a = 1 } }\n",
+                "config.nested",
+            ),
         ];
         for (tail, expected) in cases {
-            let error = parse_in(dir.path(), &format!("{base}{tail}")).unwrap_err().to_string();
+            let error = parse_in(dir.path(), &format!("{base}{tail}"))
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(expected), "{tail}: {error}");
         }
-        let error = parse_in(dir.path(), "[plugins.Bad_Id]\npath = \"p.wasm\"\nchannels = [\"sms\"]\n")
-            .unwrap_err()
-            .to_string();
+        let error = parse_in(
+            dir.path(),
+            "[plugins.Bad_Id]\npath = \"p.wasm\"\nchannels = [\"sms\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("plugin `Bad_Id`: id"), "{error}");
     }
 

@@ -4,5 +4,7 @@
 mod normalize;
 mod resolve;
 
-pub use normalize::{Hints, IdentityError, IdentityKey, IdentityKind, normalize_email, normalize_phone};
+pub use normalize::{
+    Hints, IdentityError, IdentityKey, IdentityKind, normalize_email, normalize_phone,
+};
 pub use resolve::{Resolution, Subject, resolve_batch};

@@ -116,7 +116,10 @@ pub fn normalize_email(raw: &str) -> Result<String, IdentityError> {
 /// `tel:` prefix are dropped; `00` is read as `+`; a number without either is read in the
 /// operator's default country when one is configured (a national trunk `0` dropped), and refused
 /// otherwise rather than guessed.
-pub fn normalize_phone(raw: &str, default_country_code: Option<&str>) -> Result<String, IdentityError> {
+pub fn normalize_phone(
+    raw: &str,
+    default_country_code: Option<&str>,
+) -> Result<String, IdentityError> {
     let invalid = || IdentityError::Phone(raw.to_string());
     let text = raw.trim();
     let text = text.strip_prefix("tel:").unwrap_or(text);
@@ -156,26 +159,66 @@ mod tests {
 
     #[test]
     fn emails_are_lowercased_and_checked() {
-        assert_eq!(normalize_email("  Ana.Martinez@Example.ORG ").unwrap(), "ana.martinez@example.org");
-        for bad in ["", "ana", "@example.org", "ana@", "ana@localhost", "ana@@x.org", "a b@x.org", "ana@x..org"] {
+        assert_eq!(
+            normalize_email("  Ana.Martinez@Example.ORG ").unwrap(),
+            "ana.martinez@example.org"
+        );
+        for bad in [
+            "",
+            "ana",
+            "@example.org",
+            "ana@",
+            "ana@localhost",
+            "ana@@x.org",
+            "a b@x.org",
+            "ana@x..org",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn phones_become_e164() {
-        assert_eq!(normalize_phone("+1 (415) 555-0123", None).unwrap(), "+14155550123");
-        assert_eq!(normalize_phone("tel:+44 20 7946 0958", None).unwrap(), "+442079460958");
-        assert_eq!(normalize_phone("0044 20 7946 0958", None).unwrap(), "+442079460958");
-        assert_eq!(normalize_phone("(415) 555-0123", Some("1")).unwrap(), "+14155550123");
-        assert_eq!(normalize_phone("1 415 555 0123", Some("1")).unwrap(), "+14155550123");
-        assert_eq!(normalize_phone("020 7946 0958", Some("44")).unwrap(), "+442079460958");
+        assert_eq!(
+            normalize_phone("+1 (415) 555-0123", None).unwrap(),
+            "+14155550123"
+        );
+        assert_eq!(
+            normalize_phone("tel:+44 20 7946 0958", None).unwrap(),
+            "+442079460958"
+        );
+        assert_eq!(
+            normalize_phone("0044 20 7946 0958", None).unwrap(),
+            "+442079460958"
+        );
+        assert_eq!(
+            normalize_phone("(415) 555-0123", Some("1")).unwrap(),
+            "+14155550123"
+        );
+        assert_eq!(
+            normalize_phone("1 415 555 0123", Some("1")).unwrap(),
+            "+14155550123"
+        );
+        assert_eq!(
+            normalize_phone("020 7946 0958", Some("44")).unwrap(),
+            "+442079460958"
+        );
     }
 
     #[test]
     fn ambiguous_or_broken_phones_are_refused() {
-        assert!(normalize_phone("415 555 0123", None).is_err(), "no country to assume");
-        for bad in ["+1 415 CALL NOW", "+123", "+1234567890123456", "+0123456789", "", "+"] {
+        assert!(
+            normalize_phone("415 555 0123", None).is_err(),
+            "no country to assume"
+        );
+        for bad in [
+            "+1 415 CALL NOW",
+            "+123",
+            "+1234567890123456",
+            "+0123456789",
+            "",
+            "+",
+        ] {
             assert!(normalize_phone(bad, Some("1")).is_err(), "{bad}");
         }
     }
@@ -183,7 +226,10 @@ mod tests {
     #[test]
     fn external_ids_are_namespaced_by_system() {
         let key = IdentityKey::external("Portal", " u-17 ").unwrap();
-        assert_eq!((key.kind, key.value.as_str()), (IdentityKind::External, "portal:u-17"));
+        assert_eq!(
+            (key.kind, key.value.as_str()),
+            (IdentityKind::External, "portal:u-17")
+        );
         assert!(IdentityKey::external("", "x").is_err());
         assert!(IdentityKey::external("crm system", "x").is_err());
     }

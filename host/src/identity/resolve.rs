@@ -47,19 +47,32 @@ pub async fn resolve_batch(
     let claimed: Vec<i64> = unique(subjects.iter().filter_map(|s| s.hints.contact_id));
     let valid_contacts = contacts::existing(conn, &claimed).await?;
 
-    let message_keys: Vec<(Channel, &str)> =
-        unique(subjects.iter().filter_map(|s| Some((s.channel, s.vendor_message_id?))));
+    let message_keys: Vec<(Channel, &str)> = unique(
+        subjects
+            .iter()
+            .filter_map(|s| Some((s.channel, s.vendor_message_id?))),
+    );
     let mut messages = interactions::message_facts(conn, &message_keys).await?;
     for subject in subjects {
         if let Some(id) = subject.vendor_message_id
             && subject.outcome.starts_a_message()
         {
-            let facts = messages.entry((subject.channel, id.to_string())).or_default();
-            facts.started_at = Some(facts.started_at.map_or(subject.occurred_at, |s| s.min(subject.occurred_at)));
+            let facts = messages
+                .entry((subject.channel, id.to_string()))
+                .or_default();
+            facts.started_at = Some(
+                facts
+                    .started_at
+                    .map_or(subject.occurred_at, |s| s.min(subject.occurred_at)),
+            );
         }
     }
 
-    let keys: Vec<IdentityKey> = unique(subjects.iter().flat_map(|s| s.hints.identities.iter().cloned()));
+    let keys: Vec<IdentityKey> = unique(
+        subjects
+            .iter()
+            .flat_map(|s| s.hints.identities.iter().cloned()),
+    );
     let mut owners = contacts::owners(conn, &keys).await?;
 
     let mut resolutions = Vec::with_capacity(subjects.len());
@@ -67,7 +80,11 @@ pub async fn resolve_batch(
         let message = subject
             .vendor_message_id
             .map(|id| (subject.channel, id.to_string()));
-        let facts = message.as_ref().and_then(|m| messages.get(m)).copied().unwrap_or_default();
+        let facts = message
+            .as_ref()
+            .and_then(|m| messages.get(m))
+            .copied()
+            .unwrap_or_default();
         let contact_id = match known_contact(subject, &valid_contacts, &facts, &owners) {
             Some(contact) => Some(contact),
             None if subject.hints.identities.is_empty() => None,
@@ -99,7 +116,13 @@ fn known_contact(
         .contact_id
         .filter(|id| valid_contacts.contains(id))
         .or(facts.contact_id)
-        .or_else(|| subject.hints.identities.iter().find_map(|key| owners.get(key).copied()))
+        .or_else(|| {
+            subject
+                .hints
+                .identities
+                .iter()
+                .find_map(|key| owners.get(key).copied())
+        })
 }
 
 async fn link_new_identities(
@@ -149,7 +172,12 @@ mod tests {
         }
     }
 
-    fn subject<'a>(outcome: Outcome, at: i64, message: Option<&'a str>, hints: &'a Hints) -> Subject<'a> {
+    fn subject<'a>(
+        outcome: Outcome,
+        at: i64,
+        message: Option<&'a str>,
+        hints: &'a Hints,
+    ) -> Subject<'a> {
         Subject {
             channel: Channel::Email,
             outcome,
@@ -169,7 +197,9 @@ mod tests {
             subject(Outcome::Delivered, 1_500, Some("m1"), &ana),
             subject(Outcome::Opened, 61_000, Some("m1"), &ana),
         ];
-        let resolved = resolve_batch(tx.conn(), &batch, "plugin:test", 0).await.unwrap();
+        let resolved = resolve_batch(tx.conn(), &batch, "plugin:test", 0)
+            .await
+            .unwrap();
         let contact = resolved[0].contact_id.unwrap();
         assert!(resolved.iter().all(|r| r.contact_id == Some(contact)));
         let ttas: Vec<_> = resolved.iter().map(|r| r.time_to_action_ms).collect();
@@ -183,23 +213,27 @@ mod tests {
         let ana = contacts::create(tx.conn(), 0).await.unwrap();
         let ben = contacts::create(tx.conn(), 0).await.unwrap();
         let ben_email = IdentityKey::email("ben@example.org").unwrap();
-        contacts::link_identity(tx.conn(), ben, &ben_email, "test", 0).await.unwrap();
+        contacts::link_identity(tx.conn(), ben, &ben_email, "test", 0)
+            .await
+            .unwrap();
         let mut sent = event("email_sent", Outcome::Sent, 100, "m-ana", "e0");
         sent.contact_id = Some(ana);
         interactions::insert_new(tx.conn(), &[sent]).await.unwrap();
 
         // Ana's message, reported with Ben's address (a forward, say): the message decides.
-        let by_message = hints(None, &[ben_email.clone()]);
+        let by_message = hints(None, std::slice::from_ref(&ben_email));
         // Our id for Ana wins over Ben's address.
-        let by_claim = hints(Some(ana), &[ben_email.clone()]);
+        let by_claim = hints(Some(ana), std::slice::from_ref(&ben_email));
         // A claim naming no contact is ignored; the address decides.
-        let stale_claim = hints(Some(999), &[ben_email.clone()]);
+        let stale_claim = hints(Some(999), std::slice::from_ref(&ben_email));
         let batch = [
             subject(Outcome::Opened, 400, Some("m-ana"), &by_message),
             subject(Outcome::Clicked, 500, None, &by_claim),
             subject(Outcome::Delivered, 600, None, &stale_claim),
         ];
-        let resolved = resolve_batch(tx.conn(), &batch, "plugin:test", 0).await.unwrap();
+        let resolved = resolve_batch(tx.conn(), &batch, "plugin:test", 0)
+            .await
+            .unwrap();
         let contacts: Vec<_> = resolved.iter().map(|r| r.contact_id).collect();
         assert_eq!(contacts, [Some(ana), Some(ana), Some(ben)]);
         assert_eq!(resolved[0].time_to_action_ms, Some(300));
@@ -211,11 +245,19 @@ mod tests {
         let mut tx = store.begin_write().await.unwrap();
         let ana = contacts::create(tx.conn(), 0).await.unwrap();
         let phone = IdentityKey::phone("+14155550100", None).unwrap();
-        let seen = hints(Some(ana), &[phone.clone()]);
-        resolve_batch(tx.conn(), &[subject(Outcome::Delivered, 1, None, &seen)], "plugin:t", 0)
-            .await
-            .unwrap();
-        assert_eq!(contacts::identities_of(tx.conn(), ana).await.unwrap(), [phone]);
+        let seen = hints(Some(ana), std::slice::from_ref(&phone));
+        resolve_batch(
+            tx.conn(),
+            &[subject(Outcome::Delivered, 1, None, &seen)],
+            "plugin:t",
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            contacts::identities_of(tx.conn(), ana).await.unwrap(),
+            [phone]
+        );
     }
 
     #[tokio::test]
@@ -223,9 +265,20 @@ mod tests {
         let (store, _dir) = testing::store().await;
         let mut tx = store.begin_write().await.unwrap();
         let nothing = hints(None, &[]);
-        let resolved = resolve_batch(tx.conn(), &[subject(Outcome::Delivered, 1, Some("m"), &nothing)], "t", 0)
-            .await
-            .unwrap();
-        assert_eq!(resolved[0], Resolution { contact_id: None, time_to_action_ms: None });
+        let resolved = resolve_batch(
+            tx.conn(),
+            &[subject(Outcome::Delivered, 1, Some("m"), &nothing)],
+            "t",
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            resolved[0],
+            Resolution {
+                contact_id: None,
+                time_to_action_ms: None
+            }
+        );
     }
 }

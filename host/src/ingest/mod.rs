@@ -79,7 +79,10 @@ enum Verdict {
     },
     BadSignature(String),
     Malformed(String),
-    Failed { code: &'static str, reason: String },
+    Failed {
+        code: &'static str,
+        reason: String,
+    },
 }
 
 impl Ingest {
@@ -116,7 +119,10 @@ impl Ingest {
         };
         let verdict = self.judge(plugin, &raw).await;
         let outcome = match verdict {
-            Verdict::Accepted { interactions, reply } => {
+            Verdict::Accepted {
+                interactions,
+                reply,
+            } => {
                 let recorded = record_accepted(
                     &self.store,
                     source(plugin),
@@ -130,10 +136,17 @@ impl Ingest {
             }
             Verdict::BadSignature(reason) => WebhookOutcome::BadSignature { reason },
             Verdict::Malformed(reason) => {
-                let raw_webhook_id =
-                    record_unprocessed(&self.store, RawRow::New(&raw), RawStatus::Rejected, &reason)
-                        .await?;
-                WebhookOutcome::Malformed { reason, raw_webhook_id }
+                let raw_webhook_id = record_unprocessed(
+                    &self.store,
+                    RawRow::New(&raw),
+                    RawStatus::Rejected,
+                    &reason,
+                )
+                .await?;
+                WebhookOutcome::Malformed {
+                    reason,
+                    raw_webhook_id,
+                }
             }
             Verdict::Failed { code, reason } => {
                 let raw_webhook_id =
@@ -174,7 +187,9 @@ impl Ingest {
                     reason: error.to_string(),
                 };
             }
-            Ok(Err(WebhookRejection::BadSignature(reason))) => return Verdict::BadSignature(reason),
+            Ok(Err(WebhookRejection::BadSignature(reason))) => {
+                return Verdict::BadSignature(reason);
+            }
             Ok(Err(WebhookRejection::Malformed(reason))) => return Verdict::Malformed(reason),
             Ok(Err(WebhookRejection::Misconfigured(reason))) => {
                 return Verdict::Failed {
@@ -231,6 +246,8 @@ fn log_outcome(plugin: &str, outcome: &WebhookOutcome) {
             code,
             reason,
             raw_webhook_id,
-        } => tracing::error!(plugin, raw_webhook_id, code, %reason, "webhook failed; kept for replay"),
+        } => {
+            tracing::error!(plugin, raw_webhook_id, code, %reason, "webhook failed; kept for replay")
+        }
     }
 }

@@ -59,7 +59,11 @@ pub async fn record_accepted(
     let known = interactions::known_event_ids(tx.conn(), source.vendor, &event_ids).await?;
     let fresh: Vec<&CheckedInteraction> = interactions
         .iter()
-        .filter(|i| i.vendor_event_id.as_deref().is_none_or(|id| !known.contains(id)))
+        .filter(|i| {
+            i.vendor_event_id
+                .as_deref()
+                .is_none_or(|id| !known.contains(id))
+        })
         .collect();
 
     let subjects: Vec<Subject<'_>> = fresh
@@ -118,7 +122,9 @@ pub async fn record_unprocessed(
 ) -> Result<i64, StoreError> {
     let mut tx = store.begin_write().await?;
     let id = match raw {
-        RawRow::New(request) => raw_webhooks::insert(tx.conn(), request, status, Some(error), None).await?,
+        RawRow::New(request) => {
+            raw_webhooks::insert(tx.conn(), request, status, Some(error), None).await?
+        }
         RawRow::Stored(id) => {
             raw_webhooks::record_attempt(tx.conn(), id, status, Some(error)).await?;
             id

@@ -61,7 +61,10 @@ pub fn check_interactions(
         .collect()
 }
 
-fn check_one(interaction: Interaction, expect: Expectations<'_>) -> Result<CheckedInteraction, String> {
+fn check_one(
+    interaction: Interaction,
+    expect: Expectations<'_>,
+) -> Result<CheckedInteraction, String> {
     check_kind(&interaction.kind)?;
     let channel = Channel::from(interaction.channel);
     if !expect.channels.contains(&channel) {
@@ -69,7 +72,9 @@ fn check_one(interaction: Interaction, expect: Expectations<'_>) -> Result<Check
             "channel {channel} is not assigned to this plugin in plugins.toml"
         ));
     }
-    if interaction.occurred_at <= 0 || interaction.occurred_at > expect.received_at + MAX_FUTURE_SKEW_MS {
+    if interaction.occurred_at <= 0
+        || interaction.occurred_at > expect.received_at + MAX_FUTURE_SKEW_MS
+    {
         return Err(format!(
             "occurred-at {} is not a plausible time (ms since the epoch)",
             interaction.occurred_at
@@ -80,9 +85,17 @@ fn check_one(interaction: Interaction, expect: Expectations<'_>) -> Result<Check
         channel,
         direction: interaction.direction.into(),
         outcome: interaction.outcome.into(),
-        vendor_status: optional_text("vendor-status", interaction.vendor_status, MAX_VENDOR_STATUS_LEN)?,
+        vendor_status: optional_text(
+            "vendor-status",
+            interaction.vendor_status,
+            MAX_VENDOR_STATUS_LEN,
+        )?,
         occurred_at: interaction.occurred_at,
-        vendor_message_id: optional_text("vendor-message-id", interaction.vendor_message_id, MAX_ID_LEN)?,
+        vendor_message_id: optional_text(
+            "vendor-message-id",
+            interaction.vendor_message_id,
+            MAX_ID_LEN,
+        )?,
         vendor_event_id: optional_text("vendor-event-id", interaction.vendor_event_id, MAX_ID_LEN)?,
         hints: normalize_hints(&interaction.identities, expect.default_country_code),
         summary: interaction
@@ -123,7 +136,9 @@ fn check_metadata(metadata: String) -> Result<String, String> {
         return Ok("{}".to_string());
     }
     if metadata.len() > MAX_METADATA_BYTES {
-        return Err(format!("metadata is larger than {MAX_METADATA_BYTES} bytes"));
+        return Err(format!(
+            "metadata is larger than {MAX_METADATA_BYTES} bytes"
+        ));
     }
     match serde_json::from_str::<serde_json::Value>(&metadata) {
         Ok(serde_json::Value::Object(_)) => Ok(metadata),
@@ -141,13 +156,17 @@ fn normalize_hints(identities: &[Identity], default_country_code: Option<&str>) 
             Identity::ContactId(id) => {
                 match id.trim().parse::<i64>() {
                     Ok(id) if id > 0 => hints.contact_id = hints.contact_id.or(Some(id)),
-                    _ => tracing::debug!(contact_id = %id, "ignoring a contact id that is not ours"),
+                    _ => {
+                        tracing::debug!(contact_id = %id, "ignoring a contact id that is not ours")
+                    }
                 }
                 continue;
             }
             Identity::Email(email) => IdentityKey::email(email),
             Identity::Phone(phone) => IdentityKey::phone(phone, default_country_code),
-            Identity::External(external) => IdentityKey::external(&external.system, &external.value),
+            Identity::External(external) => {
+                IdentityKey::external(&external.system, &external.value)
+            }
         };
         match key {
             Ok(key) if !hints.identities.contains(&key) => hints.identities.push(key),
@@ -161,7 +180,10 @@ fn normalize_hints(identities: &[Identity], default_country_code: Option<&str>) 
 /// Checks the reply a plugin wants sent to the vendor.
 pub fn check_reply(reply: &HttpResponse) -> Result<(), String> {
     if !(100..=599).contains(&reply.status) {
-        return Err(format!("reply status {} is not an HTTP status", reply.status));
+        return Err(format!(
+            "reply status {} is not an HTTP status",
+            reply.status
+        ));
     }
     if reply.body.len() > MAX_REPLY_BYTES {
         return Err(format!("reply body is larger than {MAX_REPLY_BYTES} bytes"));
@@ -170,7 +192,10 @@ pub fn check_reply(reply: &HttpResponse) -> Result<(), String> {
         if axum::http::HeaderName::from_bytes(header.name.as_bytes()).is_err()
             || axum::http::HeaderValue::from_str(&header.value).is_err()
         {
-            return Err(format!("reply header {:?} is not a valid HTTP header", header.name));
+            return Err(format!(
+                "reply header {:?} is not a valid HTTP header",
+                header.name
+            ));
         }
     }
     Ok(())
@@ -197,7 +222,10 @@ mod tests {
                 Identity::Email("Ana@Example.org".into()),
                 Identity::ContactId("42".into()),
                 Identity::Phone("not a phone".into()),
-                Identity::External(ExternalId { system: "Portal".into(), value: "u1".into() }),
+                Identity::External(ExternalId {
+                    system: "Portal".into(),
+                    value: "u1".into(),
+                }),
             ],
             summary: Some(" ".into()),
             metadata: String::new(),
@@ -214,23 +242,44 @@ mod tests {
 
     #[test]
     fn a_good_interaction_is_normalized() {
-        let checked = check_interactions(vec![interaction()], expect()).unwrap().remove(0);
+        let checked = check_interactions(vec![interaction()], expect())
+            .unwrap()
+            .remove(0);
         assert_eq!(checked.outcome, Outcome::Opened);
         assert_eq!(checked.hints.contact_id, Some(42));
-        let values: Vec<&str> = checked.hints.identities.iter().map(|k| k.value.as_str()).collect();
-        assert_eq!(values, ["ana@example.org", "portal:u1"], "the bad phone is dropped");
+        let values: Vec<&str> = checked
+            .hints
+            .identities
+            .iter()
+            .map(|k| k.value.as_str())
+            .collect();
+        assert_eq!(
+            values,
+            ["ana@example.org", "portal:u1"],
+            "the bad phone is dropped"
+        );
         assert_eq!(checked.summary, None);
         assert_eq!(checked.metadata, "{}");
     }
 
     #[test]
     fn breaches_name_the_interaction_and_field() {
-        let cases: [(fn(&mut Interaction), &str); 5] = [
+        type Breach = fn(&mut Interaction);
+        let cases: [(Breach, &str); 5] = [
             (|i| i.kind = "Email Opened".into(), "interaction 1: kind"),
-            (|i| i.channel = WitChannel::Sms, "channel sms is not assigned"),
-            (|i| i.occurred_at = NOW + 2 * MAX_FUTURE_SKEW_MS, "not a plausible time"),
+            (
+                |i| i.channel = WitChannel::Sms,
+                "channel sms is not assigned",
+            ),
+            (
+                |i| i.occurred_at = NOW + 2 * MAX_FUTURE_SKEW_MS,
+                "not a plausible time",
+            ),
             (|i| i.metadata = "[1]".into(), "must be a JSON object"),
-            (|i| i.vendor_event_id = Some("x".repeat(300)), "vendor-event-id is longer"),
+            (
+                |i| i.vendor_event_id = Some("x".repeat(300)),
+                "vendor-event-id is longer",
+            ),
         ];
         for (breach, expected) in cases {
             let mut bad = interaction();
@@ -244,7 +293,10 @@ mod tests {
     fn replies_must_be_valid_http() {
         let reply = |status: u16, name: &str| HttpResponse {
             status,
-            headers: vec![Header { name: name.into(), value: "v".into() }],
+            headers: vec![Header {
+                name: name.into(),
+                value: "v".into(),
+            }],
             body: Vec::new(),
         };
         assert!(check_reply(&reply(200, "content-type")).is_ok());

@@ -12,9 +12,8 @@ wasmtime::component::bindgen!({
 
 pub use self::switchboard::channel::types::{
     Channel as WitChannel, Direction as WitDirection, ExternalId, Header, HttpResponse, Identity,
-    Interaction,
-    OutboundMessage, Outcome as WitOutcome, PluginInfo, SendFailure, SendFailureKind, SendReceipt,
-    Template, WebhookAccepted, WebhookRejection, WebhookRequest,
+    Interaction, OutboundMessage, Outcome as WitOutcome, PluginInfo, SendFailure, SendFailureKind,
+    SendReceipt, Template, WebhookAccepted, WebhookRejection, WebhookRequest,
 };
 
 use crate::domain::{Channel, Direction, Outcome};

@@ -32,7 +32,12 @@ impl ArtifactCache {
 
     /// The component for `wasm`, whose digest is `sha256`: from the cache when it is there,
     /// otherwise compiled and stored. A cache that cannot be read or written only costs time.
-    pub fn component(&self, engine: &Engine, sha256: &str, wasm: &[u8]) -> wasmtime::Result<Component> {
+    pub fn component(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        wasm: &[u8],
+    ) -> wasmtime::Result<Component> {
         let path = self.path_for(sha256);
         if path.is_file() {
             // SAFETY: the file was written by `store` below from `Component::serialize` of the
@@ -40,7 +45,9 @@ impl ArtifactCache {
             // Switchboard writes to.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok(component),
-                Err(error) => tracing::warn!(path = %path.display(), %error, "ignoring unreadable compiled plugin"),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "ignoring unreadable compiled plugin")
+                }
             }
         }
         let component = Component::new(engine, wasm)?;

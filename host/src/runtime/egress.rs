@@ -95,7 +95,11 @@ impl Egress {
                 Some(secret_value(secrets, &basic.password_secret)?),
             ),
         };
-        let response = builder.body(request.body).send().await.map_err(send_error)?;
+        let response = builder
+            .body(request.body)
+            .send()
+            .await
+            .map_err(send_error)?;
         read_response(response).await
     }
 }
@@ -297,7 +301,10 @@ mod tests {
         assert!(check(&p, "https://api.sendgrid.com/v3/mail/send").is_ok());
         assert!(check(&p, "https://API.SendGrid.com/v3").is_ok());
         let denied = check(&p, "https://evil.example.com/").unwrap_err();
-        assert!(denied.contains("not on this plugin's allowed_hosts"), "{denied}");
+        assert!(
+            denied.contains("not on this plugin's allowed_hosts"),
+            "{denied}"
+        );
         assert!(check(&p, "https://api.sendgrid.com.evil.com/").is_err());
     }
 
@@ -315,12 +322,28 @@ mod tests {
     #[test]
     fn private_addresses_and_plain_http_need_the_operator_s_consent() {
         let p = policy(&["127.0.0.1", "10.0.0.5", "api.example.com"], false);
-        assert!(check(&p, "https://127.0.0.1/").unwrap_err().contains("private"));
-        assert!(check(&p, "https://10.0.0.5/").unwrap_err().contains("private"));
-        assert!(check(&p, "http://api.example.com/").unwrap_err().contains("plain http"));
+        assert!(
+            check(&p, "https://127.0.0.1/")
+                .unwrap_err()
+                .contains("private")
+        );
+        assert!(
+            check(&p, "https://10.0.0.5/")
+                .unwrap_err()
+                .contains("private")
+        );
+        assert!(
+            check(&p, "http://api.example.com/")
+                .unwrap_err()
+                .contains("plain http")
+        );
         let open = policy(&["127.0.0.1"], true);
         assert!(check(&open, "http://127.0.0.1/").is_ok());
-        assert!(check(&p, "ftp://api.example.com/").unwrap_err().contains("ftp"));
+        assert!(
+            check(&p, "ftp://api.example.com/")
+                .unwrap_err()
+                .contains("ftp")
+        );
     }
 
     #[test]
@@ -329,8 +352,17 @@ mod tests {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

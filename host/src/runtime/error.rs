@@ -39,7 +39,9 @@ pub enum LoadError {
         found: String,
         supported: String,
     },
-    #[error("plugin `{plugin}`: channels: {channel} is assigned in plugins.toml but the plugin serves only {served}")]
+    #[error(
+        "plugin `{plugin}`: channels: {channel} is assigned in plugins.toml but the plugin serves only {served}"
+    )]
     ChannelNotServed {
         plugin: String,
         channel: String,

@@ -132,11 +132,16 @@ impl Runtime {
         sha256: &str,
         wasm: Vec<u8>,
     ) -> Result<ChannelPluginPre<PluginState>, LoadError> {
-        let (engine, cache, digest) = (self.shared.engine.clone(), self.cache.clone(), sha256.to_string());
-        let compiled = tokio::task::spawn_blocking(move || cache.component(&engine, &digest, &wasm))
-            .await
-            .map_err(|e| anyhow::anyhow!("compilation task failed: {e}"))
-            .and_then(|result| result.map_err(anyhow::Error::from));
+        let (engine, cache, digest) = (
+            self.shared.engine.clone(),
+            self.cache.clone(),
+            sha256.to_string(),
+        );
+        let compiled =
+            tokio::task::spawn_blocking(move || cache.component(&engine, &digest, &wasm))
+                .await
+                .map_err(|e| anyhow::anyhow!("compilation task failed: {e}"))
+                .and_then(|result| result.map_err(anyhow::Error::from));
         let component = compiled.map_err(|e| LoadError::Compile {
             plugin: spec.id.clone(),
             path: spec.wasm_path.clone(),
@@ -146,7 +151,10 @@ impl Runtime {
             plugin: spec.id.clone(),
             detail: format!("{e:#}"),
         };
-        let pre = self.linker.instantiate_pre(&component).map_err(link_error)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(link_error)?;
         ChannelPluginPre::new(pre).map_err(link_error)
     }
 }
@@ -201,7 +209,10 @@ mod tests {
     fn interface_versions_are_compatible_within_a_major() {
         assert!(is_supported_interface("1.0.0"));
         assert!(!is_supported_interface("2.0.0"));
-        assert!(!is_supported_interface("1.1.0"), "a newer minor may use imports we lack");
+        assert!(
+            !is_supported_interface("1.1.0"),
+            "a newer minor may use imports we lack"
+        );
         assert!(!is_supported_interface("one"));
     }
 }

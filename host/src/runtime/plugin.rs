@@ -85,7 +85,10 @@ impl Plugin {
     ) -> Result<Self, CallError> {
         let budget = Duration::from_millis(spec.limits.webhook_timeout_ms);
         let info = call(&pre, &context, &shared, budget, async |store, plugin| {
-            plugin.switchboard_channel_plugin().call_describe(store).await
+            plugin
+                .switchboard_channel_plugin()
+                .call_describe(store)
+                .await
         })
         .await?;
         Ok(Plugin {
@@ -130,7 +133,10 @@ impl Plugin {
     ) -> Result<Result<SendReceipt, SendFailure>, CallError> {
         let budget = Duration::from_millis(self.spec.limits.send_timeout_ms);
         self.call(budget, async |store, plugin| {
-            plugin.switchboard_channel_plugin().call_send(store, message).await
+            plugin
+                .switchboard_channel_plugin()
+                .call_send(store, message)
+                .await
         })
         .await
     }

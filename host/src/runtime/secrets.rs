@@ -83,7 +83,10 @@ mod tests {
             (var == "SB_TEST_KEY").then(|| "s3cret".to_string())
         });
         assert_eq!(secrets.get("api_key").unwrap().expose(), "s3cret");
-        assert_eq!(secrets.get("token").unwrap_err(), SecretLookupError::Unset("token".into()));
+        assert_eq!(
+            secrets.get("token").unwrap_err(),
+            SecretLookupError::Unset("token".into())
+        );
         assert_eq!(
             secrets.get("other").unwrap_err(),
             SecretLookupError::Undeclared("other".into())

@@ -102,16 +102,23 @@ pub async fn send_direct(
     };
     let (vendor_message_id, vendor_status, failure) = match plugin.send(&outbound).await {
         Ok(Ok(receipt)) => (receipt.vendor_message_id, receipt.vendor_status, None),
-        Ok(Err(failure)) => (None, None, Some(Failure {
-            kind: failure_kind(failure.kind).to_string(),
-            retryable: failure.retryable,
-            retry_after_ms: failure.retry_after_ms,
-            message: failure.message,
-            vendor_code: failure.vendor_code,
-        })),
+        Ok(Err(failure)) => (
+            None,
+            None,
+            Some(Failure {
+                kind: failure_kind(failure.kind).to_string(),
+                retryable: failure.retryable,
+                retry_after_ms: failure.retry_after_ms,
+                message: failure.message,
+                vendor_code: failure.vendor_code,
+            }),
+        ),
         Err(error) => (None, None, Some(call_failure(&error))),
     };
-    let recorded = format!("{channel}_{}", if failure.is_some() { "failed" } else { "sent" });
+    let recorded = format!(
+        "{channel}_{}",
+        if failure.is_some() { "failed" } else { "sent" }
+    );
     let row = NewInteraction {
         contact_id: Some(contact_id),
         occurred_at: now_ms(),
@@ -119,7 +126,11 @@ pub async fn send_direct(
         kind: recorded.clone(),
         channel,
         direction: Direction::Outbound,
-        outcome: if failure.is_some() { Outcome::Failed } else { Outcome::Sent },
+        outcome: if failure.is_some() {
+            Outcome::Failed
+        } else {
+            Outcome::Sent
+        },
         vendor_status,
         plugin_id: Some(plugin.id().to_string()),
         external_system: Some(plugin.description.vendor.clone()),
@@ -127,7 +138,10 @@ pub async fn send_direct(
         vendor_event_id: None,
         raw_webhook_id: None,
         time_to_action_ms: None,
-        summary: message.subject.clone().or_else(|| message.text.as_deref().map(preview)),
+        summary: message
+            .subject
+            .clone()
+            .or_else(|| message.text.as_deref().map(preview)),
         metadata: json!({
             "message_id": message_id,
             "to": address.value,
@@ -164,7 +178,10 @@ async fn recipient(
     let contact = match contact_id {
         Some(id) if contacts::existing(tx.conn(), &[id]).await?.contains(&id) => id,
         Some(id) => return Err(SendError::UnknownContact(id)),
-        None => match contacts::owners(tx.conn(), std::slice::from_ref(address)).await?.get(address) {
+        None => match contacts::owners(tx.conn(), std::slice::from_ref(address))
+            .await?
+            .get(address)
+        {
             Some(owner) => *owner,
             None => contacts::create(tx.conn(), now).await?,
         },

@@ -2,8 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::Row;
 use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::StoreError;
 use super::sql::{dynamic, placeholders};
@@ -14,7 +14,10 @@ pub async fn existing(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    let sql = format!("SELECT id FROM contacts WHERE id IN ({})", placeholders(1, ids.len()));
+    let sql = format!(
+        "SELECT id FROM contacts WHERE id IN ({})",
+        placeholders(1, ids.len())
+    );
     let mut query = dynamic(sql);
     for id in ids {
         query = query.bind(*id);
@@ -27,10 +30,12 @@ pub async fn existing(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i
 
 /// Creates an empty contact.
 pub async fn create(conn: &mut AnyConnection, now: i64) -> Result<i64, StoreError> {
-    let id = sqlx::query_scalar("INSERT INTO contacts (created_at, updated_at) VALUES ($1, $1) RETURNING id")
-        .bind(now)
-        .fetch_one(conn)
-        .await?;
+    let id = sqlx::query_scalar(
+        "INSERT INTO contacts (created_at, updated_at) VALUES ($1, $1) RETURNING id",
+    )
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
     Ok(id)
 }
 
@@ -40,7 +45,11 @@ pub async fn owners(
     keys: &[IdentityKey],
 ) -> Result<HashMap<IdentityKey, i64>, StoreError> {
     let mut owners = HashMap::new();
-    for kind in [IdentityKind::Email, IdentityKind::Phone, IdentityKind::External] {
+    for kind in [
+        IdentityKind::Email,
+        IdentityKind::Phone,
+        IdentityKind::External,
+    ] {
         let values: Vec<&str> = keys
             .iter()
             .filter(|k| k.kind == kind)
@@ -124,13 +133,24 @@ mod tests {
         let ana = create(tx.conn(), 1).await.unwrap();
         let ben = create(tx.conn(), 1).await.unwrap();
         let email = IdentityKey::email("ana@example.org").unwrap();
-        assert!(link_identity(tx.conn(), ana, &email, "test", 1).await.unwrap());
-        assert!(!link_identity(tx.conn(), ben, &email, "test", 1).await.unwrap());
+        assert!(
+            link_identity(tx.conn(), ana, &email, "test", 1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !link_identity(tx.conn(), ben, &email, "test", 1)
+                .await
+                .unwrap()
+        );
 
         let phone = IdentityKey::phone("+14155550100", None).unwrap();
         let found = owners(tx.conn(), &[email.clone(), phone]).await.unwrap();
         assert_eq!(found, HashMap::from([(email.clone(), ana)]));
-        assert_eq!(existing(tx.conn(), &[ana, 999]).await.unwrap(), HashSet::from([ana]));
+        assert_eq!(
+            existing(tx.conn(), &[ana, 999]).await.unwrap(),
+            HashSet::from([ana])
+        );
         assert_eq!(identities_of(tx.conn(), ana).await.unwrap(), [email]);
         tx.commit().await.unwrap();
     }

@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
-use sqlx::Row;
 use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::sql::{dynamic, placeholders, value_rows};
 use super::{Store, StoreError};
@@ -66,7 +66,10 @@ const ROWS_PER_STATEMENT: usize = 200;
 
 /// Adds rows, skipping any whose `(external_system, vendor_event_id)` is already in the log.
 /// Returns how many were added.
-pub async fn insert_new(conn: &mut AnyConnection, rows: &[NewInteraction]) -> Result<u64, StoreError> {
+pub async fn insert_new(
+    conn: &mut AnyConnection,
+    rows: &[NewInteraction],
+) -> Result<u64, StoreError> {
     let mut inserted = 0;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -179,14 +182,24 @@ pub async fn of_contact(store: &Store, contact_id: i64) -> Result<Vec<Interactio
     let sql = format!(
         "SELECT id, {COLUMNS} FROM interaction_log WHERE contact_id = $1 ORDER BY occurred_at DESC, id DESC"
     );
-    let rows = dynamic(sql).bind(contact_id).fetch_all(store.pool()).await?;
+    let rows = dynamic(sql)
+        .bind(contact_id)
+        .fetch_all(store.pool())
+        .await?;
     rows.iter().map(interaction_from_row).collect()
 }
 
 /// Every interaction recorded from one raw webhook, in insertion order.
-pub async fn of_raw_webhook(store: &Store, raw_webhook_id: i64) -> Result<Vec<Interaction>, StoreError> {
-    let sql = format!("SELECT id, {COLUMNS} FROM interaction_log WHERE raw_webhook_id = $1 ORDER BY id");
-    let rows = dynamic(sql).bind(raw_webhook_id).fetch_all(store.pool()).await?;
+pub async fn of_raw_webhook(
+    store: &Store,
+    raw_webhook_id: i64,
+) -> Result<Vec<Interaction>, StoreError> {
+    let sql =
+        format!("SELECT id, {COLUMNS} FROM interaction_log WHERE raw_webhook_id = $1 ORDER BY id");
+    let rows = dynamic(sql)
+        .bind(raw_webhook_id)
+        .fetch_all(store.pool())
+        .await?;
     rows.iter().map(interaction_from_row).collect()
 }
 
@@ -223,7 +236,13 @@ pub(crate) mod tests {
     use super::*;
     use crate::store::{contacts, testing};
 
-    pub fn event(kind: &str, outcome: Outcome, at: i64, message: &str, event: &str) -> NewInteraction {
+    pub fn event(
+        kind: &str,
+        outcome: Outcome,
+        at: i64,
+        message: &str,
+        event: &str,
+    ) -> NewInteraction {
         NewInteraction {
             contact_id: None,
             occurred_at: at,
@@ -257,7 +276,9 @@ pub(crate) mod tests {
         let mut other_vendor = event("email_delivered", Outcome::Delivered, 10, "m1", "e1");
         other_vendor.external_system = Some("mailgun".into());
         assert_eq!(insert_new(tx.conn(), &[other_vendor]).await.unwrap(), 1);
-        let known = known_event_ids(tx.conn(), "sendgrid", &["e1", "e2"]).await.unwrap();
+        let known = known_event_ids(tx.conn(), "sendgrid", &["e1", "e2"])
+            .await
+            .unwrap();
         assert_eq!(known, HashSet::from(["e1".to_string()]));
         tx.commit().await.unwrap();
     }
@@ -280,7 +301,10 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(
             facts[&(Channel::Email, "m1".to_string())],
-            MessageFacts { contact_id: Some(contact), started_at: Some(90) }
+            MessageFacts {
+                contact_id: Some(contact),
+                started_at: Some(90)
+            }
         );
         assert!(!facts.contains_key(&(Channel::Email, "m2".to_string())));
         tx.commit().await.unwrap();

@@ -2,8 +2,8 @@
 //! replayed when a plugin is fixed.
 
 use serde::Serialize;
-use sqlx::Row;
 use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::{Store, StoreError};
 
@@ -121,12 +121,14 @@ pub async fn record_attempt(
     status: RawStatus,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE raw_webhooks SET attempts = attempts + 1, status = $2, error = $3 WHERE id = $1")
-        .bind(id)
-        .bind(status.as_str())
-        .bind(error)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE raw_webhooks SET attempts = attempts + 1, status = $2, error = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(error)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -140,7 +142,10 @@ pub struct ReplayFilter {
 }
 
 /// The stored webhooks a replay should reprocess, oldest first.
-pub async fn replayable(store: &Store, filter: &ReplayFilter) -> Result<Vec<RawWebhook>, StoreError> {
+pub async fn replayable(
+    store: &Store,
+    filter: &ReplayFilter,
+) -> Result<Vec<RawWebhook>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, plugin_id, received_at, method, path, query, headers, body, status, error, attempts
          FROM raw_webhooks
@@ -212,9 +217,21 @@ mod tests {
     async fn a_failed_webhook_is_kept_whole_and_offered_for_replay() {
         let (store, _dir) = testing::store().await;
         let mut tx = store.begin_write().await.unwrap();
-        let failed = insert(tx.conn(), &request(), RawStatus::Failed, Some("trap"), None).await.unwrap();
-        let rejected = insert(tx.conn(), &request(), RawStatus::Rejected, Some("bad json"), None).await.unwrap();
-        insert(tx.conn(), &request(), RawStatus::Processed, None, Some(1)).await.unwrap();
+        let failed = insert(tx.conn(), &request(), RawStatus::Failed, Some("trap"), None)
+            .await
+            .unwrap();
+        let rejected = insert(
+            tx.conn(),
+            &request(),
+            RawStatus::Rejected,
+            Some("bad json"),
+            None,
+        )
+        .await
+        .unwrap();
+        insert(tx.conn(), &request(), RawStatus::Processed, None, Some(1))
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
 
         let only_failed = replayable(&store, &ReplayFilter::default()).await.unwrap();
@@ -223,11 +240,22 @@ mod tests {
         assert_eq!(only_failed[0].request, request());
         assert_eq!(only_failed[0].error.as_deref(), Some("trap"));
 
-        let with_rejected = ReplayFilter { include_rejected: true, ..Default::default() };
-        let ids: Vec<i64> = replayable(&store, &with_rejected).await.unwrap().iter().map(|r| r.id).collect();
+        let with_rejected = ReplayFilter {
+            include_rejected: true,
+            ..Default::default()
+        };
+        let ids: Vec<i64> = replayable(&store, &with_rejected)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(ids, [failed, rejected]);
 
-        let other_plugin = ReplayFilter { plugin_id: Some("sms-twilio".into()), ..Default::default() };
+        let other_plugin = ReplayFilter {
+            plugin_id: Some("sms-twilio".into()),
+            ..Default::default()
+        };
         assert!(replayable(&store, &other_plugin).await.unwrap().is_empty());
     }
 
@@ -235,11 +263,18 @@ mod tests {
     async fn processing_and_attempts_are_recorded() {
         let (store, _dir) = testing::store().await;
         let mut tx = store.begin_write().await.unwrap();
-        let id = insert(tx.conn(), &request(), RawStatus::Failed, Some("trap"), None).await.unwrap();
-        record_attempt(tx.conn(), id, RawStatus::Failed, Some("trap again")).await.unwrap();
+        let id = insert(tx.conn(), &request(), RawStatus::Failed, Some("trap"), None)
+            .await
+            .unwrap();
+        record_attempt(tx.conn(), id, RawStatus::Failed, Some("trap again"))
+            .await
+            .unwrap();
         mark_processed(tx.conn(), id, 3, 1, 99).await.unwrap();
         tx.commit().await.unwrap();
         let stored = get(&store, id).await.unwrap().unwrap();
-        assert_eq!((stored.status, stored.error, stored.attempts), (RawStatus::Processed, None, 2));
+        assert_eq!(
+            (stored.status, stored.error, stored.attempts),
+            (RawStatus::Processed, None, 2)
+        );
     }
 }

@@ -1,10 +1,10 @@
 //! Building statements whose number of parameters depends on the data (`IN (...)` lists,
 //! multi-row `VALUES`), with `$n` placeholders that SQLite and PostgreSQL both accept.
 
+use sqlx::Any;
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::Any;
 
 /// `$first, $first+1, …` for `count` parameters.
 pub fn placeholders(first: usize, count: usize) -> String {

@@ -50,7 +50,9 @@ fn parse_event(event: &Map<String, Value>, contact_id_arg: &str) -> Result<Inter
         interaction.identities.push(Identity::ContactId(contact_id));
     }
     if let Some(email) = str_field(event, "email") {
-        interaction.identities.push(Identity::Email(email.to_string()));
+        interaction
+            .identities
+            .push(Identity::Email(email.to_string()));
     }
     interaction.summary = summary_of(name, event);
     interaction.metadata = Value::Object(event.clone()).to_string();
@@ -149,14 +151,38 @@ mod tests {
             ("bounce", Some("bounce"), "email_bounced", Outcome::Bounced),
             ("bounce", Some("blocked"), "email_blocked", Outcome::Failed),
             ("dropped", None, "email_dropped", Outcome::Dropped),
-            ("spamreport", None, "email_spam_reported", Outcome::SpamReported),
-            ("unsubscribe", None, "email_unsubscribed", Outcome::Unsubscribed),
-            ("group_unsubscribe", None, "email_group_unsubscribed", Outcome::Unsubscribed),
-            ("group_resubscribe", None, "email_group_resubscribed", Outcome::Resubscribed),
+            (
+                "spamreport",
+                None,
+                "email_spam_reported",
+                Outcome::SpamReported,
+            ),
+            (
+                "unsubscribe",
+                None,
+                "email_unsubscribed",
+                Outcome::Unsubscribed,
+            ),
+            (
+                "group_unsubscribe",
+                None,
+                "email_group_unsubscribed",
+                Outcome::Unsubscribed,
+            ),
+            (
+                "group_resubscribe",
+                None,
+                "email_group_resubscribed",
+                Outcome::Resubscribed,
+            ),
             ("machine_learning", None, "email_event", Outcome::Unknown),
         ];
         for (event, bounce_type, kind, outcome) in cases {
-            assert_eq!(kind_and_outcome(event, bounce_type), (kind, outcome), "{event}");
+            assert_eq!(
+                kind_and_outcome(event, bounce_type),
+                (kind, outcome),
+                "{event}"
+            );
         }
     }
 
@@ -191,7 +217,11 @@ mod tests {
     #[test]
     fn malformed_batches_are_named() {
         assert!(parse("not json").unwrap_err().contains("not a JSON array"));
-        assert!(parse("[1]").unwrap_err().contains("event 0 is not a JSON object"));
+        assert!(
+            parse("[1]")
+                .unwrap_err()
+                .contains("event 0 is not a JSON object")
+        );
         let missing = parse(r#"[{"event":"open","timestamp":1},{"timestamp":1}]"#).unwrap_err();
         assert_eq!(missing, "event 1: missing `event`");
     }

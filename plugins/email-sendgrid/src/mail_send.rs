@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 use switchboard_plugin_sdk::{
-    self as sdk, Header, OutboundMessage, Outcome, SendFailure, SendFailureKind, SendReceipt,
-    http, send_failure,
+    self as sdk, Header, OutboundMessage, Outcome, SendFailure, SendFailureKind, SendReceipt, http,
+    send_failure,
 };
 
 const DEFAULT_API_BASE: &str = "https://api.sendgrid.com/v3";
@@ -38,7 +38,11 @@ pub fn send(message: &OutboundMessage, contact_id_arg: &str) -> Result<SendRecei
             vendor_status: Some("accepted".into()),
         });
     }
-    Err(failure_of(response.status, &response.headers, &response.body))
+    Err(failure_of(
+        response.status,
+        &response.headers,
+        &response.body,
+    ))
 }
 
 /// The Mail Send request body: one personalization to the recipient, carrying Switchboard's
@@ -155,7 +159,10 @@ mod tests {
         let personalization = &body["personalizations"][0];
         assert_eq!(personalization["to"][0]["email"], "ana@example.org");
         assert_eq!(personalization["custom_args"]["cid"], "42");
-        assert_eq!(personalization["custom_args"]["switchboard_message_id"], "m-1");
+        assert_eq!(
+            personalization["custom_args"]["switchboard_message_id"],
+            "m-1"
+        );
         assert_eq!(body["from"]["name"], "Org");
         assert_eq!(body["content"][0]["type"], "text/plain");
     }
@@ -175,14 +182,18 @@ mod tests {
 
     #[test]
     fn vendor_errors_are_classified() {
-        let body = br#"{"errors":[{"field":"personalizations.0.to.0.email","message":"Invalid email"}]}"#;
+        let body =
+            br#"{"errors":[{"field":"personalizations.0.to.0.email","message":"Invalid email"}]}"#;
         let failure = failure_of(400, &[], body);
         assert!(matches!(failure.kind, SendFailureKind::InvalidRecipient));
         assert!(failure.message.contains("Invalid email"));
 
         let limited = failure_of(
             429,
-            &[Header { name: "Retry-After".into(), value: "7".into() }],
+            &[Header {
+                name: "Retry-After".into(),
+                value: "7".into(),
+            }],
             b"",
         );
         assert!(matches!(limited.kind, SendFailureKind::RateLimited));

@@ -14,10 +14,11 @@ pub fn verify(request: &WebhookRequest) -> Result<(), WebhookRejection> {
         .ok_or_else(|| bad(format!("missing {SIGNATURE_HEADER} header")))?;
     let timestamp = sdk::header(&request.headers, TIMESTAMP_HEADER)
         .ok_or_else(|| bad(format!("missing {TIMESTAMP_HEADER} header")))?;
-    let signed_at: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| bad(format!("{TIMESTAMP_HEADER} is not a Unix time: {timestamp:?}")))?;
+    let signed_at: i64 = timestamp.trim().parse().map_err(|_| {
+        bad(format!(
+            "{TIMESTAMP_HEADER} is not a Unix time: {timestamp:?}"
+        ))
+    })?;
     check_freshness(signed_at, request.received_at, tolerance_secs()?).map_err(bad)?;
 
     let key = verification_key()?;
@@ -40,7 +41,11 @@ pub fn verify(request: &WebhookRequest) -> Result<(), WebhookRejection> {
 
 /// Refuses a signature made too long before (or after) the request was received, so that a
 /// captured request cannot be replayed against us later.
-pub fn check_freshness(signed_at_secs: i64, received_at_ms: i64, tolerance_secs: i64) -> Result<(), String> {
+pub fn check_freshness(
+    signed_at_secs: i64,
+    received_at_ms: i64,
+    tolerance_secs: i64,
+) -> Result<(), String> {
     let skew = (received_at_ms / 1000 - signed_at_secs).abs();
     if skew > tolerance_secs {
         return Err(format!(

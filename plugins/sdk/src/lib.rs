@@ -161,7 +161,10 @@ mod tests {
 
     #[test]
     fn base64_round_trips_and_names_bad_input() {
-        assert_eq!(base64_decode(&base64_encode(b"\x00\xffsig")).unwrap(), b"\x00\xffsig");
+        assert_eq!(
+            base64_decode(&base64_encode(b"\x00\xffsig")).unwrap(),
+            b"\x00\xffsig"
+        );
         assert!(base64_decode("not base64!").unwrap_err().contains("base64"));
     }
 }

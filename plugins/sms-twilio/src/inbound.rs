@@ -32,7 +32,10 @@ pub fn keyword_of(body: &str) -> Keyword {
 }
 
 /// The interaction an inbound message reports.
-pub fn interaction(params: &[(String, String)], received_at: Timestamp) -> Result<Interaction, String> {
+pub fn interaction(
+    params: &[(String, String)],
+    received_at: Timestamp,
+) -> Result<Interaction, String> {
     let sid = form::get(params, "MessageSid")
         .or_else(|| form::get(params, "SmsSid"))
         .ok_or("inbound message without MessageSid")?;
@@ -44,11 +47,14 @@ pub fn interaction(params: &[(String, String)], received_at: Timestamp) -> Resul
         Keyword::OptIn => ("sms_opted_in", Outcome::OptedIn),
         Keyword::None => ("sms_replied", Outcome::Replied),
     };
-    let mut interaction = Interaction::new(kind, Channel::Sms, Direction::Inbound, outcome, received_at);
+    let mut interaction =
+        Interaction::new(kind, Channel::Sms, Direction::Inbound, outcome, received_at);
     interaction.vendor_status = Some("received".into());
     interaction.vendor_message_id = Some(sid.to_string());
     interaction.vendor_event_id = Some(format!("{sid}:received"));
-    interaction.identities.push(Identity::Phone(from.to_string()));
+    interaction
+        .identities
+        .push(Identity::Phone(from.to_string()));
     interaction.summary = Some(sdk::truncate_chars(body, 160));
     interaction.metadata = json!({
         "from": from,
@@ -80,7 +86,16 @@ mod tests {
 
     #[test]
     fn recognises_the_keywords_whole_and_in_any_case() {
-        for word in ["STOP", "stop", " Stop ", "STOPALL", "unsubscribe", "Cancel", "END", "quit"] {
+        for word in [
+            "STOP",
+            "stop",
+            " Stop ",
+            "STOPALL",
+            "unsubscribe",
+            "Cancel",
+            "END",
+            "quit",
+        ] {
             assert_eq!(keyword_of(word), Keyword::OptOut, "{word}");
         }
         for word in ["START", "unstop"] {
@@ -93,12 +108,19 @@ mod tests {
 
     #[test]
     fn a_stop_is_an_opt_out_from_the_sender() {
-        let params: Vec<(String, String)> = [("MessageSid", "SM9"), ("From", "+14155550100"), ("Body", "STOP")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let params: Vec<(String, String)> = [
+            ("MessageSid", "SM9"),
+            ("From", "+14155550100"),
+            ("Body", "STOP"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let i = interaction(&params, 5).unwrap();
-        assert_eq!((i.kind.as_str(), i.outcome), ("sms_opted_out", Outcome::OptedOut));
+        assert_eq!(
+            (i.kind.as_str(), i.outcome),
+            ("sms_opted_out", Outcome::OptedOut)
+        );
         assert_eq!(i.direction, Direction::Inbound);
         assert!(matches!(&i.identities[0], Identity::Phone(p) if p == "+14155550100"));
     }

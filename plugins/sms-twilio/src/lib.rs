@@ -35,7 +35,8 @@ impl sdk::Guest for Twilio {
             vendor: "twilio".into(),
             channels: vec![Channel::Sms],
             interface_version: sdk::INTERFACE_VERSION.into(),
-            description: "Twilio SMS status callbacks, inbound messages and the Messages API".into(),
+            description: "Twilio SMS status callbacks, inbound messages and the Messages API"
+                .into(),
         }
     }
 

@@ -76,7 +76,10 @@ pub fn form_params(message: &OutboundMessage) -> Result<Vec<(&'static str, Strin
         }
     }
     if let Some(url) = sdk::config::get("webhook_url") {
-        params.push(("StatusCallback", status_callback_url(&url, &message.contact_id)));
+        params.push((
+            "StatusCallback",
+            status_callback_url(&url, &message.contact_id),
+        ));
     }
     Ok(params)
 }

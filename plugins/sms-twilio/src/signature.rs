@@ -2,12 +2,17 @@
 //! POST parameter's name and value, sorted by name)). The URL is the public one Twilio posted to,
 //! which only the operator knows (proxies rewrite what we see), so it comes from `webhook_url`.
 
-use switchboard_plugin_sdk::{self as sdk, Explain as _, WebhookRejection, WebhookRequest, secrets};
+use switchboard_plugin_sdk::{
+    self as sdk, Explain as _, WebhookRejection, WebhookRequest, secrets,
+};
 
 const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
 /// Accepts the request only if its signature matches.
-pub fn verify(request: &WebhookRequest, params: &[(String, String)]) -> Result<(), WebhookRejection> {
+pub fn verify(
+    request: &WebhookRequest,
+    params: &[(String, String)],
+) -> Result<(), WebhookRejection> {
     let presented = sdk::header(&request.headers, SIGNATURE_HEADER).ok_or_else(|| {
         WebhookRejection::BadSignature(format!("missing {SIGNATURE_HEADER} header"))
     })?;
@@ -19,7 +24,9 @@ pub fn verify(request: &WebhookRequest, params: &[(String, String)]) -> Result<(
         "auth_token",
         signed_data(&url, params).as_bytes(),
     )
-    .map_err(|e| WebhookRejection::Misconfigured(format!("cannot check signatures: {}", e.explain())))?;
+    .map_err(|e| {
+        WebhookRejection::Misconfigured(format!("cannot check signatures: {}", e.explain()))
+    })?;
     if sdk::constant_time_eq(&expected, &presented) {
         Ok(())
     } else {
@@ -32,7 +39,9 @@ pub fn verify(request: &WebhookRequest, params: &[(String, String)]) -> Result<(
 /// The URL Twilio signed: the configured public URL with the query string the request arrived
 /// with (our status callback URLs carry the contact id there).
 pub fn signed_url(webhook_url: &str, query: &str) -> String {
-    let base = webhook_url.split_once('?').map_or(webhook_url, |(base, _)| base);
+    let base = webhook_url
+        .split_once('?')
+        .map_or(webhook_url, |(base, _)| base);
     if query.is_empty() {
         webhook_url.to_string()
     } else {
@@ -59,7 +68,10 @@ mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -74,7 +86,13 @@ mod tests {
     #[test]
     fn signed_url_uses_the_query_the_request_came_with() {
         assert_eq!(signed_url("https://x.test/h", ""), "https://x.test/h");
-        assert_eq!(signed_url("https://x.test/h", "a=1"), "https://x.test/h?a=1");
-        assert_eq!(signed_url("https://x.test/h?old=1", "a=1"), "https://x.test/h?a=1");
+        assert_eq!(
+            signed_url("https://x.test/h", "a=1"),
+            "https://x.test/h?a=1"
+        );
+        assert_eq!(
+            signed_url("https://x.test/h?old=1", "a=1"),
+            "https://x.test/h?a=1"
+        );
     }
 }

@@ -86,7 +86,10 @@ mod tests {
     use super::*;
 
     fn params(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -121,7 +124,10 @@ mod tests {
         assert_eq!(i.kind, "sms_undelivered");
         assert_eq!(i.outcome, Outcome::Bounced);
         assert_eq!(i.vendor_event_id.as_deref(), Some("SM1:undelivered"));
-        assert_eq!(i.summary.as_deref(), Some("undelivered: Twilio error 30005"));
+        assert_eq!(
+            i.summary.as_deref(),
+            Some("undelivered: Twilio error 30005")
+        );
         assert!(matches!(&i.identities[0], Identity::ContactId(id) if id == "7"));
         assert!(i.metadata.contains("\"error_code\":\"30005\""));
     }
@@ -129,6 +135,10 @@ mod tests {
     #[test]
     fn a_callback_without_a_sid_is_malformed() {
         let p = params(&[("MessageStatus", "sent")]);
-        assert!(interaction(&p, "sent", None, 0).unwrap_err().contains("MessageSid"));
+        assert!(
+            interaction(&p, "sent", None, 0)
+                .unwrap_err()
+                .contains("MessageSid")
+        );
     }
 }

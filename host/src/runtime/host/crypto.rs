@@ -21,17 +21,25 @@ impl Host for PluginState {
         signature: Vec<u8>,
     ) -> wasmtime::Result<Result<bool, String>> {
         Ok(match algorithm {
-            SignatureAlgorithm::EcdsaP256Sha256 => verify_ecdsa_p256(&public_key, &message, &signature),
+            SignatureAlgorithm::EcdsaP256Sha256 => {
+                verify_ecdsa_p256(&public_key, &message, &signature)
+            }
         })
     }
 }
 
 /// Verifies an ASN.1 DER ECDSA P-256/SHA-256 signature. The key may be DER
 /// `SubjectPublicKeyInfo` (as vendors publish it) or a bare uncompressed point.
-pub fn verify_ecdsa_p256(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<bool, String> {
+pub fn verify_ecdsa_p256(
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, String> {
     let point = match public_key {
         [0x04, ..] if public_key.len() == 65 => public_key,
-        _ if public_key.len() == 91 && public_key.starts_with(&P256_SPKI_PREFIX) => &public_key[26..],
+        _ if public_key.len() == 91 && public_key.starts_with(&P256_SPKI_PREFIX) => {
+            &public_key[26..]
+        }
         _ => {
             return Err(format!(
                 "expected a DER SubjectPublicKeyInfo for an uncompressed P-256 key (91 bytes) or a 65-byte point, got {} bytes",
@@ -62,9 +70,22 @@ mod tests {
         let signature = pair.sign(&SystemRandom::new(), b"1700000000[]").unwrap();
         let point = pair.public_key().as_ref().to_vec();
         let spki = [P256_SPKI_PREFIX.as_slice(), &point].concat();
-        assert_eq!(verify_ecdsa_p256(&point, b"1700000000[]", signature.as_ref()), Ok(true));
-        assert_eq!(verify_ecdsa_p256(&spki, b"1700000000[]", signature.as_ref()), Ok(true));
-        assert_eq!(verify_ecdsa_p256(&spki, b"1700000001[]", signature.as_ref()), Ok(false));
-        assert!(verify_ecdsa_p256(b"short", b"m", signature.as_ref()).unwrap_err().contains("5 bytes"));
+        assert_eq!(
+            verify_ecdsa_p256(&point, b"1700000000[]", signature.as_ref()),
+            Ok(true)
+        );
+        assert_eq!(
+            verify_ecdsa_p256(&spki, b"1700000000[]", signature.as_ref()),
+            Ok(true)
+        );
+        assert_eq!(
+            verify_ecdsa_p256(&spki, b"1700000001[]", signature.as_ref()),
+            Ok(false)
+        );
+        assert!(
+            verify_ecdsa_p256(b"short", b"m", signature.as_ref())
+                .unwrap_err()
+                .contains("5 bytes")
+        );
     }
 }

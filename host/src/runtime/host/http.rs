@@ -15,7 +15,12 @@ impl Host for PluginState {
         let host = request.url.clone();
         let result = self
             .egress
-            .fetch(&self.plugin.egress, &self.plugin.secrets, request, time_left)
+            .fetch(
+                &self.plugin.egress,
+                &self.plugin.secrets,
+                request,
+                time_left,
+            )
             .await;
         match &result {
             Ok(response) => {
@@ -24,7 +29,9 @@ impl Host for PluginState {
             Err(HttpError::Denied(why)) => {
                 tracing::warn!(plugin = %self.plugin.id, url = %host, %why, "plugin request denied")
             }
-            Err(error) => tracing::debug!(plugin = %self.plugin.id, url = %host, ?error, "plugin request failed"),
+            Err(error) => {
+                tracing::debug!(plugin = %self.plugin.id, url = %host, ?error, "plugin request failed")
+            }
         }
         Ok(result)
     }

@@ -19,10 +19,16 @@ impl Host for PluginState {
     ) -> wasmtime::Result<Result<Vec<u8>, SecretError>> {
         let value = match self.plugin.secrets.get(&secret) {
             Ok(value) => value,
-            Err(SecretLookupError::Undeclared(name)) => return Ok(Err(SecretError::Undeclared(name))),
+            Err(SecretLookupError::Undeclared(name)) => {
+                return Ok(Err(SecretError::Undeclared(name)));
+            }
             Err(SecretLookupError::Unset(name)) => return Ok(Err(SecretError::Unset(name))),
         };
-        Ok(Ok(compute_hmac(algorithm, value.expose().as_bytes(), &message)))
+        Ok(Ok(compute_hmac(
+            algorithm,
+            value.expose().as_bytes(),
+            &message,
+        )))
     }
 }
 

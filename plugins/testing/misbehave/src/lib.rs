@@ -4,7 +4,8 @@
 //! Its `mode` config key picks the misbehaviour of `handle-webhook` and `send`:
 //! - `loop`: spins forever (the time budget must stop it);
 //! - `allocate`: asks for 1 GiB (the memory cap must stop it);
-//! - `forbidden-http`: calls a host that is not on its allow-list (the host must refuse);
+//! - `forbidden-http`: calls `url` (by default a host that is not on its allow-list); the host
+//!   must refuse;
 //! - `trap`: panics, which traps;
 //! - anything else, or unset: behaves, accepting the webhook with no interactions.
 
@@ -12,8 +13,8 @@
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 use switchboard_plugin_sdk::{
-    self as sdk, Channel, OutboundMessage, Outcome, PluginInfo, SendFailure, SendReceipt,
-    WebhookAccepted, WebhookRejection, WebhookRequest, http, Explain as _,
+    self as sdk, Channel, Explain as _, OutboundMessage, Outcome, PluginInfo, SendFailure,
+    SendReceipt, WebhookAccepted, WebhookRejection, WebhookRequest, http,
 };
 
 struct Misbehave;
@@ -64,14 +65,18 @@ fn misbehave() -> Result<(), String> {
         Some("forbidden-http") => {
             let request = http::Request {
                 method: "GET".into(),
-                url: "https://forbidden.example.com/exfiltrate".into(),
+                url: sdk::config::get("url")
+                    .unwrap_or_else(|| "https://forbidden.example.com/exfiltrate".into()),
                 headers: Vec::new(),
                 body: Vec::new(),
                 auth: None,
                 timeout_ms: None,
             };
             match http::fetch(&request) {
-                Ok(response) => Err(format!("the host let a forbidden request through ({})", response.status)),
+                Ok(response) => Err(format!(
+                    "the host let a forbidden request through ({})",
+                    response.status
+                )),
                 Err(error) => Err(error.explain()),
             }
         }
