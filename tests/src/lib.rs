@@ -1,0 +1,75 @@
+//! The harness for Switchboard's end-to-end tests: it writes a `plugins.toml`, starts the real
+//! `switchboard` binary on a free port with a fresh SQLite database, signs webhooks the way the
+//! vendors document, and reads back what landed in the database.
+//!
+//! Paths come from the environment that `cargo xtask test` sets (`SWITCHBOARD_BIN`,
+//! `PRISM_TWILIO_URL`, `PRISM_SENDGRID_URL`), with defaults for a plain `cargo test` after a
+//! build.
+
+pub mod db;
+pub mod manifest;
+pub mod server;
+pub mod sign;
+pub mod vendors;
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The built plugin `name` (`email_sendgrid`, `sms_twilio`, `misbehave`).
+pub fn plugin_wasm(name: &str) -> PathBuf {
+    let dir = std::env::var_os("SWITCHBOARD_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("plugins/target/wasm32-wasip2/release"));
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the plugins first (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+/// The `switchboard` binary under test.
+pub fn switchboard_bin() -> PathBuf {
+    let path = std::env::var_os("SWITCHBOARD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/debug/switchboard"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the host first (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+/// The URL of a vendor contract mock started by `cargo xtask test`.
+pub fn vendor_mock(variable: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is not set: run the tests with `cargo xtask test`, which starts the vendor contract mocks")
+    })
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The SHA-256 of a file, hex, as `plugins.toml` pins it.
+pub fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(path).expect("read plugin");
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,135 @@
+//! A plugin that misbehaves fails only its own call: loops are stopped by the time budget, hoarding
+//! by the memory cap, forbidden requests by the egress guard, panics become traps; meanwhile a
+//! well-behaved plugin's webhooks keep landing.
+
+use switchboard_e2e::manifest::PluginConfig;
+use switchboard_e2e::server::{Reply, Setup, post};
+use switchboard_e2e::sign::SendGridKey;
+use switchboard_e2e::vendors::{post_sendgrid, sendgrid_event, sendgrid_plugin};
+
+fn misbehaving(id: &str, mode: &str) -> PluginConfig {
+    PluginConfig::new(id, "misbehave", &["email"]).config("mode", mode)
+}
+
+#[tokio::test]
+async fn each_misbehaving_plugin_fails_alone_while_a_good_webhook_succeeds() {
+    let key = SendGridKey::fixed();
+    let setup = Setup::new(&[
+        sendgrid_plugin(&key),
+        misbehaving("spinner", "loop").limit("webhook_timeout_ms", 300),
+        misbehaving("hoarder", "allocate").limit("memory_mib", 32),
+        misbehaving("exfiltrator", "forbidden-http").allow_host("api.sendgrid.com"),
+        misbehaving("crasher", "trap"),
+    ]);
+    let server = setup.start();
+    let bad = |id: &str| {
+        let url = server.url(&format!("/webhooks/{id}"));
+        async move { post(&url, &[], b"{}".to_vec()).await }
+    };
+    let t0 = switchboard_e2e::now_ms() / 1000;
+    let good_events = [sendgrid_event(
+        "delivered",
+        "ana@example.org",
+        t0,
+        "msgA",
+        "ev-1",
+    )];
+
+    let (good, spinner, hoarder, exfiltrator, crasher) = tokio::join!(
+        post_sendgrid(&server, &key, &good_events),
+        bad("spinner"),
+        bad("hoarder"),
+        bad("exfiltrator"),
+        bad("crasher"),
+    );
+
+    assert_eq!(good.status, 200, "{}", good.text());
+    expect_failure(
+        &spinner,
+        "plugin_timeout",
+        "plugin `spinner` exceeded its time budget of 300 ms",
+    );
+    expect_failure(
+        &hoarder,
+        "plugin_memory_limit",
+        "plugin `hoarder` exceeded its memory limit of 32 MiB",
+    );
+    expect_failure(
+        &exfiltrator,
+        "plugin_misconfigured",
+        "host forbidden.example.com is not on this plugin's allowed_hosts",
+    );
+    expect_failure(&crasher, "plugin_trap", "misbehave: deliberate trap");
+
+    // The host is unharmed and keeps serving the good plugin.
+    let again = [sendgrid_event(
+        "open",
+        "ana@example.org",
+        t0 + 1,
+        "msgA",
+        "ev-2",
+    )];
+    assert_eq!(post_sendgrid(&server, &key, &again).await.status, 200);
+    let health = switchboard_e2e::server::client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    let db = setup.db().await;
+    assert_eq!(db.interactions().await.len(), 2);
+    let failed: Vec<(String, String)> = db
+        .raw_webhooks()
+        .await
+        .into_iter()
+        .filter(|r| r.status == "failed")
+        .map(|r| (r.plugin_id, r.error.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        failed.len(),
+        4,
+        "each failed webhook is kept for replay: {failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_allowed_name_or_address_on_the_private_network_is_still_refused() {
+    let setup = Setup::new(&[
+        misbehaving("by-name", "forbidden-http")
+            .config("url", "https://localhost:9/metadata")
+            .allow_host("localhost"),
+        misbehaving("by-address", "forbidden-http")
+            .config("url", "https://169.254.169.254/latest/meta-data")
+            .allow_host("169.254.169.254"),
+        misbehaving("plain-http", "forbidden-http")
+            .config("url", "http://api.example.org/")
+            .allow_host("api.example.org"),
+    ]);
+    let server = setup.start();
+    let attempt =
+        async |id: &str| post(&server.url(&format!("/webhooks/{id}")), &[], b"{}".to_vec()).await;
+
+    expect_failure(
+        &attempt("by-name").await,
+        "plugin_misconfigured",
+        "localhost resolves only to private",
+    );
+    expect_failure(
+        &attempt("by-address").await,
+        "plugin_misconfigured",
+        "169.254.169.254 is a private, loopback or link-local address",
+    );
+    expect_failure(
+        &attempt("plain-http").await,
+        "plugin_misconfigured",
+        "plain http:// is not allowed",
+    );
+}
+
+fn expect_failure(reply: &Reply, code: &str, message: &str) {
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(reply.error_code(), code, "{}", reply.text());
+    assert!(reply.error_message().contains(message), "{}", reply.text());
+    assert!(reply.json()["error"]["raw_webhook_id"].is_i64());
+}
