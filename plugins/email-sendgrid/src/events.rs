@@ -4,34 +4,38 @@
 //! `email`; most have `sg_event_id` and `sg_message_id`; the `custom_args` given at send time
 //! appear as top-level keys.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use switchboard_plugin_sdk::{self as sdk, Channel, Direction, Identity, Interaction, Outcome};
 
 /// Parses a whole batch. One event the vendor's contract does not allow (no `event`, no
 /// `timestamp`) fails the batch with a message naming it: the raw request is kept either way.
+///
+/// Each event is read once for the few fields Switchboard uses, borrowing from the body, and kept
+/// verbatim as the interaction's metadata: a batch costs a scan, not a tree of allocations.
 pub fn parse_batch(body: &[u8], contact_id_arg: &str) -> Result<Vec<Interaction>, String> {
-    let events: Vec<Value> = serde_json::from_slice(body)
+    let events: Vec<&RawValue> = serde_json::from_slice(body)
         .map_err(|e| format!("body is not a JSON array of events: {e}"))?;
     events
         .iter()
         .enumerate()
         .map(|(index, event)| {
-            let object = event
-                .as_object()
-                .ok_or_else(|| format!("event {index} is not a JSON object"))?;
-            parse_event(object, contact_id_arg).map_err(|e| format!("event {index}: {e}"))
+            parse_event(event.get(), contact_id_arg).map_err(|e| format!("event {index}: {e}"))
         })
         .collect()
 }
 
-fn parse_event(event: &Map<String, Value>, contact_id_arg: &str) -> Result<Interaction, String> {
-    let name = str_field(event, "event").ok_or("missing `event`")?;
-    let timestamp = event
-        .get("timestamp")
-        .and_then(Value::as_i64)
-        .ok_or("missing or non-integer `timestamp`")?;
-    let bounce_type = str_field(event, "type");
-    let (kind, outcome) = kind_and_outcome(name, bounce_type);
+fn parse_event(json: &str, contact_id_arg: &str) -> Result<Interaction, String> {
+    if !json.starts_with('{') {
+        return Err("not a JSON object".to_string());
+    }
+    let fields = EventFields::read(json, contact_id_arg)?;
+    let name = fields.event.as_deref().ok_or("missing `event`")?;
+    let timestamp = fields.timestamp.ok_or("missing `timestamp`")?;
+    let (kind, outcome) = kind_and_outcome(name, fields.bounce_type.as_deref());
 
     let mut interaction = Interaction::new(
         kind,
@@ -41,22 +45,153 @@ fn parse_event(event: &Map<String, Value>, contact_id_arg: &str) -> Result<Inter
         timestamp.saturating_mul(1000),
     );
     interaction.vendor_status = Some(name.to_string());
-    let sg_message_id = str_field(event, "sg_message_id");
+    let sg_message_id = fields.sg_message_id.as_deref();
     interaction.vendor_message_id = sg_message_id.map(message_id_of);
-    interaction.vendor_event_id = str_field(event, "sg_event_id")
+    interaction.vendor_event_id = fields
+        .sg_event_id
+        .as_deref()
         .map(str::to_string)
         .or_else(|| sg_message_id.map(|id| format!("{id}:{name}:{timestamp}")));
-    if let Some(contact_id) = event.get(contact_id_arg).and_then(scalar_text) {
+    interaction.summary = summary_of(name, &fields);
+    if let Some(contact_id) = fields.contact_id {
         interaction.identities.push(Identity::ContactId(contact_id));
     }
-    if let Some(email) = str_field(event, "email") {
+    if let Some(email) = fields.email {
         interaction
             .identities
-            .push(Identity::Email(email.to_string()));
+            .push(Identity::Email(email.into_owned()));
     }
-    interaction.summary = summary_of(name, event);
-    interaction.metadata = Value::Object(event.clone()).to_string();
+    interaction.metadata = json.to_string();
     Ok(interaction)
+}
+
+/// The fields of one event that Switchboard reads; the rest is skipped (and kept in metadata).
+#[derive(Debug, Default)]
+struct EventFields<'a> {
+    event: Option<Cow<'a, str>>,
+    timestamp: Option<i64>,
+    email: Option<Cow<'a, str>>,
+    sg_event_id: Option<Cow<'a, str>>,
+    sg_message_id: Option<Cow<'a, str>>,
+    /// `type` of a bounce: `bounce` or `blocked`.
+    bounce_type: Option<Cow<'a, str>>,
+    url: Option<Cow<'a, str>>,
+    reason: Option<Cow<'a, str>>,
+    response: Option<Cow<'a, str>>,
+    /// The custom arg carrying our contact id (a string, or a number if a sender passed one).
+    contact_id: Option<String>,
+}
+
+impl<'a> EventFields<'a> {
+    fn read(json: &'a str, contact_id_arg: &str) -> Result<Self, String> {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        FieldsOf { contact_id_arg }
+            .deserialize(&mut deserializer)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Reads [`EventFields`] from an event object; the contact id key is configurable, so this is a
+/// seeded visitor rather than a derived struct.
+struct FieldsOf<'k> {
+    contact_id_arg: &'k str,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldsOf<'_> {
+    type Value = EventFields<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsOf<'_> {
+    type Value = EventFields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = EventFields::default();
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            let text = |map: &mut A| {
+                map.next_value::<Option<Text<'de>>>()
+                    .map(|t| t.map(|t| t.0))
+            };
+            match key.as_ref() {
+                k if k == self.contact_id_arg => {
+                    fields.contact_id = map.next_value::<Option<Scalar>>()?.map(|s| s.0);
+                }
+                "event" => fields.event = text(&mut map)?,
+                "timestamp" => fields.timestamp = map.next_value()?,
+                "email" => fields.email = text(&mut map)?,
+                "sg_event_id" => fields.sg_event_id = text(&mut map)?,
+                "sg_message_id" => fields.sg_message_id = text(&mut map)?,
+                "type" => fields.bounce_type = text(&mut map)?,
+                "url" => fields.url = text(&mut map)?,
+                "reason" => fields.reason = text(&mut map)?,
+                "response" => fields.response = text(&mut map)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(fields)
+    }
+}
+
+/// A JSON string, borrowed from the body unless it had escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// A string or an integer, as text. Custom args are strings, but a sender may pass a number.
+struct Scalar(String);
+
+impl<'de> de::Deserialize<'de> for Scalar {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an integer")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
 }
 
 /// The interaction kind and outcome of an event name (and, for `bounce`, its `type`).
@@ -109,32 +244,20 @@ fn message_id_of(sg_message_id: &str) -> String {
         .to_string()
 }
 
-fn summary_of(event: &str, fields: &Map<String, Value>) -> Option<String> {
+fn summary_of(event: &str, fields: &EventFields<'_>) -> Option<String> {
     let text = match event {
-        "click" => str_field(fields, "url"),
-        "bounce" | "dropped" => str_field(fields, "reason"),
-        "deferred" => str_field(fields, "response"),
+        "click" => fields.url.as_deref(),
+        "bounce" | "dropped" => fields.reason.as_deref(),
+        "deferred" => fields.response.as_deref(),
         _ => None,
     }?;
     Some(sdk::truncate_chars(text, 200))
 }
 
-fn str_field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    fields.get(name).and_then(Value::as_str)
-}
-
-/// Custom args are strings, but a sender may have passed a number.
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn parse(body: &str) -> Result<Vec<Interaction>, String> {
         parse_batch(body.as_bytes(), "switchboard_contact_id")
@@ -207,6 +330,34 @@ mod tests {
     }
 
     #[test]
+    fn escaped_text_numeric_contact_ids_and_unknown_fields_are_read() {
+        let batch = parse(
+            r#"[{"email":"ana\u0040example.org","timestamp":1,"event":"bounce","type":"bounce",
+                "reason":"550 \"no such user\"","nested":{"a":[1,2,{"b":null}]},
+                "switchboard_contact_id":42}]"#,
+        )
+        .unwrap();
+        let bounce = &batch[0];
+        assert_eq!(bounce.kind, "email_bounced");
+        assert_eq!(bounce.summary.as_deref(), Some("550 \"no such user\""));
+        assert!(matches!(&bounce.identities[0], Identity::ContactId(id) if id == "42"));
+        assert!(matches!(&bounce.identities[1], Identity::Email(e) if e == "ana@example.org"));
+        let metadata: Value = serde_json::from_str(&bounce.metadata).unwrap();
+        assert_eq!(metadata["nested"]["a"][2]["b"], Value::Null);
+    }
+
+    #[test]
+    fn a_configured_contact_id_arg_is_honoured() {
+        let batch = parse_batch(
+            br#"[{"event":"open","timestamp":1,"crm_id":"c-7","switchboard_contact_id":"9"}]"#,
+            "crm_id",
+        )
+        .unwrap();
+        assert!(matches!(&batch[0].identities[0], Identity::ContactId(id) if id == "c-7"));
+        assert_eq!(batch[0].identities.len(), 1);
+    }
+
+    #[test]
     fn an_event_without_an_event_id_gets_a_derived_one() {
         let batch =
             parse(r#"[{"email":"a@b.c","timestamp":5,"event":"open","sg_message_id":"m.x"}]"#)
@@ -220,9 +371,14 @@ mod tests {
         assert!(
             parse("[1]")
                 .unwrap_err()
-                .contains("event 0 is not a JSON object")
+                .contains("event 0: not a JSON object")
         );
         let missing = parse(r#"[{"event":"open","timestamp":1},{"timestamp":1}]"#).unwrap_err();
         assert_eq!(missing, "event 1: missing `event`");
+        let text_time = parse(r#"[{"event":"open","timestamp":"soon"}]"#).unwrap_err();
+        assert!(
+            text_time.starts_with("event 0: invalid type: string"),
+            "{text_time}"
+        );
     }
 }
