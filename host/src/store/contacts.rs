@@ -6,7 +6,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::StoreError;
-use super::sql::{dynamic, placeholders};
+use super::sql::{Params, dynamic};
 use crate::identity::{IdentityKey, IdentityKind};
 
 /// Which of `ids` are contacts.
@@ -16,7 +16,7 @@ pub async fn existing(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i
     }
     let sql = format!(
         "SELECT id FROM contacts WHERE id IN ({})",
-        placeholders(1, ids.len())
+        Params::for_connection(conn).list(ids.len())
     );
     let mut query = dynamic(sql);
     for id in ids {
@@ -58,9 +58,11 @@ pub async fn owners(
         if values.is_empty() {
             continue;
         }
+        let mut params = Params::for_connection(conn);
         let sql = format!(
-            "SELECT value, contact_id FROM identities WHERE kind = $1 AND value IN ({})",
-            placeholders(2, values.len())
+            "SELECT value, contact_id FROM identities WHERE kind = {} AND value IN ({})",
+            params.one(),
+            params.list(values.len())
         );
         let mut query = dynamic(sql).bind(kind.as_str());
         for value in &values {

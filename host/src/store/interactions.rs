@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-use super::sql::{dynamic, placeholders, value_rows};
+use super::sql::{Params, dynamic};
 use super::{Store, StoreError};
 use crate::domain::{Channel, Direction, Outcome};
 
@@ -74,7 +74,7 @@ pub async fn insert_new(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO interaction_log ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",
-            value_rows(chunk.len(), COLUMN_COUNT)
+            Params::for_connection(conn).rows(chunk.len(), COLUMN_COUNT)
         );
         let mut query = dynamic(sql);
         for row in chunk {
@@ -110,10 +110,12 @@ pub async fn known_event_ids(
 ) -> Result<HashSet<String>, StoreError> {
     let mut known = HashSet::new();
     for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
+        let mut params = Params::for_connection(conn);
         let sql = format!(
             "SELECT vendor_event_id FROM interaction_log
-             WHERE external_system = $1 AND vendor_event_id IN ({})",
-            placeholders(2, chunk.len())
+             WHERE external_system = {} AND vendor_event_id IN ({})",
+            params.one(),
+            params.list(chunk.len())
         );
         let mut query = dynamic(sql).bind(external_system);
         for id in chunk {
@@ -151,7 +153,7 @@ pub async fn message_facts(
         let sql = format!(
             "SELECT channel, vendor_message_id, contact_id, outcome, occurred_at FROM interaction_log
              WHERE vendor_message_id IN ({}) ORDER BY id",
-            placeholders(1, chunk.len())
+            Params::for_connection(conn).list(chunk.len())
         );
         let mut query = dynamic(sql);
         for id in chunk {
