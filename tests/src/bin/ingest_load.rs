@@ -16,6 +16,9 @@ use switchboard_e2e::server::{Server, Setup, client};
 use switchboard_e2e::sign::SendGridKey;
 use switchboard_e2e::vendors::{sendgrid_event, sendgrid_plugin};
 
+/// One signed delivery: its headers and body.
+type SignedBatch = (Vec<(String, String)>, Vec<u8>);
+
 struct Options {
     batches: usize,
     concurrency: usize,
@@ -82,7 +85,7 @@ async fn run(options: Options) -> Result<(), String> {
 
 /// Realistic traffic: each batch carries the lifecycle of messages to a rotating set of people
 /// (processed, delivered, open, click), so contact resolution meets both new and known people.
-fn signed_batches(key: &SendGridKey, options: &Options) -> Vec<(Vec<(String, String)>, Vec<u8>)> {
+fn signed_batches(key: &SendGridKey, options: &Options) -> Vec<SignedBatch> {
     const LIFECYCLE: [&str; 4] = ["processed", "delivered", "open", "click"];
     let now_secs = switchboard_e2e::now_ms() / 1000;
     (0..options.batches)
@@ -111,7 +114,7 @@ fn signed_batches(key: &SendGridKey, options: &Options) -> Vec<(Vec<(String, Str
 /// Posts every batch, `concurrency` at a time; returns each request's latency.
 async fn drive(
     server: &Server,
-    bodies: Arc<Vec<(Vec<(String, String)>, Vec<u8>)>>,
+    bodies: Arc<Vec<SignedBatch>>,
     concurrency: usize,
 ) -> Result<Vec<Duration>, String> {
     let url = server.url("/webhooks/email-sendgrid");
