@@ -31,7 +31,7 @@ use crate::config::{PluginSpec, validate::MAX_MEMORY_MIB};
 use bindings::{ChannelPlugin, ChannelPluginPre};
 use cache::ArtifactCache;
 use egress::{Egress, EgressPolicy};
-use plugin::{CallWorkers, Shared};
+use plugin::Shared;
 use secrets::Secrets;
 use state::{PluginContext, PluginState};
 
@@ -71,7 +71,6 @@ impl Runtime {
             engine,
             egress: Egress::new()?,
             slots: Semaphore::new(settings.instance_slots as usize),
-            workers: CallWorkers::start()?,
         };
         Ok(Runtime {
             shared: Arc::new(shared),

@@ -27,55 +27,6 @@ pub(super) struct Shared {
     /// One permit per instance the pooling allocator has room for, so that a burst of calls
     /// waits for a slot instead of failing.
     pub slots: Semaphore,
-    pub workers: CallWorkers,
-}
-
-/// The threads plugin calls run on, apart from the server's own. Guest code runs for hundreds
-/// of microseconds without yielding; on the server's threads it would hold up the short steps of
-/// everything else (a database transaction waiting to issue its next statement, say), which then
-/// queue behind it while the CPU could be doing them.
-pub(super) struct CallWorkers {
-    handle: tokio::runtime::Handle,
-    /// Taken only when dropped.
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl CallWorkers {
-    pub fn start() -> std::io::Result<Self> {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("switchboard-plugin")
-            .enable_all()
-            .build()?;
-        Ok(CallWorkers {
-            handle: runtime.handle().clone(),
-            runtime: Some(runtime),
-        })
-    }
-
-    /// Runs a call on the plugin threads and waits for it.
-    async fn run<R: Send + 'static>(
-        &self,
-        plugin: &str,
-        call: impl Future<Output = Result<R, CallError>> + Send + 'static,
-    ) -> Result<R, CallError> {
-        self.handle.spawn(call).await.unwrap_or_else(|e| {
-            Err(CallError::Failed {
-                plugin: plugin.to_string(),
-                detail: format!("the call's task ended abnormally: {e}"),
-            })
-        })
-    }
-}
-
-impl Drop for CallWorkers {
-    fn drop(&mut self) {
-        // The last plugin may be dropped on an async thread, where a blocking shutdown panics.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
 
 /// What a plugin says about itself (its `describe`).
@@ -166,18 +117,13 @@ impl Plugin {
         request: &WebhookRequest,
     ) -> Result<Result<WebhookAccepted, WebhookRejection>, CallError> {
         let budget = Duration::from_millis(self.spec.limits.webhook_timeout_ms);
-        let (pre, context, shared) = self.parts();
-        let request = request.clone();
-        let call = async move {
-            call(&pre, &context, &shared, budget, async |store, plugin| {
-                plugin
-                    .switchboard_channel_plugin()
-                    .call_handle_webhook(store, &request)
-                    .await
-            })
-            .await
-        };
-        self.shared.workers.run(self.id(), call).await
+        self.call(budget, async |store, plugin| {
+            plugin
+                .switchboard_channel_plugin()
+                .call_handle_webhook(store, request)
+                .await
+        })
+        .await
     }
 
     /// Sends one message through the vendor.
@@ -186,47 +132,35 @@ impl Plugin {
         message: &OutboundMessage,
     ) -> Result<Result<SendReceipt, SendFailure>, CallError> {
         let budget = Duration::from_millis(self.spec.limits.send_timeout_ms);
-        let (pre, context, shared) = self.parts();
-        let message = message.clone();
-        let call = async move {
-            call(&pre, &context, &shared, budget, async |store, plugin| {
-                plugin
-                    .switchboard_channel_plugin()
-                    .call_send(store, &message)
-                    .await
-            })
-            .await
-        };
-        self.shared.workers.run(self.id(), call).await
+        self.call(budget, async |store, plugin| {
+            plugin
+                .switchboard_channel_plugin()
+                .call_send(store, message)
+                .await
+        })
+        .await
     }
 
     /// Maps a vendor status word to an outcome.
     pub async fn map_outcome(&self, vendor_status: &str) -> Result<Outcome, CallError> {
         let budget = Duration::from_millis(self.spec.limits.webhook_timeout_ms);
-        let (pre, context, shared) = self.parts();
-        let vendor_status = vendor_status.to_string();
-        let call = async move {
-            call(&pre, &context, &shared, budget, async |store, plugin| {
+        let outcome = self
+            .call(budget, async |store, plugin| {
                 plugin
                     .switchboard_channel_plugin()
-                    .call_map_outcome(store, &vendor_status)
+                    .call_map_outcome(store, vendor_status)
                     .await
             })
-            .await
-        };
-        let outcome = self.shared.workers.run(self.id(), call).await?;
+            .await?;
         Ok(outcome.into())
     }
 
-    /// What a call needs, owned, so that it can run on the plugin threads.
-    fn parts(
+    async fn call<R>(
         &self,
-    ) -> (
-        ChannelPluginPre<PluginState>,
-        Arc<PluginContext>,
-        Arc<Shared>,
-    ) {
-        (self.pre.clone(), self.context.clone(), self.shared.clone())
+        budget: Duration,
+        body: impl AsyncFnOnce(&mut Store<PluginState>, &ChannelPlugin) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        call(&self.pre, &self.context, &self.shared, budget, body).await
     }
 }
 
