@@ -1,11 +1,11 @@
-//! The two vendors as the tests play them: plugin entries configured as an operator would, and
-//! webhooks built and signed as SendGrid and Twilio send them.
+//! The vendors as the tests play them: plugin entries configured as an operator would, and
+//! webhooks built and signed as SendGrid, Twilio and the organisation's own portal send them.
 
 use serde_json::{Value, json};
 
 use crate::manifest::PluginConfig;
 use crate::server::{Reply, Server, post};
-use crate::sign::{SendGridKey, form_body, twilio_signature};
+use crate::sign::{SendGridKey, form_body, portal_signature, twilio_signature};
 
 /// The public URL the operator registered at Twilio (Switchboard sits behind a proxy, so it is
 /// not the address the test server listens on; the signature covers this one).
@@ -147,4 +147,61 @@ pub fn twilio_inbound(sid: &str, from: &str, body: &str) -> Vec<(&'static str, S
 /// Borrows owned parameters for signing and encoding.
 pub fn borrowed<'a>(params: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     params.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// The portal's signing secret in the tests, and the variable it is read from.
+pub const PORTAL_SIGNING_SECRET: &str = "test-portal-signing-secret-0123456789";
+pub const PORTAL_SIGNING_SECRET_VAR: &str = "E2E_PORTAL_SIGNING_SECRET";
+
+/// `portal`, as the repository's `plugins.toml` installs it, its signing secret read from
+/// [`PORTAL_SIGNING_SECRET_VAR`].
+pub fn portal_plugin() -> PluginConfig {
+    PluginConfig::new("portal", "portal", &["portal"])
+        .config("timestamp_tolerance_secs", 300)
+        .secret("signing_secret", PORTAL_SIGNING_SECRET_VAR)
+}
+
+/// One portal event of `event_type` by portal user `portal_user_id`, without the fields its type
+/// needs (`page`, `document`, `message`): tests add those.
+pub fn portal_event(
+    id: &str,
+    event_type: &str,
+    portal_user_id: &str,
+    occurred_at_ms: i64,
+) -> Value {
+    json!({
+        "id": id,
+        "type": event_type,
+        "occurred_at": occurred_at_ms,
+        "user": { "portal_user_id": portal_user_id },
+    })
+}
+
+/// POSTs a batch of portal events, signed now with the tests' secret.
+pub async fn post_portal(server: &Server, events: &[Value]) -> Reply {
+    let body = serde_json::to_vec(&json!({ "events": events })).expect("serialize events");
+    post_portal_body(
+        server,
+        &[PORTAL_SIGNING_SECRET],
+        crate::now_ms() / 1000,
+        body,
+    )
+    .await
+}
+
+/// POSTs a raw body to the portal plugin, signed with each of `secrets` at `timestamp_secs`.
+pub async fn post_portal_body(
+    server: &Server,
+    secrets: &[&str],
+    timestamp_secs: i64,
+    body: Vec<u8>,
+) -> Reply {
+    let headers = vec![
+        (
+            "X-Portal-Signature".to_string(),
+            portal_signature(secrets, timestamp_secs, &body),
+        ),
+        ("Content-Type".to_string(), "application/json".to_string()),
+    ];
+    post(&server.url("/webhooks/portal"), &headers, body).await
 }

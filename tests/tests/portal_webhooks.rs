@@ -1,0 +1,349 @@
+//! The organisation's own portal: signed activity batches through the real binary and plugin.
+
+use serde_json::{Value, json};
+use switchboard_e2e::server::{Setup, post};
+use switchboard_e2e::sign::portal_signature;
+use switchboard_e2e::vendors::{
+    PORTAL_SIGNING_SECRET, PORTAL_SIGNING_SECRET_VAR, portal_event, portal_plugin, post_portal,
+    post_portal_body,
+};
+
+fn setup() -> Setup {
+    Setup::new(&[portal_plugin()]).env(PORTAL_SIGNING_SECRET_VAR, PORTAL_SIGNING_SECRET)
+}
+
+fn now_secs() -> i64 {
+    switchboard_e2e::now_ms() / 1000
+}
+
+/// One event of each type by portal user `u-42`, a minute apart, starting at `t0` (ms).
+fn one_of_each(t0: i64) -> Vec<Value> {
+    let mut login = portal_event("evt_1", "login", "u-42", t0);
+    login["user"]["email"] = "Ana.Martinez@Example.org".into();
+    login["ip"] = "203.0.113.9".into();
+    let mut view = portal_event("evt_2", "page_view", "u-42", t0 + 60_000);
+    view["page"] = "/billing".into();
+    let mut download = portal_event("evt_3", "document_download", "u-42", t0 + 120_000);
+    download["document"] = json!({"id": "d1", "title": "Lease.pdf"});
+    let mut read = portal_event("evt_4", "message_read", "u-42", t0 + 180_000);
+    read["message"] = json!({"id": "m1", "subject": "Your lease renewal"});
+    vec![login, view, download, read]
+}
+
+#[tokio::test]
+async fn a_signed_batch_of_each_event_type_lands_on_one_contact() {
+    let setup = setup();
+    let server = setup.start();
+    let t0 = switchboard_e2e::now_ms() - 600_000;
+    let reply = post_portal(&server, &one_of_each(t0)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(reply.json(), json!({"accepted": 4}));
+
+    let db = setup.db().await;
+    let log = db.interactions().await;
+    let rows: Vec<(&str, &str, Option<&str>)> = log
+        .iter()
+        .map(|i| (i.kind.as_str(), i.outcome.as_str(), i.summary.as_deref()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("portal_login", "viewed", Some("Logged in")),
+            ("portal_page_view", "viewed", Some("Viewed /billing")),
+            (
+                "portal_document_download",
+                "viewed",
+                Some("Downloaded Lease.pdf")
+            ),
+            (
+                "portal_message_read",
+                "opened",
+                Some("Read message: Your lease renewal")
+            ),
+        ]
+    );
+    for (n, i) in log.iter().enumerate() {
+        assert_eq!(i.channel, "portal");
+        assert_eq!(i.direction, "inbound");
+        assert_eq!(i.plugin_id.as_deref(), Some("portal"));
+        assert_eq!(i.external_system.as_deref(), Some("portal"));
+        assert_eq!(i.created_by, "plugin:portal");
+        assert_eq!(i.vendor_event_id, Some(format!("evt_{}", n + 1)));
+        assert_eq!(i.occurred_at, t0 + 60_000 * n as i64);
+    }
+    let statuses: Vec<Option<&str>> = log.iter().map(|i| i.vendor_status.as_deref()).collect();
+    assert_eq!(
+        statuses,
+        [
+            Some("login"),
+            Some("page_view"),
+            Some("document_download"),
+            Some("message_read")
+        ]
+    );
+    let message_ids: Vec<Option<&str>> =
+        log.iter().map(|i| i.vendor_message_id.as_deref()).collect();
+    assert_eq!(message_ids, [None, None, None, Some("m1")]);
+    assert_eq!(log[0].metadata["ip"], "203.0.113.9", "the event's own JSON");
+    assert_eq!(log[2].metadata["document"]["title"], "Lease.pdf");
+
+    let ana = log[0].contact_id.expect("the portal user is resolved");
+    assert!(log.iter().all(|i| i.contact_id == Some(ana)), "{log:#?}");
+    assert_eq!(db.contact_count().await, 1);
+    let identities = db.identities().await;
+    assert!(identities.contains(&(ana, "external".into(), "portal:u-42".into())));
+    assert!(identities.contains(&(ana, "email".into(), "ana.martinez@example.org".into())));
+
+    let raw = db.raw_webhooks().await;
+    assert_eq!(raw.len(), 1);
+    assert_eq!(
+        (raw[0].status.as_str(), raw[0].interactions),
+        ("processed", 4)
+    );
+
+    // A later batch: the same portal user without an address, another portal account with Ana's
+    // address, and an event that names Ana by our contact id with an address we did not know.
+    let t1 = t0 + 300_000;
+    let mut by_email = portal_event("evt_6", "login", "u-99", t1 + 1_000);
+    by_email["user"]["email"] = "ANA.MARTINEZ@example.org".into();
+    let mut by_contact_id = portal_event("evt_7", "login", "u-100", t1 + 2_000);
+    by_contact_id["user"]["contact_id"] = ana.into();
+    by_contact_id["user"]["email"] = "ana.work@example.com".into();
+    let second = [
+        portal_event("evt_5", "login", "u-42", t1),
+        by_email,
+        by_contact_id,
+    ];
+    let reply = post_portal(&server, &second).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json(), json!({"accepted": 3}));
+
+    let db = setup.db().await;
+    let log = db.interactions().await;
+    assert_eq!(log.len(), 7);
+    assert!(log.iter().all(|i| i.contact_id == Some(ana)), "{log:#?}");
+    assert_eq!(db.contact_count().await, 1);
+    let identities = db.identities().await;
+    for (kind, value) in [
+        ("external", "portal:u-99"),
+        ("external", "portal:u-100"),
+        ("email", "ana.work@example.com"),
+    ] {
+        assert!(
+            identities.contains(&(ana, kind.into(), value.into())),
+            "{kind} {value}: {identities:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_signed_with_the_old_and_the_new_secret_is_accepted() {
+    let setup = setup();
+    let server = setup.start();
+    let events = [portal_event(
+        "evt_1",
+        "login",
+        "u-42",
+        switchboard_e2e::now_ms(),
+    )];
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    let reply = post_portal_body(
+        &server,
+        &["the-secret-being-retired", PORTAL_SIGNING_SECRET],
+        now_secs(),
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(setup.db().await.interaction_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused_and_nothing_is_stored() {
+    let setup = setup();
+    let server = setup.start();
+    let events = [portal_event(
+        "evt_1",
+        "login",
+        "u-42",
+        switchboard_e2e::now_ms(),
+    )];
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    let url = server.url("/webhooks/portal");
+
+    let forged = post_portal_body(&server, &["not-the-secret"], now_secs(), body.clone()).await;
+    assert_eq!(forged.status, 401);
+    assert_eq!(forged.error_code(), "bad_signature");
+    assert!(
+        forged.error_message().contains("no v1 signature matches"),
+        "{}",
+        forged.text()
+    );
+
+    let header = portal_signature(&[PORTAL_SIGNING_SECRET], now_secs(), &body);
+    let headers = vec![("X-Portal-Signature".to_string(), header)];
+    let tampered = post(&url, &headers, [body.as_slice(), b" "].concat()).await;
+    assert_eq!(tampered.status, 401);
+    assert_eq!(tampered.error_code(), "bad_signature");
+
+    let unsigned = post(&url, &[], body.clone()).await;
+    assert_eq!(unsigned.status, 401);
+    assert!(
+        unsigned
+            .error_message()
+            .contains("missing x-portal-signature header"),
+        "{}",
+        unsigned.text()
+    );
+
+    let garbled = vec![("X-Portal-Signature".to_string(), "v1=abc".to_string())];
+    let unparsable = post(&url, &garbled, body).await;
+    assert_eq!(unparsable.status, 401);
+    assert!(
+        unparsable
+            .error_message()
+            .starts_with("x-portal-signature: "),
+        "{}",
+        unparsable.text()
+    );
+
+    let db = setup.db().await;
+    assert!(db.interactions().await.is_empty());
+    assert!(db.raw_webhooks().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_stale_timestamp_is_refused() {
+    let setup = setup();
+    let server = setup.start();
+    let events = [portal_event(
+        "evt_1",
+        "login",
+        "u-42",
+        switchboard_e2e::now_ms() - 3_600_000,
+    )];
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    let stale = post_portal_body(&server, &[PORTAL_SIGNING_SECRET], now_secs() - 3600, body).await;
+    assert_eq!(stale.status, 401);
+    assert_eq!(stale.error_code(), "bad_signature");
+    assert!(
+        stale.error_message().contains("tolerance is 300 s"),
+        "{}",
+        stale.text()
+    );
+
+    let db = setup.db().await;
+    assert!(db.interactions().await.is_empty());
+    assert!(db.raw_webhooks().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_rejected_naming_the_field_and_kept() {
+    let setup = setup();
+    let server = setup.start();
+    let now = switchboard_e2e::now_ms();
+    let mut no_user_id = portal_event("evt_2", "login", "u-42", now);
+    no_user_id["user"] = json!({"email": "ana@example.org"});
+    let events = [portal_event("evt_1", "login", "u-42", now), no_user_id];
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    let reply = post_portal_body(&server, &[PORTAL_SIGNING_SECRET], now_secs(), body.clone()).await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(reply.error_code(), "malformed_webhook");
+    assert_eq!(
+        reply.error_message(),
+        "event 1: missing `user.portal_user_id`"
+    );
+
+    let unknown_type = [portal_event("evt_3", "logout", "u-42", now)];
+    let reply = post_portal(&server, &unknown_type).await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply
+            .error_message()
+            .starts_with("event 0: unknown `type` \"logout\""),
+        "{}",
+        reply.text()
+    );
+
+    let db = setup.db().await;
+    assert!(
+        db.interactions().await.is_empty(),
+        "one bad event fails its batch"
+    );
+    let raw = db.raw_webhooks().await;
+    assert_eq!(raw.len(), 2);
+    assert_eq!(raw[0].status, "rejected");
+    assert_eq!(raw[0].body, body, "the raw body is kept byte for byte");
+    assert_eq!(
+        raw[0].error.as_deref(),
+        Some("event 1: missing `user.portal_user_id`")
+    );
+    assert_eq!(reply.json()["error"]["raw_webhook_id"], raw[1].id);
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_adds_nothing() {
+    let setup = setup();
+    let server = setup.start();
+    let mut read = portal_event("evt_1", "message_read", "u-42", switchboard_e2e::now_ms());
+    read["message"] = json!({"id": "m1", "subject": "Hello"});
+    let events = [read];
+    for _ in 0..2 {
+        let reply = post_portal(&server, &events).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.json(), json!({"accepted": 1}));
+    }
+    let db = setup.db().await;
+    assert_eq!(db.interaction_count().await, 1);
+    let raw = db.raw_webhooks().await;
+    assert_eq!(raw.len(), 2, "every delivery is kept");
+    let counts: Vec<(i64, i64)> = raw.iter().map(|r| (r.interactions, r.duplicates)).collect();
+    assert_eq!(counts, [(1, 0), (0, 1)]);
+}
+
+#[tokio::test]
+async fn without_its_signing_secret_the_plugin_keeps_webhooks_for_replay() {
+    let setup = Setup::new(&[portal_plugin()]);
+    let server = setup.start();
+    let events = [portal_event(
+        "evt_1",
+        "login",
+        "u-42",
+        switchboard_e2e::now_ms(),
+    )];
+    let reply = post_portal(&server, &events).await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(reply.error_code(), "plugin_misconfigured");
+    assert!(
+        reply.error_message().contains("signing_secret"),
+        "{}",
+        reply.text()
+    );
+    let raw = setup.db().await.raw_webhooks().await;
+    assert_eq!(raw.len(), 1);
+    assert_eq!(raw[0].status, "failed");
+
+    // Once the secret is set, a replay verifies the request as of when it was received.
+    drop(server);
+    let fixed = setup.env(PORTAL_SIGNING_SECRET_VAR, PORTAL_SIGNING_SECRET);
+    let report = fixed.cli(&["replay"]);
+    assert!(report.success, "{}", report.stderr);
+    assert_eq!(report.json()["processed"], 1);
+    let log = fixed.db().await.interactions().await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].kind, "portal_login");
+}
+
+#[test]
+fn the_plugin_describes_itself_as_the_portal() {
+    let setup = setup();
+    let json = setup.cli(&["plugins", "list", "--json"]).json();
+    let portal = &json[0];
+    assert_eq!(portal["id"], "portal");
+    assert_eq!(portal["describe"]["name"], "portal");
+    assert_eq!(portal["describe"]["vendor"], "portal");
+    assert_eq!(portal["describe"]["channels"], json!(["portal"]));
+    assert_eq!(portal["describe"]["interface_version"], "1.0.0");
+    assert_eq!(portal["unset_secrets"], json!([]));
+}
