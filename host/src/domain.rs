@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! vocabulary {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
@@ -43,6 +43,9 @@ vocabulary!(
         Portal => "portal",
         InPerson => "in_person",
         Chat => "chat",
+        /// Switchboard's own records about a contact (a merge, say): in the timeline, never a way
+        /// of reaching anyone, and no plugin serves it.
+        System => "system",
     }
 );
 
@@ -78,6 +81,8 @@ vocabulary!(
         OptedIn => "opted_in",
         Attended => "attended",
         Viewed => "viewed",
+        /// A conversation or record that took place (in-person, logged by staff).
+        Completed => "completed",
         Unknown => "unknown",
     }
 );

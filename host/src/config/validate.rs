@@ -109,6 +109,12 @@ fn check_entry(
     if entry.channels.is_empty() {
         return Err(invalid("channels", "list at least one channel".into()));
     }
+    if entry.channels.contains(&Channel::System) {
+        return Err(invalid(
+            "channels",
+            "`system` is Switchboard's own records, not a channel a plugin can serve".into(),
+        ));
+    }
     let allowed_hosts = entry
         .allowed_hosts
         .iter()

@@ -6,6 +6,10 @@
 //! otherwise a new contact owning the identities. Identities the batch reveals for a contact are
 //! linked to it unless another contact already owns them. The whole batch takes a handful of
 //! queries, not a handful per interaction.
+//!
+//! A contact id that was merged into another leads to the survivor. An interaction that reaches
+//! no contact but names an erased person's identifier (the suppression list) is suppressed: it
+//! creates no one and the caller does not record it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,8 +18,8 @@ use sqlx::AnyConnection;
 use super::{Hints, IdentityKey};
 use crate::domain::{Channel, Outcome};
 use crate::store::StoreError;
-use crate::store::contacts;
 use crate::store::interactions::{self, MessageFacts};
+use crate::store::{contacts, suppressions};
 
 /// What resolution needs to know about one interaction.
 #[derive(Debug, Clone)]
@@ -34,6 +38,8 @@ pub struct Resolution {
     pub contact_id: Option<i64>,
     /// Milliseconds from the message leaving us to this event, for events that follow a send.
     pub time_to_action_ms: Option<i64>,
+    /// About an erased person: not to be recorded.
+    pub suppressed: bool,
 }
 
 /// Resolves a batch, in order, inside the caller's transaction. `source` is recorded on the
@@ -45,7 +51,9 @@ pub async fn resolve_batch(
     now: i64,
 ) -> Result<Vec<Resolution>, StoreError> {
     let claimed: Vec<i64> = unique(subjects.iter().filter_map(|s| s.hints.contact_id));
-    let valid_contacts = contacts::existing(conn, &claimed).await?;
+    let merged = contacts::merged_into(conn, &claimed).await?;
+    let current: Vec<i64> = unique(claimed.iter().map(|id| *merged.get(id).unwrap_or(id)));
+    let valid_contacts = contacts::existing(conn, &current).await?;
 
     let message_keys: Vec<(Channel, &str)> = unique(
         subjects
@@ -74,6 +82,12 @@ pub async fn resolve_batch(
             .flat_map(|s| s.hints.identities.iter().cloned()),
     );
     let mut owners = contacts::owners(conn, &keys).await?;
+    let unowned: Vec<IdentityKey> = keys
+        .iter()
+        .filter(|k| !owners.contains_key(*k))
+        .cloned()
+        .collect();
+    let suppressed = suppressions::suppressed(conn, &unowned).await?;
 
     let mut resolutions = Vec::with_capacity(subjects.len());
     for subject in subjects {
@@ -85,13 +99,27 @@ pub async fn resolve_batch(
             .and_then(|m| messages.get(m))
             .copied()
             .unwrap_or_default();
-        let contact_id = match known_contact(subject, &valid_contacts, &facts, &owners) {
+        let claim = subject
+            .hints
+            .contact_id
+            .map(|id| *merged.get(&id).unwrap_or(&id));
+        let names_erased = subject
+            .hints
+            .identities
+            .iter()
+            .any(|k| suppressed.contains(k));
+        let contact_id = match known_contact(claim, subject, &valid_contacts, &facts, &owners) {
             Some(contact) => Some(contact),
-            None if subject.hints.identities.is_empty() => None,
+            None if subject.hints.identities.is_empty() || names_erased => None,
             None => Some(contacts::create(conn, now).await?),
         };
         if let Some(contact) = contact_id {
-            link_new_identities(conn, contact, subject.hints, &mut owners, source, now).await?;
+            let linkable = subject
+                .hints
+                .identities
+                .iter()
+                .filter(|k| !suppressed.contains(*k));
+            link_new_identities(conn, contact, linkable, &mut owners, source, now).await?;
             if let Some(message) = message {
                 let facts = messages.entry(message).or_default();
                 facts.contact_id = facts.contact_id.or(Some(contact));
@@ -100,20 +128,20 @@ pub async fn resolve_batch(
         resolutions.push(Resolution {
             contact_id,
             time_to_action_ms: time_to_action(subject, &facts),
+            suppressed: contact_id.is_none() && names_erased,
         });
     }
     Ok(resolutions)
 }
 
 fn known_contact(
+    claim: Option<i64>,
     subject: &Subject<'_>,
     valid_contacts: &HashSet<i64>,
     facts: &MessageFacts,
     owners: &HashMap<IdentityKey, i64>,
 ) -> Option<i64> {
-    subject
-        .hints
-        .contact_id
+    claim
         .filter(|id| valid_contacts.contains(id))
         .or(facts.contact_id)
         .or_else(|| {
@@ -125,15 +153,15 @@ fn known_contact(
         })
 }
 
-async fn link_new_identities(
+async fn link_new_identities<'k>(
     conn: &mut AnyConnection,
     contact: i64,
-    hints: &Hints,
+    keys: impl Iterator<Item = &'k IdentityKey>,
     owners: &mut HashMap<IdentityKey, i64>,
     source: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    for key in &hints.identities {
+    for key in keys {
         if owners.contains_key(key) {
             continue;
         }
@@ -277,7 +305,8 @@ mod tests {
             resolved[0],
             Resolution {
                 contact_id: None,
-                time_to_action_ms: None
+                time_to_action_ms: None,
+                suppressed: false,
             }
         );
     }

@@ -233,6 +233,7 @@ fn log_outcome(plugin: &str, outcome: &WebhookOutcome) {
             raw_webhook_id = recorded.raw_webhook_id,
             interactions = recorded.interactions,
             duplicates = recorded.duplicates,
+            suppressed = recorded.suppressed,
             "webhook processed"
         ),
         WebhookOutcome::BadSignature { reason } => {

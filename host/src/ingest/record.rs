@@ -23,6 +23,8 @@ pub struct Recorded {
     pub interactions: u64,
     /// Interactions the log already held (vendor retries, replays).
     pub duplicates: u64,
+    /// Interactions about erased people, not recorded.
+    pub suppressed: u64,
 }
 
 /// Where the raw request stands: new (insert it) or stored earlier (a replay).
@@ -79,9 +81,11 @@ pub async fn record_accepted(
     let created_by = format!("plugin:{}", source.plugin_id);
     let resolutions = resolve_batch(tx.conn(), &subjects, &created_by, now).await?;
 
+    let suppressed = resolutions.iter().filter(|r| r.suppressed).count() as u64;
     let rows: Vec<NewInteraction> = fresh
         .iter()
         .zip(resolutions)
+        .filter(|(_, resolution)| !resolution.suppressed)
         .map(|(i, resolution)| NewInteraction {
             contact_id: resolution.contact_id,
             occurred_at: i.occurred_at,
@@ -103,13 +107,14 @@ pub async fn record_accepted(
         })
         .collect();
     let inserted = interactions::insert_new(tx.conn(), &rows).await?;
-    let duplicates = interactions.len() as u64 - inserted;
+    let duplicates = interactions.len() as u64 - inserted - suppressed;
     raw_webhooks::mark_processed(tx.conn(), raw_webhook_id, inserted, duplicates, now).await?;
     tx.commit().await?;
     Ok(Recorded {
         raw_webhook_id,
         interactions: inserted,
         duplicates,
+        suppressed,
     })
 }
 

@@ -31,16 +31,20 @@ impl From<WitChannel> for Channel {
     }
 }
 
-impl From<Channel> for WitChannel {
-    fn from(channel: Channel) -> Self {
-        match channel {
+impl TryFrom<Channel> for WitChannel {
+    type Error = Channel;
+
+    /// Every channel but `system` (Switchboard's own records), which no plugin serves.
+    fn try_from(channel: Channel) -> Result<Self, Channel> {
+        Ok(match channel {
             Channel::Email => WitChannel::Email,
             Channel::Sms => WitChannel::Sms,
             Channel::Phone => WitChannel::Phone,
             Channel::Portal => WitChannel::Portal,
             Channel::InPerson => WitChannel::InPerson,
             Channel::Chat => WitChannel::Chat,
-        }
+            Channel::System => return Err(channel),
+        })
     }
 }
 

@@ -92,7 +92,9 @@ pub async fn send_direct(
         message_id: message_id.clone(),
         idempotency_key: format!("{message_id}-1"),
         contact_id: contact_id.to_string(),
-        channel: channel.into(),
+        channel: channel
+            .try_into()
+            .map_err(SendError::UnaddressableChannel)?,
         to: address.value.clone(),
         subject: message.subject.clone(),
         text: message.text.clone(),

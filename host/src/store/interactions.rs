@@ -4,8 +4,10 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
-use sqlx::AnyConnection;
 use sqlx::Row;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection};
 
 use super::sql::{Params, dynamic};
 use super::{Store, StoreError};
@@ -78,28 +80,50 @@ pub async fn insert_new(
         );
         let mut query = dynamic(sql);
         for row in chunk {
-            query = query
-                .bind(row.contact_id)
-                .bind(row.occurred_at)
-                .bind(row.received_at)
-                .bind(row.kind.as_str())
-                .bind(row.channel.as_str())
-                .bind(row.direction.as_str())
-                .bind(row.outcome.as_str())
-                .bind(row.vendor_status.as_deref())
-                .bind(row.plugin_id.as_deref())
-                .bind(row.external_system.as_deref())
-                .bind(row.vendor_message_id.as_deref())
-                .bind(row.vendor_event_id.as_deref())
-                .bind(row.raw_webhook_id)
-                .bind(row.time_to_action_ms)
-                .bind(row.summary.as_deref())
-                .bind(row.metadata.as_str())
-                .bind(row.created_by.as_str());
+            query = bind_row(query, row);
         }
         inserted += query.execute(&mut *conn).await?.rows_affected();
     }
     Ok(inserted)
+}
+
+/// Adds one row unless its `(external_system, vendor_event_id)` is already in the log; returns
+/// its id, or `None` for a repeat.
+pub async fn insert_one(
+    conn: &mut AnyConnection,
+    row: &NewInteraction,
+) -> Result<Option<i64>, StoreError> {
+    let sql = format!(
+        "INSERT INTO interaction_log ({COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id",
+        Params::for_connection(conn).list(COLUMN_COUNT)
+    );
+    let row = bind_row(dynamic(sql), row).fetch_optional(conn).await?;
+    Ok(row.map(|r| r.try_get("id")).transpose()?)
+}
+
+/// Binds a row's values in [`COLUMNS`] order.
+fn bind_row(
+    query: Query<'static, Any, AnyArguments>,
+    row: &NewInteraction,
+) -> Query<'static, Any, AnyArguments> {
+    query
+        .bind(row.contact_id)
+        .bind(row.occurred_at)
+        .bind(row.received_at)
+        .bind(row.kind.as_str())
+        .bind(row.channel.as_str())
+        .bind(row.direction.as_str())
+        .bind(row.outcome.as_str())
+        .bind(row.vendor_status.as_deref())
+        .bind(row.plugin_id.as_deref())
+        .bind(row.external_system.as_deref())
+        .bind(row.vendor_message_id.as_deref())
+        .bind(row.vendor_event_id.as_deref())
+        .bind(row.raw_webhook_id)
+        .bind(row.time_to_action_ms)
+        .bind(row.summary.as_deref())
+        .bind(row.metadata.as_str())
+        .bind(row.created_by.as_str())
 }
 
 /// Which of `event_ids` the log already holds for `external_system`.
@@ -189,6 +213,106 @@ pub async fn of_contact(store: &Store, contact_id: i64) -> Result<Vec<Interactio
         .fetch_all(store.pool())
         .await?;
     rows.iter().map(interaction_from_row).collect()
+}
+
+/// Which of a contact's interactions to read.
+#[derive(Debug, Clone, Default)]
+pub struct TimelineFilter {
+    pub channels: Vec<Channel>,
+    pub kinds: Vec<String>,
+    /// From this time on (inclusive), ms.
+    pub since: Option<i64>,
+    /// Before this time (exclusive), ms.
+    pub until: Option<i64>,
+    /// Rows older than this `(occurred_at, id)`, the previous page's last.
+    pub before: Option<(i64, i64)>,
+    pub limit: i64,
+}
+
+/// A page of a contact's timeline, newest first.
+pub async fn timeline(
+    conn: &mut AnyConnection,
+    contact_id: i64,
+    filter: &TimelineFilter,
+) -> Result<Vec<Interaction>, StoreError> {
+    let mut params = Params::for_connection(conn);
+    let mut sql = format!(
+        "SELECT id, {COLUMNS} FROM interaction_log WHERE contact_id = {}",
+        params.one()
+    );
+    if !filter.channels.is_empty() {
+        sql.push_str(&format!(
+            " AND channel IN ({})",
+            params.list(filter.channels.len())
+        ));
+    }
+    if !filter.kinds.is_empty() {
+        sql.push_str(&format!(
+            " AND kind IN ({})",
+            params.list(filter.kinds.len())
+        ));
+    }
+    if filter.since.is_some() {
+        sql.push_str(&format!(" AND occurred_at >= {}", params.one()));
+    }
+    if filter.until.is_some() {
+        sql.push_str(&format!(" AND occurred_at < {}", params.one()));
+    }
+    if filter.before.is_some() {
+        let (at, at_again, id) = (params.one(), params.one(), params.one());
+        sql.push_str(&format!(
+            " AND (occurred_at < {at} OR (occurred_at = {at_again} AND id < {id}))"
+        ));
+    }
+    sql.push_str(&format!(
+        " ORDER BY occurred_at DESC, id DESC LIMIT {}",
+        params.one()
+    ));
+    let mut query = dynamic(sql).bind(contact_id);
+    for channel in &filter.channels {
+        query = query.bind(channel.as_str());
+    }
+    for kind in &filter.kinds {
+        query = query.bind(kind.clone());
+    }
+    if let Some(since) = filter.since {
+        query = query.bind(since);
+    }
+    if let Some(until) = filter.until {
+        query = query.bind(until);
+    }
+    if let Some((at, id)) = filter.before {
+        query = query.bind(at).bind(at).bind(id);
+    }
+    let rows = query.bind(filter.limit).fetch_all(conn).await?;
+    rows.iter().map(interaction_from_row).collect()
+}
+
+/// Per channel, a contact's interactions counted by outcome, with the latest time.
+pub async fn outcome_counts(
+    conn: &mut AnyConnection,
+    contact_id: i64,
+) -> Result<Vec<(Channel, Outcome, i64, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT channel, outcome, COUNT(*) AS n, MAX(occurred_at) AS latest FROM interaction_log
+         WHERE contact_id = $1 GROUP BY channel, outcome",
+    )
+    .bind(contact_id)
+    .fetch_all(conn)
+    .await?;
+    let mut counts = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let channel: String = row.try_get("channel")?;
+        let outcome: String = row.try_get("outcome")?;
+        let (Some(channel), Some(outcome)) = (Channel::parse(&channel), Outcome::parse(&outcome))
+        else {
+            return Err(StoreError::Corrupt(format!(
+                "channel {channel:?} outcome {outcome:?}"
+            )));
+        };
+        counts.push((channel, outcome, row.try_get("n")?, row.try_get("latest")?));
+    }
+    Ok(counts)
 }
 
 /// Every interaction recorded from one raw webhook, in insertion order.

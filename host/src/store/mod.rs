@@ -9,11 +9,15 @@
 //! the write lock up front (`BEGIN IMMEDIATE`), so they never fail with "database is locked" half
 //! way through; another process (a `replay` beside the server) waits on SQLite's busy timeout.
 
+pub mod api_keys;
+pub mod audit;
 pub mod contacts;
+pub mod intents;
 pub mod interactions;
 mod migrations;
 pub mod raw_webhooks;
 mod sql;
+pub mod suppressions;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -174,6 +174,69 @@ pub async fn get(store: &Store, id: i64) -> Result<Option<RawWebhook>, StoreErro
     row.as_ref().map(raw_webhook_from_row).transpose()
 }
 
+/// The stored webhooks that name a person: those their interactions came from, and unprocessed
+/// ones (failed or rejected, so never attributed) whose body mentions one of `needles` — their
+/// identifiers, compared without regard to case, in plain and URL-encoded form.
+pub async fn naming(
+    conn: &mut AnyConnection,
+    contact_id: i64,
+    needles: &[String],
+) -> Result<Vec<RawWebhook>, StoreError> {
+    let linked = sqlx::query(
+        "SELECT id, plugin_id, received_at, method, path, query, headers, body, status, error, attempts
+         FROM raw_webhooks
+         WHERE id IN (SELECT raw_webhook_id FROM interaction_log WHERE contact_id = $1)
+         ORDER BY id",
+    )
+    .bind(contact_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut found: Vec<RawWebhook> = linked
+        .iter()
+        .map(raw_webhook_from_row)
+        .collect::<Result<_, _>>()?;
+    let needles: Vec<Vec<u8>> = needles
+        .iter()
+        .flat_map(|n| {
+            [
+                n.to_lowercase(),
+                n.to_lowercase().replace('+', "%2b").replace('@', "%40"),
+            ]
+        })
+        .map(String::into_bytes)
+        .collect();
+    let unprocessed = sqlx::query(
+        "SELECT id, plugin_id, received_at, method, path, query, headers, body, status, error, attempts
+         FROM raw_webhooks WHERE status <> 'processed' ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &unprocessed {
+        let webhook = raw_webhook_from_row(row)?;
+        let body = webhook.request.body.to_ascii_lowercase();
+        if needles
+            .iter()
+            .any(|n| !n.is_empty() && body.windows(n.len()).any(|w| w == n.as_slice()))
+        {
+            found.push(webhook);
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes stored webhooks; interactions recorded from them keep their rows, without the link.
+pub async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    for id in ids {
+        deleted += sqlx::query("DELETE FROM raw_webhooks WHERE id = $1")
+            .bind(*id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(deleted)
+}
+
 fn raw_webhook_from_row(row: &sqlx::any::AnyRow) -> Result<RawWebhook, StoreError> {
     let headers: String = row.try_get("headers")?;
     let status: String = row.try_get("status")?;
