@@ -5,8 +5,12 @@
 //! [`runtime`] and validates what comes back, [`identity`] finds the person it is about, and
 //! [`store`] commits it with the raw request in one transaction. [`config`] reads `plugins.toml`;
 //! [`send`] sends a message through a plugin.
+//!
+//! Staff work through [`auth`]enticated routes in [`api`] backed by [`staff`]: contacts and
+//! identities, identity resolution with confidence, manual channels, timelines, intents, privacy.
 
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -14,4 +18,5 @@ pub mod identity;
 pub mod ingest;
 pub mod runtime;
 pub mod send;
+pub mod staff;
 pub mod store;

@@ -6,6 +6,7 @@
 //! `PRISM_TWILIO_URL`, `PRISM_SENDGRID_URL`), with defaults for a plain `cargo test` after a
 //! build.
 
+pub mod api;
 pub mod db;
 pub mod manifest;
 pub mod server;
@@ -22,7 +23,7 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The built plugin `name` (`email_sendgrid`, `sms_twilio`, `misbehave`).
+/// The built plugin `name` (`email_sendgrid`, `sms_twilio`, `portal`, `misbehave`).
 pub fn plugin_wasm(name: &str) -> PathBuf {
     let dir = std::env::var_os("SWITCHBOARD_PLUGIN_DIR")
         .map(PathBuf::from)

@@ -50,3 +50,45 @@ impl IntoResponse for ApiError {
         (self.status, Json(json!({ "error": body }))).into_response()
     }
 }
+
+impl From<crate::staff::StaffError> for ApiError {
+    fn from(error: crate::staff::StaffError) -> Self {
+        use crate::staff::StaffError;
+        match error {
+            StaffError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
+            }
+            StaffError::Invalid { ref field, .. } => {
+                let field = field.clone();
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    error.to_string(),
+                )
+                .with("field", field)
+            }
+            StaffError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            StaffError::Store(error) => ApiError::internal(error),
+        }
+    }
+}
+
+/// The error body every route answers with, as documented.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorDetail {
+    /// Stable, for programs: `unauthenticated`, `forbidden`, `not_found`, `invalid`, `conflict`, ...
+    code: String,
+    /// For people.
+    message: String,
+    /// For `invalid`: the field at fault.
+    field: Option<String>,
+}

@@ -1,29 +1,136 @@
-//! The HTTP surface. Handlers are thin: they translate HTTP to calls on [`Ingest`] and back.
+//! The HTTP surface. Handlers are thin: they translate HTTP to calls on [`Ingest`] and
+//! [`crate::staff`] and back.
 //!
 //! - `POST /webhooks/{plugin_id}`: a vendor's webhook, authenticated by the vendor's signature.
+//! - `/api/...`: staff routes, each behind an API key with one scope (see [`auth`]); listed in
+//!   the OpenAPI document at `GET /api/openapi.json`.
 //! - `GET /healthz`: liveness.
 
+mod admin;
+mod auth;
+mod contacts;
 mod error;
+mod extract;
 mod health;
+mod logging;
+pub mod openapi;
+mod privacy;
+mod reading;
 mod webhooks;
 
+use std::sync::Arc;
+
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
 use axum::routing::{any, get};
+use utoipa::{Modify as _, OpenApi as _};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 
+use crate::auth::Scope;
 use crate::ingest::Ingest;
+use crate::staff::contacts::Contacts;
+use crate::staff::identify::IdentifySettings;
 
 /// Everything a handler may use.
 #[derive(Clone)]
 pub struct AppState {
     pub ingest: Ingest,
+    pub staff: Contacts,
+    pub identify: Arc<IdentifySettings>,
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
+}
+
+impl AppState {
+    pub fn new(
+        ingest: Ingest,
+        identify: IdentifySettings,
+        default_country_code: Option<String>,
+    ) -> Self {
+        let staff = Contacts::new(ingest.store().clone(), default_country_code);
+        let (_, mut openapi) = api_routes().split_for_parts();
+        openapi::ErrorResponses.modify(&mut openapi);
+        AppState {
+            ingest,
+            staff,
+            identify: Arc::new(identify),
+            openapi: Arc::new(openapi),
+        }
+    }
 }
 
 /// The application's routes.
 pub fn router(state: AppState) -> Router {
+    let (api, _) = api_routes().split_for_parts();
+    let api = guard(api, &state);
     Router::new()
+        .merge(api)
+        .route("/api/openapi.json", get(openapi::document))
         .route("/webhooks/{plugin_id}", any(webhooks::receive))
         .route("/healthz", get(health::healthz))
         .with_state(state)
+}
+
+/// The staff routes, grouped by the scope they need. The scope is also written into each route's
+/// documented security requirement; [`guard`] enforces what the document says.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(contacts::create, contacts::search))
+        .routes(routes!(contacts::get, contacts::update, privacy::erase))
+        .routes(routes!(contacts::add_identity))
+        .routes(routes!(contacts::remove_identity))
+        .routes(routes!(contacts::merge))
+        .routes(routes!(reading::identify))
+        .routes(routes!(reading::timeline))
+        .routes(routes!(reading::context))
+        .routes(routes!(logging::call))
+        .routes(routes!(logging::voip))
+        .routes(routes!(logging::attendance))
+        .routes(routes!(logging::conversation))
+        .routes(routes!(logging::list_intents, logging::raise_intent))
+        .routes(routes!(logging::update_intent))
+        .routes(routes!(privacy::export))
+        .routes(routes!(admin::plugins))
+        .routes(routes!(admin::keys, admin::create_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::audit_log))
+}
+
+/// Wraps every staff route in the scope check its documented security requirement names, so the
+/// document and the enforcement cannot drift apart: a route without a known scope is refused to
+/// everyone.
+fn guard(api: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let openapi = state.openapi.clone();
+    api.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        move |state: State<AppState>, request: Request, next: Next| {
+            let scope = required_scope(&openapi, &request);
+            auth::require(scope, state, request, next)
+        },
+    ))
+}
+
+/// The scope the document requires for a request's route (matched by its path template).
+fn required_scope(openapi: &utoipa::openapi::OpenApi, request: &Request) -> Option<Scope> {
+    let template = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()?
+        .as_str();
+    let item = openapi.paths.paths.get(template)?;
+    let method = request.method().as_str().to_ascii_lowercase();
+    let operation = match method.as_str() {
+        "get" => item.get.as_ref(),
+        "post" => item.post.as_ref(),
+        "put" => item.put.as_ref(),
+        "patch" => item.patch.as_ref(),
+        "delete" => item.delete.as_ref(),
+        _ => None,
+    }?;
+    let requirement = operation.security.as_ref()?.first()?;
+    let value = serde_json::to_value(requirement).ok()?;
+    let scope = value.get("bearer")?.as_array()?.first()?.as_str()?;
+    Scope::parse(scope)
 }

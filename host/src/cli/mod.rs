@@ -1,5 +1,6 @@
-//! Command-line interface: `serve`, `plugins list`, `replay`, `send`.
+//! Command-line interface: `serve`, `plugins list`, `keys`, `replay`, `send`.
 
+mod keys;
 mod plugins;
 mod replay;
 mod send;
@@ -29,6 +30,9 @@ enum Command {
     /// Inspect the plugins in plugins.toml.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Manage API keys for the staff routes.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Reprocess stored webhooks that failed (after fixing a plugin or its configuration).
     Replay(replay::ReplayArgs),
     /// Send one message through a plugin now, and record it in the log.
@@ -64,6 +68,13 @@ pub struct Common {
 }
 
 impl Common {
+    /// Opens the database, bringing its schema up to date.
+    async fn open_store(&self) -> anyhow::Result<switchboard::store::Store> {
+        switchboard::store::Store::open(&self.database)
+            .await
+            .with_context(|| format!("opening the database {}", self.database))
+    }
+
     /// Reads plugins.toml and loads every enabled plugin.
     async fn load_plugins(&self) -> anyhow::Result<(config::LoadedManifest, Arc<Plugins>)> {
         let manifest = config::load(&self.plugins)?;
@@ -81,6 +92,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Plugins(command) => plugins::run(command).await,
+        Command::Keys(command) => keys::run(command).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Send(args) => send::run(args).await,
     }

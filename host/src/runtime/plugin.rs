@@ -30,7 +30,7 @@ pub(super) struct Shared {
 }
 
 /// What a plugin says about itself (its `describe`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Description {
     pub name: String,
     pub version: String,
