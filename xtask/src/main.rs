@@ -3,12 +3,13 @@
 //! - `cargo xtask serve [SERVE ARGS]`: installs the wasm target if missing, builds the plugins and
 //!   the host (release), and runs `switchboard serve` on SQLite with the repo's `plugins.toml`.
 //! - `cargo xtask test`: builds everything, starts the vendor contract mocks (Stoplight Prism from
-//!   npm, installed on first use), and runs every test: the plugins' unit tests, the host's, and
-//!   the end-to-end tests that drive the real binary.
+//!   npm, installed on first use), installs Schemathesis from PyPI into a virtualenv, and runs
+//!   every test: the plugins' unit tests, the host's, and the end-to-end tests that drive the real
+//!   binary.
 //! - `cargo xtask plugins`: only builds the plugins.
 //! - `cargo xtask bench`: release build, then the benchmarks recorded in BENCHMARKS.md.
 //!
-//! Deliberately free of dependencies: it only runs cargo, rustup, npm and the mocks.
+//! Deliberately free of dependencies: it only runs cargo, rustup, npm, python3 and the mocks.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -122,11 +123,13 @@ fn test(extra: &[String]) -> Result {
         .arg(root().join("plugins/Cargo.toml"))
         .env_remove("CARGO_TARGET_DIR"))?;
     run(cargo().args(["build", "--package", "switchboard"]))?;
+    let schemathesis = install_schemathesis()?;
     let mocks = VendorMocks::start()?;
     let result = run(cargo()
         .args(["test", "--workspace"])
         .args(extra)
         .env("SWITCHBOARD_BIN", built_binary("debug", "switchboard"))
+        .env("SCHEMATHESIS_BIN", schemathesis)
         .env("PRISM_TWILIO_URL", &mocks.twilio_url)
         .env("PRISM_SENDGRID_URL", &mocks.sendgrid_url));
     drop(mocks);
@@ -159,12 +162,40 @@ fn bench(extra: &[String]) -> Result {
         .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))
 }
 
+/// Installs Schemathesis (pinned in tests/api-fuzz/requirements.txt) into a virtualenv beside the
+/// build, once per change of the pin, and returns its `st` command.
+fn install_schemathesis() -> Result<PathBuf> {
+    let requirements = root().join("tests/api-fuzz/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)
+        .map_err(|e| format!("cannot read {}: {e}", requirements.display()))?;
+    let venv = target_dir().join("schemathesis-venv");
+    let st = venv.join("bin/st");
+    let installed = venv.join("installed-requirements.txt");
+    if st.is_file() && std::fs::read_to_string(&installed).ok().as_deref() == Some(wanted.as_str())
+    {
+        return Ok(st);
+    }
+    run(Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg("--clear")
+        .arg(&venv))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&requirements))?;
+    std::fs::write(&installed, wanted).map_err(|e| format!("cannot record the install: {e}"))?;
+    Ok(st)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 /// A binary of this workspace built in `profile`.
 fn built_binary(profile: &str, name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join(profile).join(name)
+    target_dir().join(profile).join(name)
 }
 
 fn plugin_dir() -> PathBuf {
