@@ -93,6 +93,16 @@ async fn erasure_removes_everything_and_a_late_webhook_recreates_no_one() {
     assert_eq!(post_twilio(&server, "", &borrowed(&late)).await.status, 200);
     assert_eq!(db.contact_count().await, 1);
     assert_eq!(db.interactions().await.len(), 1);
+    let kept = db.raw_webhooks().await;
+    let late = kept.last().unwrap();
+    assert!(
+        late.body.is_empty(),
+        "a webhook naming only erased people keeps no body"
+    );
+    assert_eq!(
+        late.error.as_deref(),
+        Some("body removed: it named only erased people")
+    );
     let found = api.get_ok("/api/contacts?phone=%2B14155550142").await;
     assert!(found["contacts"].as_array().unwrap().is_empty());
 

@@ -310,4 +310,45 @@ mod tests {
             }
         );
     }
+
+    #[tokio::test]
+    async fn a_merged_id_leads_to_the_survivor_and_erased_people_stay_gone() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let survivor = contacts::create(tx.conn(), 0).await.unwrap();
+        let merged = contacts::create(tx.conn(), 0).await.unwrap();
+        contacts::merge(tx.conn(), survivor, merged, "test", 1)
+            .await
+            .unwrap();
+        let erased = IdentityKey::email("gone@example.org").unwrap();
+        suppressions::add(tx.conn(), std::slice::from_ref(&erased), 1)
+            .await
+            .unwrap();
+
+        let by_old_id = hints(Some(merged), &[]);
+        let by_erased = hints(None, std::slice::from_ref(&erased));
+        let ours_with_erased = hints(Some(survivor), std::slice::from_ref(&erased));
+        let batch = [
+            subject(Outcome::Delivered, 1, None, &by_old_id),
+            subject(Outcome::Delivered, 2, None, &by_erased),
+            subject(Outcome::Delivered, 3, None, &ours_with_erased),
+        ];
+        let resolved = resolve_batch(tx.conn(), &batch, "t", 0).await.unwrap();
+        assert_eq!(resolved[0].contact_id, Some(survivor));
+        assert_eq!(
+            (resolved[1].contact_id, resolved[1].suppressed),
+            (None, true)
+        );
+        // Our own id still attributes the event, but the erased address is not linked again.
+        assert_eq!(
+            (resolved[2].contact_id, resolved[2].suppressed),
+            (Some(survivor), false)
+        );
+        assert!(
+            contacts::identities_of(tx.conn(), survivor)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

@@ -109,6 +109,11 @@ pub async fn record_accepted(
     let inserted = interactions::insert_new(tx.conn(), &rows).await?;
     let duplicates = interactions.len() as u64 - inserted - suppressed;
     raw_webhooks::mark_processed(tx.conn(), raw_webhook_id, inserted, duplicates, now).await?;
+    if suppressed > 0 && suppressed == fresh.len() as u64 {
+        // Nothing in it is about anyone but erased people: keeping the body would keep them.
+        let why = "body removed: it named only erased people";
+        raw_webhooks::redact(tx.conn(), raw_webhook_id, why).await?;
+    }
     tx.commit().await?;
     Ok(Recorded {
         raw_webhook_id,

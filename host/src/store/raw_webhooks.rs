@@ -224,6 +224,20 @@ pub async fn naming(
     Ok(found)
 }
 
+/// Empties a stored webhook's headers and body, keeping the record that it came and why it was
+/// emptied.
+pub async fn redact(conn: &mut AnyConnection, id: i64, why: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE raw_webhooks SET headers = '[]', body = $1, query = '', error = $2 WHERE id = $3",
+    )
+    .bind(Vec::<u8>::new())
+    .bind(why)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Deletes stored webhooks; interactions recorded from them keep their rows, without the link.
 pub async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<u64, StoreError> {
     let mut deleted = 0;
