@@ -50,4 +50,11 @@ async fn the_server_answers_as_its_openapi_document_says() {
         "schemathesis found failures:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // It really exercised the API: every operation but the excluded one was tested.
+    let tested: usize = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Tested: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `Tested:` line in the report:\n{stdout}"));
+    assert!(tested >= 20, "only {tested} operations tested:\n{stdout}");
 }

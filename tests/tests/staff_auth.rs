@@ -44,7 +44,12 @@ async fn every_documented_route_checks_the_key_and_its_scope() {
     assert!(setup.cli(&["keys", "revoke", "revoked"]).success);
     let server = setup.start();
 
-    let document = Api::anonymous(&server).get_ok("/api/openapi.json").await;
+    let reply = Api::anonymous(&server).get("/api/openapi.json").await;
+    assert_error(&reply, 401, "unauthenticated", "the OpenAPI document");
+    let analyst = setup.key("reader", &["analyst"]);
+    let document = Api::new(&server, &analyst)
+        .get_ok("/api/openapi.json")
+        .await;
     let operations = operations(&document);
     assert!(
         operations.len() >= 20,

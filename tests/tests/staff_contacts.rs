@@ -145,8 +145,12 @@ async fn contacts_are_created_validated_searched_and_updated() {
 async fn a_merge_moves_all_history_and_the_old_id_still_finds_the_person() {
     let setup = Setup::new(&[twilio_plugin()]).env(TWILIO_AUTH_TOKEN_VAR, TWILIO_AUTH_TOKEN);
     let staff = setup.key("desk", &["staff"]);
+    let admin = setup.key("ops", &["admin"]);
     let server = setup.start();
     let api = Api::new(&server, &staff);
+    let plugins = Api::new(&server, &admin).get_ok("/api/plugins").await;
+    assert_eq!(plugins[0]["id"], "sms-twilio");
+    assert_eq!(plugins[0]["describe"]["vendor"], "twilio");
 
     // The SMS vendor made one record of the person, the front desk another.
     let params = twilio_status("SM100", "delivered", "+14155550111");

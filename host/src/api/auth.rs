@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::{ApiError, AppState};
-use crate::auth::{Scope, authenticate};
+use crate::auth::{Caller, Scope, authenticate};
 use crate::clock::now_ms;
 
 /// Checks the caller's key for `scope` (`None`: the route names no scope, and nobody passes).
@@ -18,23 +18,8 @@ pub async fn require(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let token = bearer(&request).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "send an API key as `Authorization: Bearer <token>` (switchboard keys create)",
-        )
-    })?;
-    let caller = authenticate(state.ingest.store(), token, now_ms())
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "the API key is unknown or revoked",
-            )
-        })?;
+    let token = bearer(&request).map(str::to_owned);
+    let caller = caller(&state, token.as_deref()).await?;
     let Some(scope) = scope else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -52,6 +37,40 @@ pub async fn require(
     }
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
+}
+
+/// Checks only that the caller holds a live key, whatever its scopes.
+pub async fn require_any(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = bearer(&request).map(str::to_owned);
+    let caller = caller(&state, token.as_deref()).await?;
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+/// The caller a request's key belongs to, or 401.
+async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, ApiError> {
+    let token = token.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send an API key as `Authorization: Bearer <token>` (switchboard keys create)",
+        )
+    })?;
+    let caller = authenticate(state.ingest.store(), token, now_ms())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the API key is unknown or revoked",
+            )
+        })?;
+    Ok(caller)
 }
 
 fn bearer(request: &Request) -> Option<&str> {

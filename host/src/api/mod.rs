@@ -3,7 +3,7 @@
 //!
 //! - `POST /webhooks/{plugin_id}`: a vendor's webhook, authenticated by the vendor's signature.
 //! - `/api/...`: staff routes, each behind an API key with one scope (see [`auth`]); listed in
-//!   the OpenAPI document at `GET /api/openapi.json`.
+//!   the OpenAPI document at `GET /api/openapi.json` (any live key).
 //! - `GET /healthz`: liveness.
 
 mod admin;
@@ -66,9 +66,16 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let (api, _) = api_routes().split_for_parts();
     let api = guard(api, &state);
+    // The document names no data, but it is under /api like the rest: any live key reads it.
+    let document = Router::new()
+        .route("/api/openapi.json", get(openapi::document))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_any,
+        ));
     Router::new()
         .merge(api)
-        .route("/api/openapi.json", get(openapi::document))
+        .merge(document)
         .route("/webhooks/{plugin_id}", any(webhooks::receive))
         .route("/healthz", get(health::healthz))
         .with_state(state)
