@@ -1,6 +1,7 @@
-//! Command-line interface: `serve`, `plugins list`, `keys`, `replay`, `send`.
+//! Command-line interface: `serve`, `plugins list`, `plugin check|test`, `keys`, `replay`, `send`.
 
 mod keys;
+mod plugin;
 mod plugins;
 mod replay;
 mod send;
@@ -30,6 +31,9 @@ enum Command {
     /// Inspect the plugins in plugins.toml.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Tools for plugin authors: check a component, run it on recorded webhooks.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Manage API keys for the staff routes.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -93,6 +97,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args).await,
         Command::Plugins(command) => plugins::run(command).await,
         Command::Keys(command) => keys::run(command).await,
+        Command::Plugin(command) => plugin::run(command).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Send(args) => send::run(args).await,
     }

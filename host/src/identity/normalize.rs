@@ -39,7 +39,7 @@ pub struct IdentityKey {
 }
 
 /// What one interaction says about who it is about, normalized.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Hints {
     /// Our own contact id, from the vendor's echo of what we sent.
     pub contact_id: Option<i64>,

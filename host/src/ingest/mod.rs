@@ -12,6 +12,7 @@ mod validate;
 
 use std::sync::Arc;
 
+pub use crate::store::raw_webhooks::RawRequest;
 pub use record::Recorded;
 pub use replay::{ReplayReport, replay};
 pub use validate::{CheckedInteraction, MAX_INTERACTIONS};
@@ -22,7 +23,7 @@ use validate::{Expectations, check_interactions, check_reply};
 use crate::clock::now_ms;
 use crate::runtime::bindings::{Header, HttpResponse, WebhookRejection, WebhookRequest};
 use crate::runtime::{Plugin, Plugins};
-use crate::store::raw_webhooks::{RawRequest, RawStatus};
+use crate::store::raw_webhooks::RawStatus;
 use crate::store::{Store, StoreError};
 
 /// Ingestion's settings.
@@ -72,7 +73,8 @@ pub enum WebhookOutcome {
 }
 
 /// What the plugin made of a request, after the host's checks.
-enum Verdict {
+#[derive(Debug)]
+pub enum Verdict {
     Accepted {
         interactions: Vec<CheckedInteraction>,
         reply: HttpResponse,
@@ -117,7 +119,7 @@ impl Ingest {
             headers: request.headers,
             body: request.body,
         };
-        let verdict = self.judge(plugin, &raw).await;
+        let verdict = judge(plugin, &raw, self.settings.default_country_code.as_deref()).await;
         let outcome = match verdict {
             Verdict::Accepted {
                 interactions,
@@ -162,60 +164,65 @@ impl Ingest {
         log_outcome(plugin.id(), &outcome);
         Ok(outcome)
     }
+}
 
-    /// Runs the plugin on a request and checks its answer.
-    async fn judge(&self, plugin: &Plugin, raw: &RawRequest) -> Verdict {
-        let request = WebhookRequest {
-            method: raw.method.clone(),
-            path: raw.path.clone(),
-            query: raw.query.clone(),
-            headers: raw
-                .headers
-                .iter()
-                .map(|(name, value)| Header {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-            body: raw.body.clone(),
-            received_at: raw.received_at,
-        };
-        let accepted = match plugin.handle_webhook(&request).await {
-            Err(error) => {
-                return Verdict::Failed {
-                    code: error.code(),
-                    reason: error.to_string(),
-                };
-            }
-            Ok(Err(WebhookRejection::BadSignature(reason))) => {
-                return Verdict::BadSignature(reason);
-            }
-            Ok(Err(WebhookRejection::Malformed(reason))) => return Verdict::Malformed(reason),
-            Ok(Err(WebhookRejection::Misconfigured(reason))) => {
-                return Verdict::Failed {
-                    code: "plugin_misconfigured",
-                    reason: format!("plugin `{}` is misconfigured: {reason}", plugin.id()),
-                };
-            }
-            Ok(Ok(accepted)) => accepted,
-        };
-        let expect = Expectations {
-            channels: &plugin.spec.channels,
-            received_at: raw.received_at,
-            default_country_code: self.settings.default_country_code.as_deref(),
-        };
-        let checked = check_interactions(accepted.interactions, expect)
-            .and_then(|interactions| check_reply(&accepted.reply).map(|()| interactions));
-        match checked {
-            Ok(interactions) => Verdict::Accepted {
-                interactions,
-                reply: accepted.reply,
-            },
-            Err(reason) => Verdict::Failed {
-                code: "plugin_invalid_output",
-                reason: format!("plugin `{}` returned invalid output: {reason}", plugin.id()),
-            },
+/// Runs the plugin on a request and checks its answer, storing nothing: the server's first step,
+/// and all of `switchboard plugin test`.
+pub async fn judge(
+    plugin: &Plugin,
+    raw: &RawRequest,
+    default_country_code: Option<&str>,
+) -> Verdict {
+    let request = WebhookRequest {
+        method: raw.method.clone(),
+        path: raw.path.clone(),
+        query: raw.query.clone(),
+        headers: raw
+            .headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        body: raw.body.clone(),
+        received_at: raw.received_at,
+    };
+    let accepted = match plugin.handle_webhook(&request).await {
+        Err(error) => {
+            return Verdict::Failed {
+                code: error.code(),
+                reason: error.to_string(),
+            };
         }
+        Ok(Err(WebhookRejection::BadSignature(reason))) => {
+            return Verdict::BadSignature(reason);
+        }
+        Ok(Err(WebhookRejection::Malformed(reason))) => return Verdict::Malformed(reason),
+        Ok(Err(WebhookRejection::Misconfigured(reason))) => {
+            return Verdict::Failed {
+                code: "plugin_misconfigured",
+                reason: format!("plugin `{}` is misconfigured: {reason}", plugin.id()),
+            };
+        }
+        Ok(Ok(accepted)) => accepted,
+    };
+    let expect = Expectations {
+        channels: &plugin.spec.channels,
+        received_at: raw.received_at,
+        default_country_code,
+    };
+    let checked = check_interactions(accepted.interactions, expect)
+        .and_then(|interactions| check_reply(&accepted.reply).map(|()| interactions));
+    match checked {
+        Ok(interactions) => Verdict::Accepted {
+            interactions,
+            reply: accepted.reply,
+        },
+        Err(reason) => Verdict::Failed {
+            code: "plugin_invalid_output",
+            reason: format!("plugin `{}` returned invalid output: {reason}", plugin.id()),
+        },
     }
 }
 

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::record::{RawRow, record_accepted, record_unprocessed};
-use super::{Ingest, Verdict, source};
+use super::{Ingest, Verdict, judge, source};
 use crate::clock::now_ms;
 use crate::store::StoreError;
 use crate::store::raw_webhooks::{self, RawStatus, ReplayFilter};
@@ -47,7 +47,8 @@ pub async fn replay(ingest: &Ingest, filter: &ReplayFilter) -> Result<ReplayRepo
             continue;
         };
         let raw = RawRow::Stored(stored.id);
-        let result = match ingest.judge(plugin, &stored.request).await {
+        let country = ingest.settings.default_country_code.as_deref();
+        let result = match judge(plugin, &stored.request, country).await {
             Verdict::Accepted { interactions, .. } => {
                 let recorded = record_accepted(
                     ingest.store(),

@@ -18,7 +18,7 @@ const MAX_REPLY_BYTES: usize = 1024 * 1024;
 const MAX_FUTURE_SKEW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// An interaction that passed the checks, its hints normalized.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CheckedInteraction {
     pub kind: String,
     pub channel: Channel,

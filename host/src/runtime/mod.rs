@@ -19,6 +19,7 @@ mod state;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -156,6 +157,52 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(link_error)?;
         ChannelPluginPre::new(pre).map_err(link_error)
+    }
+}
+
+/// What a component imports and exports, by name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComponentInterface {
+    pub sha256: String,
+    pub bytes: usize,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+impl Runtime {
+    /// Compiles a component (through the cache) and lists its imports and exports, without
+    /// linking or running it.
+    pub async fn interface_of(&self, path: &std::path::Path) -> anyhow::Result<ComponentInterface> {
+        let wasm = tokio::fs::read(path)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
+        let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, &wasm).as_ref());
+        let bytes = wasm.len();
+        let (engine, cache, digest) = (
+            self.shared.engine.clone(),
+            self.cache.clone(),
+            sha256.clone(),
+        );
+        let component =
+            tokio::task::spawn_blocking(move || cache.component(&engine, &digest, &wasm))
+                .await
+                .map_err(|e| anyhow::anyhow!("compilation task failed: {e}"))?
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("{} is not a WebAssembly component", path.display()))?;
+        let ty = component.component_type();
+        let engine = &self.shared.engine;
+        Ok(ComponentInterface {
+            sha256,
+            bytes,
+            imports: ty
+                .imports(engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+            exports: ty
+                .exports(engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+        })
     }
 }
 

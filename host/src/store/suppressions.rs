@@ -12,7 +12,7 @@ use crate::identity::IdentityKey;
 /// The stored form of an identity: SHA-256 of `kind:value`, hex.
 pub fn hash(key: &IdentityKey) -> String {
     let text = format!("{}:{}", key.kind.as_str(), key.value);
-    crate::auth::hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref())
+    crate::runtime::hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref())
 }
 
 /// Adds identities to the list (already listed ones are fine).
