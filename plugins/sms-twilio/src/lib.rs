@@ -14,16 +14,12 @@
 
 mod inbound;
 mod messages_api;
-mod signature;
 mod status;
 
 use switchboard_plugin_sdk::{
     self as sdk, Channel, OutboundMessage, Outcome, PluginInfo, SendFailure, SendReceipt,
-    WebhookAccepted, WebhookRejection, WebhookRequest, form,
+    WebhookAccepted, WebhookRejection, WebhookRequest, form, twilio,
 };
-
-/// The query parameter on our status callback URL that carries Switchboard's contact id back.
-pub const CONTACT_ID_PARAM: &str = "switchboard_contact_id";
 
 struct Twilio;
 
@@ -48,11 +44,9 @@ impl sdk::Guest for Twilio {
             )));
         }
         let params = form::parse(&request.body);
-        signature::verify(&request, &params)?;
-        let contact_id = form::parse(request.query.as_bytes())
-            .into_iter()
-            .find(|(name, _)| name == CONTACT_ID_PARAM)
-            .map(|(_, value)| value);
+        // Twilio request validation, shared with the other Twilio plugins in the SDK.
+        twilio::verify_signature(&request, &params)?;
+        let contact_id = twilio::contact_id_of(&request.query);
         if let Some(status) = form::get(&params, "MessageStatus").filter(|s| !is_inbound(s)) {
             let interaction = status::interaction(&params, status, contact_id, request.received_at)
                 .map_err(WebhookRejection::Malformed)?;

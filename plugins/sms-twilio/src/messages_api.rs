@@ -1,14 +1,13 @@
 //! Sending through Twilio's 2010-04-01 Messages API.
 
 use serde_json::Value;
+use switchboard_plugin_sdk::twilio::{self, status_callback_url};
 use switchboard_plugin_sdk::{
-    self as sdk, Header, OutboundMessage, SendFailure, SendFailureKind, SendReceipt, form, http,
-    send_failure,
+    self as sdk, Header, OutboundMessage, SendFailure, SendFailureKind, SendReceipt, send_failure,
 };
 
-use crate::{CONTACT_ID_PARAM, status};
+use crate::status;
 
-const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 /// Twilio error codes that mean the recipient cannot be messaged: invalid `To`, not a mobile
 /// number, opted out (replied STOP).
 const RECIPIENT_ERROR_CODES: [i64; 3] = [21211, 21614, 21610];
@@ -18,35 +17,16 @@ pub fn send(message: &OutboundMessage) -> Result<SendReceipt, SendFailure> {
     let account_sid = sdk::config::get("account_sid")
         .ok_or_else(|| send_failure::misconfigured("config key `account_sid` is not set"))?;
     let params = form_params(message)?;
-    let api_base = sdk::config::get("api_base").unwrap_or_else(|| DEFAULT_API_BASE.to_string());
-    let request = http::Request {
-        method: "POST".into(),
-        url: format!(
-            "{}/2010-04-01/Accounts/{account_sid}/Messages.json",
-            api_base.trim_end_matches('/')
-        ),
-        headers: vec![Header {
-            name: "content-type".into(),
-            value: "application/x-www-form-urlencoded".into(),
-        }],
-        body: form::encode(params.iter().map(|(k, v)| (*k, v.as_str()))).into_bytes(),
-        auth: Some(http::Auth::Basic(http::BasicAuth {
-            username: account_sid.clone(),
-            password_secret: "auth_token".into(),
-        })),
-        timeout_ms: None,
-    };
-    let response = http::fetch(&request).map_err(send_failure::from_http_error)?;
-    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    if (200..300).contains(&response.status) {
-        let vendor_status = body.get("status").and_then(Value::as_str);
+    let answer = twilio::create(&account_sid, "Messages.json", &params)?;
+    if answer.is_success() {
+        let vendor_status = answer.field("status");
         return Ok(SendReceipt {
-            vendor_message_id: body.get("sid").and_then(Value::as_str).map(str::to_string),
+            vendor_message_id: answer.field("sid").map(str::to_string),
             outcome: status::outcome_of(vendor_status.unwrap_or("queued"), None),
             vendor_status: vendor_status.map(str::to_string),
         });
     }
-    Err(failure_of(response.status, &response.headers, &body))
+    Err(failure_of(answer.status, &answer.headers, &answer.body))
 }
 
 /// The form parameters of a Messages create request.
@@ -84,28 +64,8 @@ pub fn form_params(message: &OutboundMessage) -> Result<Vec<(&'static str, Strin
     Ok(params)
 }
 
-/// Our webhook URL with the contact id in its query, so that status callbacks name the contact.
-pub fn status_callback_url(webhook_url: &str, contact_id: &str) -> String {
-    let separator = if webhook_url.contains('?') { '&' } else { '?' };
-    let query = form::encode([(CONTACT_ID_PARAM, contact_id)]);
-    format!("{webhook_url}{separator}{query}")
-}
-
 fn failure_of(status: u16, headers: &[Header], body: &Value) -> SendFailure {
-    let code = body.get("code").and_then(Value::as_i64);
-    let detail = body
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("no detail");
-    let mut failure = send_failure::from_status(status, headers, detail);
-    if let Some(code) = code {
-        failure.vendor_code = Some(code.to_string());
-        if RECIPIENT_ERROR_CODES.contains(&code) {
-            failure.kind = SendFailureKind::InvalidRecipient;
-            failure.retryable = false;
-        }
-    }
-    failure
+    twilio::api_failure(status, headers, body, &RECIPIENT_ERROR_CODES)
 }
 
 #[cfg(test)]
