@@ -344,6 +344,6 @@ fn the_plugin_describes_itself_as_the_portal() {
     assert_eq!(portal["describe"]["name"], "portal");
     assert_eq!(portal["describe"]["vendor"], "portal");
     assert_eq!(portal["describe"]["channels"], json!(["portal"]));
-    assert_eq!(portal["describe"]["interface_version"], "1.0.0");
+    assert_eq!(portal["describe"]["interface_version"], "1.1.0");
     assert_eq!(portal["unset_secrets"], json!([]));
 }

@@ -38,7 +38,7 @@ use state::{PluginContext, PluginState};
 
 /// The contract version this host implements. Plugins built against the same major version and
 /// an equal or older minor version load.
-pub const INTERFACE_VERSION: &str = "1.0.0";
+pub const INTERFACE_VERSION: &str = "1.1.0";
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]
@@ -255,9 +255,10 @@ mod tests {
     #[test]
     fn interface_versions_are_compatible_within_a_major() {
         assert!(is_supported_interface("1.0.0"));
+        assert!(is_supported_interface("1.1.0"));
         assert!(!is_supported_interface("2.0.0"));
         assert!(
-            !is_supported_interface("1.1.0"),
+            !is_supported_interface("1.2.0"),
             "a newer minor may use imports we lack"
         );
         assert!(!is_supported_interface("one"));

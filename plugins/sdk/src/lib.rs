@@ -15,6 +15,7 @@
 pub mod form;
 pub mod http_reply;
 pub mod send_failure;
+pub mod twilio;
 
 /// The bindings generated from `wit/` by `wit-bindgen`.
 pub mod bindings {
@@ -38,7 +39,7 @@ pub use bindings::switchboard::channel::{clock, config, crypto, http, log, secre
 
 /// The version of the `switchboard:channel` contract this SDK was generated from; return it from
 /// `describe`.
-pub const INTERFACE_VERSION: &str = "1.0.0";
+pub const INTERFACE_VERSION: &str = "1.1.0";
 
 /// The value of the first header called `name` (compared without regard to case).
 pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {

@@ -2,7 +2,11 @@
 
 use ring::hmac;
 
-use crate::runtime::bindings::switchboard::channel::secrets::{HmacAlgorithm, Host, SecretError};
+use base64::Engine as _;
+
+use crate::runtime::bindings::switchboard::channel::secrets::{
+    HmacAlgorithm, Host, KeyEncoding, KeyError, SecretError,
+};
 use crate::runtime::secrets::SecretLookupError;
 use crate::runtime::state::PluginState;
 
@@ -30,6 +34,47 @@ impl Host for PluginState {
             &message,
         )))
     }
+
+    fn hmac_decoded(
+        &mut self,
+        algorithm: HmacAlgorithm,
+        secret: String,
+        encoding: KeyEncoding,
+        message: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, KeyError>> {
+        let value = match self.plugin.secrets.get(&secret) {
+            Ok(value) => value,
+            Err(SecretLookupError::Undeclared(name)) => return Ok(Err(KeyError::Undeclared(name))),
+            Err(SecretLookupError::Unset(name)) => return Ok(Err(KeyError::Unset(name))),
+        };
+        let key = match decode_key(value.expose(), &encoding) {
+            Ok(key) => key,
+            Err(why) => return Ok(Err(KeyError::Malformed(format!("secret `{secret}` {why}")))),
+        };
+        Ok(Ok(compute_hmac(algorithm, &key, &message)))
+    }
+}
+
+/// A secret's text as key bytes. The error says what is wrong, never what the value is.
+fn decode_key(text: &str, encoding: &KeyEncoding) -> Result<Vec<u8>, &'static str> {
+    match encoding {
+        KeyEncoding::Utf8 => Ok(text.as_bytes().to_vec()),
+        KeyEncoding::Base64(prefix) => {
+            let text = text.trim();
+            let body = prefix
+                .as_deref()
+                .and_then(|p| text.strip_prefix(p))
+                .unwrap_or(text);
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(body))
+                .map_err(|_| "is not base64")?;
+            if decoded.is_empty() {
+                return Err("decodes to no bytes");
+            }
+            Ok(decoded)
+        }
+    }
 }
 
 fn compute_hmac(algorithm: HmacAlgorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
@@ -49,6 +94,19 @@ mod tests {
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn keys_decode_from_base64_after_their_prefix() {
+        let prefixed = KeyEncoding::Base64(Some("whsec_".into()));
+        assert_eq!(decode_key("whsec_AQID", &prefixed).unwrap(), [1, 2, 3]);
+        assert_eq!(decode_key("AQID", &prefixed).unwrap(), [1, 2, 3]);
+        assert_eq!(
+            decode_key("AQIDBA", &KeyEncoding::Base64(None)).unwrap(),
+            [1, 2, 3, 4]
+        );
+        assert_eq!(decode_key("abc", &KeyEncoding::Utf8).unwrap(), b"abc");
+        assert_eq!(decode_key("whsec_!!", &prefixed), Err("is not base64"));
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //!   must refuse;
 //! - `trap`: panics, which traps;
 //! - anything else, or unset: behaves, accepting the webhook with no interactions.
+//!
+//! Its `claim_interface_version` config key, when set, is the interface version `describe`
+//! reports, so that tests can see the host refuse a plugin built for another version.
 
 // Natively this crate only builds for its (absent) unit tests; the exports exist on wasm32.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -26,7 +29,8 @@ impl sdk::Guest for Misbehave {
             version: env!("CARGO_PKG_VERSION").into(),
             vendor: "misbehave".into(),
             channels: vec![Channel::Email, Channel::Sms],
-            interface_version: sdk::INTERFACE_VERSION.into(),
+            interface_version: sdk::config::get("claim_interface_version")
+                .unwrap_or_else(|| sdk::INTERFACE_VERSION.into()),
             description: "Misbehaves on purpose, for sandbox tests".into(),
         }
     }
