@@ -10,6 +10,13 @@ use switchboard_e2e::vendors::{
 };
 use switchboard_e2e::{plugin_wasm, repo_root, switchboard_bin};
 
+/// `switchboard plugin new …`.
+fn scaffold(args: &[&str]) -> Command {
+    let mut command = Command::new(switchboard_bin());
+    command.args(["plugin", "new"]).args(args);
+    command
+}
+
 fn plugin_command(args: &[&str]) -> Command {
     let mut command = Command::new(switchboard_bin());
     command
@@ -36,10 +43,10 @@ fn check_reports_the_contract_a_component_implements() {
     assert_eq!(report["loads"], true);
     assert_eq!(report["interface_supported"], true);
     assert_eq!(report["describe"]["name"], "sms-twilio");
-    assert_eq!(report["describe"]["interface_version"], "1.0.0");
+    assert_eq!(report["describe"]["interface_version"], "1.1.0");
     assert_eq!(
         report["exports"],
-        json!(["switchboard:channel/plugin@1.0.0"])
+        json!(["switchboard:channel/plugin@1.1.0"])
     );
     let imports: Vec<&str> = report["imports"]
         .as_array()
@@ -48,7 +55,7 @@ fn check_reports_the_contract_a_component_implements() {
         .map(|i| i.as_str().unwrap())
         .collect();
     assert!(
-        imports.contains(&"switchboard:channel/secrets@1.0.0"),
+        imports.contains(&"switchboard:channel/secrets@1.1.0"),
         "{imports:?}"
     );
 }
@@ -123,4 +130,94 @@ fn test_runs_recorded_requests_and_prints_what_would_be_logged() {
     assert!(!out.status.success(), "a refused request fails the run");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("\"bad_signature\""), "{stdout}");
+}
+
+/// `cargo` for a scaffolded crate, sharing the guests' target directory (and lockfile) so that
+/// dependencies already built for the repository's plugins are reused.
+fn cargo_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", repo_root().join("plugins/target"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("run cargo")
+}
+
+#[test]
+fn new_scaffolds_a_plugin_that_builds_passes_its_tests_and_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = scaffold(&[
+        "acme-mail",
+        "--channel",
+        "email",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--sdk",
+        repo_root().join("plugins/sdk").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let crate_dir = dir.path().join("acme-mail");
+    let lib = std::fs::read_to_string(crate_dir.join("src/lib.rs")).unwrap();
+    assert!(lib.contains("Channel::Email") && lib.contains("\"acme-mail\""));
+    // The repository's lockfile pins the versions its plugins were built with.
+    std::fs::copy(
+        repo_root().join("plugins/Cargo.lock"),
+        crate_dir.join("Cargo.lock"),
+    )
+    .unwrap();
+
+    let tested = cargo_in(&crate_dir, &["test", "--quiet"]);
+    assert!(
+        tested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    let built = cargo_in(
+        &crate_dir,
+        &["build", "--release", "--target", "wasm32-wasip2"],
+    );
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    let wasm = repo_root().join("plugins/target/wasm32-wasip2/release/acme_mail.wasm");
+    let out = plugin_command(&["check", "--json", wasm.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["describe"]["name"], "acme-mail");
+    assert_eq!(report["describe"]["channels"], json!(["email"]));
+
+    let sdk = repo_root().join("plugins/sdk");
+    let again = scaffold(&[
+        "acme-mail",
+        "--channel",
+        "email",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--sdk",
+        sdk.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        !again.status.success(),
+        "an existing plugin is never overwritten"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }

@@ -1,9 +1,10 @@
-//! Command-line interface: `serve`, `plugins list`, `plugin check|test`, `keys`, `replay`, `send`.
+//! Command-line interface: `serve`, `plugins list`, `plugin new|check|test`, `keys`, `replay`, `send`.
 
 mod keys;
 mod plugin;
 mod plugins;
 mod replay;
+mod scaffold;
 mod send;
 mod serve;
 

@@ -1,6 +1,6 @@
-//! `switchboard plugin check|test`: tools for plugin authors, with no server and no database.
+//! `switchboard plugin new|check|test`: tools for plugin authors, with no server and no database.
 //!
-//! `check` says whether this host can load a component: its imports and exports, its interface
+//! `new` starts a plugin from the template (see [`super::scaffold`]). `check` says whether this host can load a component: its imports and exports, its interface
 //! version, what it says of itself, or the error start-up would report. `test` runs a component
 //! on recorded webhook requests in the same sandbox and with the same checks as the server, and
 //! prints what would be logged.
@@ -32,6 +32,8 @@ use switchboard::runtime::{Runtime, RuntimeSettings, is_supported_interface};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
+    /// Start a new channel plugin from the template: it builds and passes its own tests.
+    New(super::scaffold::NewArgs),
     /// Report a component's interface version, imports and exports, and whether this host can
     /// load it.
     Check {
@@ -80,6 +82,7 @@ pub struct Sandbox {
 
 pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
     match command {
+        PluginCommand::New(args) => super::scaffold::run(args),
         PluginCommand::Check {
             wasm,
             json,
