@@ -8,10 +8,13 @@
 
 pub mod api;
 pub mod db;
+pub mod mailgun;
 pub mod manifest;
 pub mod server;
 pub mod sign;
+pub mod standard_webhooks;
 pub mod vendors;
+pub mod voice;
 
 use std::path::{Path, PathBuf};
 
