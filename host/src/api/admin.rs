@@ -9,7 +9,7 @@ use super::extract::{JsonBody, PathParams, QueryParams};
 use super::{ApiError, AppState};
 use crate::auth::{self, AuthError, Caller, KeyInfo, NewKey};
 use crate::clock::now_ms;
-use crate::runtime::Description;
+use crate::runtime::{Description, ReloadReport};
 use crate::store::audit::{self, AuditEntry};
 
 /// An installed plugin.
@@ -41,6 +41,37 @@ pub async fn plugins(State(state): State<AppState>) -> Json<Vec<PluginView>> {
             })
             .collect(),
     )
+}
+
+/// Re-read plugins.toml and the plugin files, and swap in what changed without a restart: the
+/// report says what was loaded, kept, removed, and what failed (the previous version of a failed
+/// plugin keeps serving).
+#[utoipa::path(post, path = "/api/plugins/reload", tag = "admin",
+    responses((status = 200, body = ReloadReport)), security(("bearer" = ["admin"])))]
+pub async fn reload_plugins(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<ReloadReport>, ApiError> {
+    let report = state.reloader.reload().await;
+    let detail = serde_json::to_value(&report).map_err(ApiError::internal)?;
+    let mut tx = state
+        .ingest
+        .store()
+        .begin_write()
+        .await
+        .map_err(ApiError::internal)?;
+    audit::record(
+        tx.conn(),
+        now_ms(),
+        &caller.actor(),
+        "plugins.reload",
+        None,
+        &detail,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(Json(report))
 }
 
 /// Every API key (never their tokens).

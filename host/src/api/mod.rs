@@ -32,6 +32,7 @@ pub use error::ApiError;
 
 use crate::auth::Scope;
 use crate::ingest::Ingest;
+use crate::runtime::Reloader;
 use crate::staff::contacts::Contacts;
 use crate::staff::identify::IdentifySettings;
 
@@ -39,6 +40,7 @@ use crate::staff::identify::IdentifySettings;
 #[derive(Clone)]
 pub struct AppState {
     pub ingest: Ingest,
+    pub reloader: Arc<Reloader>,
     pub staff: Contacts,
     pub identify: Arc<IdentifySettings>,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
@@ -47,6 +49,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         ingest: Ingest,
+        reloader: Arc<Reloader>,
         identify: IdentifySettings,
         default_country_code: Option<String>,
     ) -> Self {
@@ -55,6 +58,7 @@ impl AppState {
         openapi::ErrorResponses.modify(&mut openapi);
         AppState {
             ingest,
+            reloader,
             staff,
             identify: Arc::new(identify),
             openapi: Arc::new(openapi),
@@ -101,6 +105,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logging::update_intent))
         .routes(routes!(privacy::export))
         .routes(routes!(admin::plugins))
+        .routes(routes!(admin::reload_plugins))
         .routes(routes!(admin::keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(admin::audit_log))

@@ -19,8 +19,10 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Some(plugin) = state.ingest.plugins().get(&plugin_id).cloned() else {
-        let why = if state.ingest.plugins().is_disabled(&plugin_id) {
+    // The plugin as it is now: a reload during this request does not change it under the call.
+    let plugins = state.ingest.plugins();
+    let Some(plugin) = plugins.get(&plugin_id).cloned() else {
+        let why = if plugins.is_disabled(&plugin_id) {
             "is disabled"
         } else {
             "is not installed"

@@ -82,6 +82,14 @@ impl Common {
 
     /// Reads plugins.toml and loads every enabled plugin.
     async fn load_plugins(&self) -> anyhow::Result<(config::LoadedManifest, Arc<Plugins>)> {
+        let (manifest, _runtime, plugins) = self.load_plugins_with_runtime().await?;
+        Ok((manifest, Arc::new(plugins)))
+    }
+
+    /// Reads plugins.toml and loads every enabled plugin, keeping the runtime for reloads.
+    async fn load_plugins_with_runtime(
+        &self,
+    ) -> anyhow::Result<(config::LoadedManifest, Runtime, Plugins)> {
         let manifest = config::load(&self.plugins)?;
         let runtime = Runtime::new(RuntimeSettings {
             cache_dir: self.cache_dir.clone(),
@@ -89,7 +97,7 @@ impl Common {
         })
         .context("starting the plugin runtime")?;
         let plugins = Plugins::load(&runtime, &manifest).await?;
-        Ok((manifest, Arc::new(plugins)))
+        Ok((manifest, runtime, plugins))
     }
 }
 

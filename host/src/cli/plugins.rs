@@ -1,4 +1,6 @@
-//! `switchboard plugins list`.
+//! `switchboard plugins list` and `plugins reload`.
+
+use anyhow::Context as _;
 
 use super::Common;
 
@@ -12,10 +14,49 @@ pub enum PluginsCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Ask a running server to re-read plugins.toml and the plugin files and swap in what
+    /// changed, without a restart (the server also does this by itself when files change).
+    Reload {
+        /// The server.
+        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// An API key with the `admin` scope.
+        #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+        key: String,
+    },
 }
 
 pub async fn run(command: PluginsCommand) -> anyhow::Result<()> {
-    let PluginsCommand::List { json, common } = command;
+    match command {
+        PluginsCommand::List { json, common } => list(json, common).await,
+        PluginsCommand::Reload { url, key } => reload(&url, &key).await,
+    }
+}
+
+async fn reload(url: &str, key: &str) -> anyhow::Result<()> {
+    let endpoint = format!("{}/api/plugins/reload", url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&endpoint)
+        .bearer_auth(key)
+        .send()
+        .await
+        .with_context(|| format!("calling {endpoint}"))?;
+    let status = response.status();
+    let body = response.bytes().await.context("reading the answer")?;
+    let answer: serde_json::Value = serde_json::from_slice(&body)
+        .with_context(|| format!("{endpoint} answered {status} with something that is not JSON"))?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    if !status.is_success() {
+        anyhow::bail!("{endpoint} answered {status}");
+    }
+    let failed = answer["failed"].as_array().is_some_and(|f| !f.is_empty());
+    if failed || !answer["error"].is_null() {
+        anyhow::bail!("not every plugin was reloaded; the previous versions keep serving");
+    }
+    Ok(())
+}
+
+async fn list(json: bool, common: Common) -> anyhow::Result<()> {
     let (manifest, plugins) = common.load_plugins().await?;
     let mut entries = Vec::new();
     for spec in &manifest.plugins {

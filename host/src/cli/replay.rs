@@ -2,6 +2,7 @@
 
 use super::Common;
 use switchboard::ingest::{Ingest, IngestSettings, replay};
+use switchboard::runtime::LivePlugins;
 use switchboard::store::Store;
 use switchboard::store::raw_webhooks::ReplayFilter;
 
@@ -22,10 +23,10 @@ pub struct ReplayArgs {
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.common.database).await?;
-    let (_manifest, plugins) = args.common.load_plugins().await?;
+    let (_manifest, _runtime, plugins) = args.common.load_plugins_with_runtime().await?;
     let ingest = Ingest::new(
         store,
-        plugins,
+        std::sync::Arc::new(LivePlugins::new(plugins)),
         IngestSettings {
             default_country_code: args.common.default_country_code.clone(),
         },

@@ -1,12 +1,15 @@
 //! `switchboard serve`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::Common;
 use switchboard::api::{AppState, router};
 use switchboard::ingest::{Ingest, IngestSettings};
+use switchboard::runtime::{LivePlugins, Reloader};
 use switchboard::staff::identify::IdentifySettings;
 use switchboard::store::Store;
 
@@ -15,6 +18,11 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// How often to look for changes to plugins.toml and the plugin files, which reload the
+    /// plugins without a restart; 0 turns the watcher off (`switchboard plugins reload` still
+    /// works).
+    #[arg(long, env = "SWITCHBOARD_WATCH_INTERVAL_MS", default_value_t = 2000)]
+    watch_interval_ms: u64,
     /// A TOML file of identity-resolution weights and thresholds (see README, "Identity
     /// resolution"); the built-in defaults otherwise.
     #[arg(long, env = "SWITCHBOARD_IDENTIFY_SETTINGS")]
@@ -42,16 +50,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.common.database)
         .await
         .with_context(|| format!("opening the database {}", args.common.database))?;
-    let (_manifest, plugins) = args.common.load_plugins().await?;
+    let (_manifest, runtime, plugins) = args.common.load_plugins_with_runtime().await?;
+    let live = Arc::new(LivePlugins::new(plugins));
+    let reloader = Arc::new(Reloader::new(
+        runtime,
+        args.common.plugins.clone(),
+        live.clone(),
+    ));
+    if args.watch_interval_ms > 0 {
+        reloader
+            .clone()
+            .watch(Duration::from_millis(args.watch_interval_ms));
+    }
     let ingest = Ingest::new(
         store,
-        plugins,
+        live,
         IngestSettings {
             default_country_code: args.common.default_country_code.clone(),
         },
     );
     let identify = identify_settings(args.identify_settings.as_deref())?;
-    let state = AppState::new(ingest, identify, args.common.default_country_code.clone());
+    let state = AppState::new(
+        ingest,
+        reloader,
+        identify,
+        args.common.default_country_code.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

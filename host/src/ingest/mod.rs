@@ -22,7 +22,7 @@ use validate::{Expectations, check_interactions, check_reply};
 
 use crate::clock::now_ms;
 use crate::runtime::bindings::{Header, HttpResponse, WebhookRejection, WebhookRequest};
-use crate::runtime::{Plugin, Plugins};
+use crate::runtime::{LivePlugins, Plugin, Plugins};
 use crate::store::raw_webhooks::RawStatus;
 use crate::store::{Store, StoreError};
 
@@ -37,7 +37,7 @@ pub struct IngestSettings {
 #[derive(Clone)]
 pub struct Ingest {
     store: Store,
-    plugins: Arc<Plugins>,
+    plugins: Arc<LivePlugins>,
     settings: Arc<IngestSettings>,
 }
 
@@ -88,7 +88,7 @@ pub enum Verdict {
 }
 
 impl Ingest {
-    pub fn new(store: Store, plugins: Arc<Plugins>, settings: IngestSettings) -> Self {
+    pub fn new(store: Store, plugins: Arc<LivePlugins>, settings: IngestSettings) -> Self {
         Ingest {
             store,
             plugins,
@@ -96,8 +96,9 @@ impl Ingest {
         }
     }
 
-    pub fn plugins(&self) -> &Plugins {
-        &self.plugins
+    /// The plugins serving now (a reload may swap them; this set stays whole).
+    pub fn plugins(&self) -> Arc<Plugins> {
+        self.plugins.current()
     }
 
     pub fn store(&self) -> &Store {

@@ -41,7 +41,8 @@ pub async fn replay(ingest: &Ingest, filter: &ReplayFilter) -> Result<ReplayRepo
     for stored in raw_webhooks::replayable(ingest.store(), filter).await? {
         report.examined += 1;
         let plugin_id = stored.request.plugin_id.clone();
-        let Some(plugin) = ingest.plugins().get(&plugin_id) else {
+        let plugins = ingest.plugins();
+        let Some(plugin) = plugins.get(&plugin_id) else {
             report.skipped += 1;
             report.note(stored.id, &plugin_id, "skipped: plugin not loaded".into());
             continue;

@@ -13,6 +13,7 @@ mod error;
 mod host;
 mod plugin;
 mod registry;
+pub mod reload;
 pub mod secrets;
 mod state;
 
@@ -26,7 +27,8 @@ use wasmtime::component::{HasSelf, Linker};
 pub use error::{CallError, LoadError};
 pub use host::verify_ecdsa_p256;
 pub use plugin::{Description, Plugin};
-pub use registry::Plugins;
+pub use registry::{LivePlugins, Plugins};
+pub use reload::{ReloadReport, Reloader};
 
 use crate::config::{PluginSpec, validate::MAX_MEMORY_MIB};
 use bindings::{ChannelPlugin, ChannelPluginPre};

@@ -1,7 +1,7 @@
-//! The loaded plugins, by id.
+//! The loaded plugins, by id, and the live set a reload swaps.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use super::{LoadError, Plugin, Runtime};
 use crate::config::LoadedManifest;
@@ -10,8 +10,8 @@ use crate::domain::Channel;
 /// Every enabled plugin of a manifest, loaded; and the ids of the disabled ones.
 #[derive(Debug, Default)]
 pub struct Plugins {
-    loaded: BTreeMap<String, Arc<Plugin>>,
-    disabled: BTreeSet<String>,
+    pub(super) loaded: BTreeMap<String, Arc<Plugin>>,
+    pub(super) disabled: BTreeSet<String>,
 }
 
 impl Plugins {
@@ -54,5 +54,38 @@ impl Plugins {
     /// The first plugin (in id order) assigned to `channel`.
     pub fn for_channel(&self, channel: Channel) -> Option<&Arc<Plugin>> {
         self.iter().find(|p| p.spec.channels.contains(&channel))
+    }
+}
+
+/// The plugins being served. A reload replaces the whole set at once; a request takes the set
+/// that is current when it starts and finishes its call on that plugin, old or new.
+#[derive(Debug)]
+pub struct LivePlugins {
+    current: RwLock<Arc<Plugins>>,
+}
+
+impl LivePlugins {
+    pub fn new(plugins: Plugins) -> Self {
+        LivePlugins {
+            current: RwLock::new(Arc::new(plugins)),
+        }
+    }
+
+    /// The set being served now.
+    pub fn current(&self) -> Arc<Plugins> {
+        // A poisoned lock only means a panic elsewhere while swapping an Arc: the value is whole.
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Serves `plugins` from now on.
+    pub(super) fn replace(&self, plugins: Plugins) {
+        let next = Arc::new(plugins);
+        match self.current.write() {
+            Ok(mut guard) => *guard = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! A plugin that misbehaves on purpose, so that the host's sandbox promises are tests: whatever a
 //! plugin does, it fails only its own call.
 //!
-//! Its `mode` config key picks the misbehaviour of `handle-webhook` and `send`:
+//! Its `mode` config key picks the misbehaviour of `handle-webhook`, `send` and `map-outcome`:
 //! - `loop`: spins forever (the time budget must stop it);
 //! - `allocate`: asks for 1 GiB (the memory cap must stop it);
 //! - `forbidden-http`: calls `url` (by default a host that is not on its allow-list); the host
@@ -53,6 +53,10 @@ impl sdk::Guest for Misbehave {
     }
 
     fn map_outcome(_vendor_status: String) -> Outcome {
+        // Misbehaving here too lets a reload's smoke call catch a plugin that loads but fails.
+        if misbehave().is_err() {
+            return Outcome::Failed;
+        }
         Outcome::Unknown
     }
 }
