@@ -13,8 +13,12 @@
 //! The contract itself is documented in `wit/` at the top of the repository.
 
 pub mod form;
+pub mod http_call;
 pub mod http_reply;
+pub mod identity;
+pub mod json;
 pub mod send_failure;
+pub mod signature;
 pub mod twilio;
 
 /// The bindings generated from `wit/` by `wit-bindgen`.
