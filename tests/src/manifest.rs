@@ -24,7 +24,11 @@ pub struct PluginConfig {
 impl PluginConfig {
     /// The built plugin `wasm_name` installed as `id` for `channels`, its digest pinned.
     pub fn new(id: &str, wasm_name: &str, channels: &[&str]) -> Self {
-        let wasm = plugin_wasm(wasm_name);
+        PluginConfig::at(id, plugin_wasm(wasm_name), channels)
+    }
+
+    /// The component at `wasm` installed as `id` for `channels`, its digest pinned.
+    pub fn at(id: &str, wasm: PathBuf, channels: &[&str]) -> Self {
         PluginConfig {
             id: id.to_string(),
             sha256: Some(sha256_hex(&wasm)),

@@ -3,16 +3,13 @@
 //! version this host does not implement is refused at start-up with both versions named.
 
 use switchboard_e2e::manifest::PluginConfig;
+use switchboard_e2e::repo_root;
 use switchboard_e2e::server::{Setup, post};
-use switchboard_e2e::{repo_root, sha256_hex};
 
 /// `misbehave` as built against switchboard:channel@1.0.0, frozen in tests/fixtures.
 fn frozen_1_0_plugin() -> PluginConfig {
     let wasm = repo_root().join("tests/fixtures/interface-1.0.0/misbehave.wasm");
-    let mut plugin = PluginConfig::new("legacy", "misbehave", &["email"]);
-    plugin.sha256 = Some(sha256_hex(&wasm));
-    plugin.wasm = wasm;
-    plugin
+    PluginConfig::at("legacy", wasm, &["email"])
 }
 
 #[tokio::test]

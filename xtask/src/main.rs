@@ -3,7 +3,8 @@
 //! - `cargo xtask serve [SERVE ARGS]`: installs the wasm target if missing, builds the plugins and
 //!   the host (release), and runs `switchboard serve` on SQLite with the repo's `plugins.toml`.
 //! - `cargo xtask test`: builds everything, starts the vendor contract mocks (Stoplight Prism from
-//!   npm, installed on first use), installs Schemathesis from PyPI into a virtualenv, and runs
+//!   npm, installed on first use), builds the Python plugin and installs Schemathesis (both from
+//!   PyPI, into virtualenvs), and runs
 //!   every test: the plugins' unit tests, the host's, and the end-to-end tests that drive the real
 //!   binary.
 //! - `cargo xtask plugins`: only builds the plugins.
@@ -123,6 +124,7 @@ fn test(extra: &[String]) -> Result {
         .arg(root().join("plugins/Cargo.toml"))
         .env_remove("CARGO_TARGET_DIR"))?;
     run(cargo().args(["build", "--package", "switchboard"]))?;
+    build_python_plugin()?;
     let schemathesis = install_schemathesis()?;
     let mocks = VendorMocks::start()?;
     let result = run(cargo()
@@ -160,6 +162,21 @@ fn bench(extra: &[String]) -> Result {
         .args(extra)
         .current_dir(root())
         .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))
+}
+
+/// Builds the Python plugin (componentize-py from PyPI, in a virtualenv beside the build) and
+/// compiles it once into the end-to-end tests' plugin cache: an 18 MB component takes the host
+/// half a minute to compile, which belongs here rather than inside a test's start-up wait.
+fn build_python_plugin() -> Result {
+    run(Command::new("bash")
+        .arg(root().join("plugins-py/build.sh"))
+        .env("PYPLUGIN_VENV", target_dir().join("pyplugin-venv")))?;
+    run(Command::new(built_binary("debug", "switchboard"))
+        .args(["plugin", "check"])
+        .arg(root().join("plugins-py/target/sms_example_py.wasm"))
+        .arg("--cache-dir")
+        .arg(root().join("target/e2e-plugin-cache"))
+        .stdout(Stdio::null()))
 }
 
 /// Installs Schemathesis (pinned in tests/api-fuzz/requirements.txt) into a virtualenv beside the
