@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use switchboard_plugin_sdk::json::raw::{optional, optional_text, required, required_text};
 use switchboard_plugin_sdk::{
     self as sdk, Channel, Direction, Identity, Interaction, Outcome, Timestamp,
 };
@@ -351,36 +352,6 @@ fn metadata(json: &str) -> String {
     } else {
         format!(r#"{{"omitted":"event-data is larger than {MAX_METADATA_BYTES} bytes"}}"#)
     }
-}
-
-/// A required field, decoded; `what` says what it must be, for the error.
-fn required<'a, T: Deserialize<'a>>(
-    raw: Option<&'a RawValue>,
-    name: &str,
-    what: &str,
-) -> Result<T, String> {
-    optional(raw, name, what)?.ok_or_else(|| format!("missing `{name}`"))
-}
-
-/// An optional field, decoded; `null` counts as absent.
-fn optional<'a, T: Deserialize<'a>>(
-    raw: Option<&'a RawValue>,
-    name: &str,
-    what: &str,
-) -> Result<Option<T>, String> {
-    raw.map(|raw| serde_json::from_str(raw.get()).map_err(|_| format!("`{name}` must be {what}")))
-        .transpose()
-}
-
-/// A required string that is not blank.
-fn required_text(raw: Option<&RawValue>, name: &str) -> Result<String, String> {
-    optional_text(raw, name)?.ok_or_else(|| format!("missing `{name}`"))
-}
-
-/// An optional string; blank counts as absent.
-fn optional_text(raw: Option<&RawValue>, name: &str) -> Result<Option<String>, String> {
-    let text: Option<String> = optional(raw, name, "a string")?;
-    Ok(text.filter(|t| !t.trim().is_empty()))
 }
 
 /// An optional id: a string not longer than the host keeps.

@@ -61,6 +61,72 @@ pub fn array_field<'a>(
     }
 }
 
+/// Fields of events read with serde's borrowed `RawValue` (parse only what you use, keep the
+/// rest as text): decode one field, with errors that name it.
+pub mod raw {
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+
+    /// A required field, decoded; `what` says what it must be, for the error.
+    pub fn required<'a, T: Deserialize<'a>>(
+        raw: Option<&'a RawValue>,
+        name: &str,
+        what: &str,
+    ) -> Result<T, String> {
+        optional(raw, name, what)?.ok_or_else(|| format!("missing `{name}`"))
+    }
+
+    /// An optional field, decoded; `null` counts as absent (serde reads it as `None`).
+    pub fn optional<'a, T: Deserialize<'a>>(
+        raw: Option<&'a RawValue>,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<T>, String> {
+        raw.map(|raw| {
+            serde_json::from_str(raw.get()).map_err(|_| format!("`{name}` must be {what}"))
+        })
+        .transpose()
+    }
+
+    /// A required string that is not blank.
+    pub fn required_text(raw: Option<&RawValue>, name: &str) -> Result<String, String> {
+        optional_text(raw, name)?.ok_or_else(|| format!("missing `{name}`"))
+    }
+
+    /// An optional string; blank counts as absent.
+    pub fn optional_text(raw: Option<&RawValue>, name: &str) -> Result<Option<String>, String> {
+        let text: Option<String> = optional(raw, name, "a string")?;
+        Ok(text.filter(|t| !t.trim().is_empty()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[derive(serde::Deserialize)]
+        struct Fields<'a> {
+            #[serde(borrow)]
+            id: Option<&'a RawValue>,
+            #[serde(borrow)]
+            at: Option<&'a RawValue>,
+            #[serde(borrow)]
+            note: Option<&'a RawValue>,
+        }
+
+        #[test]
+        fn raw_fields_decode_one_by_one_naming_the_field() {
+            let fields: Fields =
+                serde_json::from_str(r#"{"id": " ", "at": "x", "note": null}"#).unwrap();
+            assert_eq!(required_text(fields.id, "id").unwrap_err(), "missing `id`");
+            assert_eq!(
+                required::<i64>(fields.at, "at", "an integer").unwrap_err(),
+                "`at` must be an integer"
+            );
+            assert_eq!(optional_text(fields.note, "note").unwrap(), None);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
