@@ -104,3 +104,33 @@ fn a_file_that_is_not_a_component_stops_start_up() {
     assert!(error.contains("plugin `sms-twilio`"), "{error}");
     assert!(error.contains("is not a loadable component"), "{error}");
 }
+
+/// `cargo xtask serve` starts from the repository's own plugins.toml: it must stay valid and its
+/// enabled plugins must load.
+#[test]
+fn the_repositorys_plugins_toml_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(switchboard_e2e::switchboard_bin())
+        .args(["plugins", "list", "--json", "--plugins"])
+        .arg(switchboard_e2e::repo_root().join("plugins.toml"))
+        .arg("--database")
+        .arg(dir.path().join("db.sqlite"))
+        .arg("--cache-dir")
+        .arg(switchboard_e2e::repo_root().join("target/e2e-plugin-cache"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let enabled: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["enabled"] == true)
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(enabled, ["email-sendgrid", "portal", "sms-twilio"]);
+}
