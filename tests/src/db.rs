@@ -56,6 +56,18 @@ impl Db {
         Db { pool }
     }
 
+    /// Asserts that nothing was stored: no interaction, no raw webhook.
+    pub async fn assert_nothing_stored(&self) {
+        assert!(
+            self.interactions().await.is_empty(),
+            "interactions were logged"
+        );
+        assert!(
+            self.raw_webhooks().await.is_empty(),
+            "raw webhooks were kept"
+        );
+    }
+
     /// The whole interaction log, oldest row first.
     pub async fn interactions(&self) -> Vec<Logged> {
         let rows = sqlx::query("SELECT * FROM interaction_log ORDER BY id")

@@ -215,6 +215,18 @@ impl Reply {
             .to_string()
     }
 
+    /// Asserts a JSON error answer: its status, `error.code`, and a part of `error.message`.
+    pub fn assert_refused(&self, status: u16, code: &str, message_part: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(self.error_code(), code, "{}", self.text());
+        assert!(
+            self.error_message().contains(message_part),
+            "{:?} is not in {}",
+            message_part,
+            self.text()
+        );
+    }
+
     /// `error.message` of a JSON error body.
     pub fn error_message(&self) -> String {
         self.json()["error"]["message"]

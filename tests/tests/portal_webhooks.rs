@@ -173,13 +173,7 @@ async fn a_bad_signature_is_refused_and_nothing_is_stored() {
     let url = server.url("/webhooks/portal");
 
     let forged = post_portal_body(&server, &["not-the-secret"], now_secs(), body.clone()).await;
-    assert_eq!(forged.status, 401);
-    assert_eq!(forged.error_code(), "bad_signature");
-    assert!(
-        forged.error_message().contains("no v1 signature matches"),
-        "{}",
-        forged.text()
-    );
+    forged.assert_refused(401, "bad_signature", "no v1 signature matches");
 
     let header = portal_signature(&[PORTAL_SIGNING_SECRET], now_secs(), &body);
     let headers = vec![("X-Portal-Signature".to_string(), header)];
@@ -208,9 +202,7 @@ async fn a_bad_signature_is_refused_and_nothing_is_stored() {
         unparsable.text()
     );
 
-    let db = setup.db().await;
-    assert!(db.interactions().await.is_empty());
-    assert!(db.raw_webhooks().await.is_empty());
+    setup.db().await.assert_nothing_stored().await;
 }
 
 #[tokio::test]
@@ -225,17 +217,9 @@ async fn a_stale_timestamp_is_refused() {
     )];
     let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
     let stale = post_portal_body(&server, &[PORTAL_SIGNING_SECRET], now_secs() - 3600, body).await;
-    assert_eq!(stale.status, 401);
-    assert_eq!(stale.error_code(), "bad_signature");
-    assert!(
-        stale.error_message().contains("tolerance is 300 s"),
-        "{}",
-        stale.text()
-    );
+    stale.assert_refused(401, "bad_signature", "tolerance is 300 s");
 
-    let db = setup.db().await;
-    assert!(db.interactions().await.is_empty());
-    assert!(db.raw_webhooks().await.is_empty());
+    setup.db().await.assert_nothing_stored().await;
 }
 
 #[tokio::test]

@@ -282,9 +282,7 @@ async fn a_wrong_token_or_a_changed_request_is_refused() {
         "missing x-twilio-signature header"
     );
 
-    let db = setup.db().await;
-    assert!(db.interactions().await.is_empty());
-    assert!(db.raw_webhooks().await.is_empty());
+    setup.db().await.assert_nothing_stored().await;
 }
 
 #[tokio::test]
