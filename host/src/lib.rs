@@ -8,6 +8,8 @@
 //!
 //! Staff work through [`auth`]enticated routes in [`api`] backed by [`staff`]: contacts and
 //! identities, identity resolution with confidence, manual channels, timelines, intents, privacy.
+//! [`prefs`] learns how each person engages per channel, keeps their consent, and selects the
+//! channel for a message.
 
 pub mod api;
 pub mod auth;
@@ -16,6 +18,7 @@ pub mod config;
 pub mod domain;
 pub mod identity;
 pub mod ingest;
+pub mod prefs;
 pub mod runtime;
 pub mod send;
 pub mod staff;

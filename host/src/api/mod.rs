@@ -14,6 +14,7 @@ mod extract;
 mod health;
 mod logging;
 pub mod openapi;
+mod preferences;
 mod privacy;
 mod reading;
 mod webhooks;
@@ -32,6 +33,7 @@ pub use error::ApiError;
 
 use crate::auth::Scope;
 use crate::ingest::Ingest;
+use crate::prefs::Engine;
 use crate::runtime::Reloader;
 use crate::staff::contacts::Contacts;
 use crate::staff::identify::IdentifySettings;
@@ -43,6 +45,7 @@ pub struct AppState {
     pub reloader: Arc<Reloader>,
     pub staff: Contacts,
     pub identify: Arc<IdentifySettings>,
+    pub engine: Engine,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
@@ -51,6 +54,7 @@ impl AppState {
         ingest: Ingest,
         reloader: Arc<Reloader>,
         identify: IdentifySettings,
+        engine: Engine,
         default_country_code: Option<String>,
     ) -> Self {
         let staff = Contacts::new(ingest.store().clone(), default_country_code);
@@ -61,6 +65,7 @@ impl AppState {
             reloader,
             staff,
             identify: Arc::new(identify),
+            engine,
             openapi: Arc::new(openapi),
         }
     }
@@ -103,6 +108,15 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logging::conversation))
         .routes(routes!(logging::list_intents, logging::raise_intent))
         .routes(routes!(logging::update_intent))
+        .routes(routes!(preferences::get, preferences::state))
+        .routes(routes!(
+            preferences::consent_ledger,
+            preferences::record_consent
+        ))
+        .routes(routes!(preferences::reverify))
+        .routes(routes!(preferences::select))
+        .routes(routes!(preferences::priors))
+        .routes(routes!(preferences::refit))
         .routes(routes!(privacy::export))
         .routes(routes!(admin::plugins))
         .routes(routes!(admin::reload_plugins))

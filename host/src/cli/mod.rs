@@ -1,8 +1,10 @@
-//! Command-line interface: `serve`, `plugins list`, `plugin new|check|test`, `keys`, `replay`, `send`.
+//! Command-line interface: `serve`, `plugins list`, `plugin new|check|test`, `keys`, `replay`,
+//! `send`, `prefs rebuild`.
 
 mod keys;
 mod plugin;
 mod plugins;
+mod prefs;
 mod replay;
 mod scaffold;
 mod send;
@@ -42,6 +44,9 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Send one message through a plugin now, and record it in the log.
     Send(send::SendArgs),
+    /// The preference engine's counters.
+    #[command(subcommand)]
+    Prefs(prefs::PrefsCommand),
 }
 
 /// Where Switchboard keeps things; shared by every command.
@@ -109,5 +114,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Plugin(command) => plugin::run(command).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Send(args) => send::run(args).await,
+        Command::Prefs(command) => prefs::run(command).await,
     }
 }

@@ -9,6 +9,8 @@ use anyhow::Context as _;
 use super::Common;
 use switchboard::api::{AppState, router};
 use switchboard::ingest::{Ingest, IngestSettings};
+use switchboard::prefs::Engine;
+use switchboard::prefs::settings::Settings;
 use switchboard::runtime::{LivePlugins, Reloader};
 use switchboard::staff::identify::IdentifySettings;
 use switchboard::store::Store;
@@ -27,6 +29,10 @@ pub struct ServeArgs {
     /// resolution"); the built-in defaults otherwise.
     #[arg(long, env = "SWITCHBOARD_IDENTIFY_SETTINGS")]
     identify_settings: Option<std::path::PathBuf>,
+    /// A TOML file of preference and selection settings (window, quiet hours, urgency weights,
+    /// default time zone; see README, "Preferences and channel selection"); defaults otherwise.
+    #[arg(long, env = "SWITCHBOARD_PREFERENCE_SETTINGS")]
+    preference_settings: Option<std::path::PathBuf>,
     #[command(flatten)]
     common: Common,
 }
@@ -44,6 +50,16 @@ fn identify_settings(path: Option<&std::path::Path>) -> anyhow::Result<IdentifyS
         .validate()
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(settings)
+}
+
+/// Reads preference settings, refusing unknown keys and values that make no sense.
+fn preference_settings(path: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+    let Some(path) = path else {
+        return Ok(Settings::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading preference settings {}", path.display()))?;
+    Settings::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -64,16 +80,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let ingest = Ingest::new(
         store,
-        live,
+        live.clone(),
         IngestSettings {
             default_country_code: args.common.default_country_code.clone(),
         },
     );
     let identify = identify_settings(args.identify_settings.as_deref())?;
+    let engine = Engine::new(
+        ingest.store().clone(),
+        preference_settings(args.preference_settings.as_deref())?,
+        live.clone(),
+    );
+    let _refitter = engine.keep_priors_fitted();
     let state = AppState::new(
         ingest,
         reloader,
         identify,
+        engine,
         args.common.default_country_code.clone(),
     );
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -2,7 +2,9 @@
 //! interaction resolved to its contact, repeats of events already in the log skipped.
 
 use super::validate::CheckedInteraction;
-use crate::identity::{Subject, resolve_batch};
+use crate::domain::{Channel, Outcome};
+use crate::identity::{IdentityKind, Subject, resolve_batch};
+use crate::store::contacts;
 use crate::store::interactions::{self, NewInteraction};
 use crate::store::raw_webhooks::{self, RawRequest, RawStatus};
 use crate::store::{Store, StoreError};
@@ -82,6 +84,12 @@ pub async fn record_accepted(
     let resolutions = resolve_batch(tx.conn(), &subjects, &created_by, now).await?;
 
     let suppressed = resolutions.iter().filter(|r| r.suppressed).count() as u64;
+    let bounced: Vec<(&CheckedInteraction, i64)> = fresh
+        .iter()
+        .zip(&resolutions)
+        .filter(|(i, _)| i.outcome == Outcome::Bounced)
+        .filter_map(|(i, r)| Some((*i, r.contact_id?)))
+        .collect();
     let rows: Vec<NewInteraction> = fresh
         .iter()
         .zip(resolutions)
@@ -107,6 +115,7 @@ pub async fn record_accepted(
         })
         .collect();
     let inserted = interactions::insert_new(tx.conn(), &rows).await?;
+    mark_unreachable(tx.conn(), &bounced, raw_webhook_id, source.vendor).await?;
     let duplicates = interactions.len() as u64 - inserted - suppressed;
     raw_webhooks::mark_processed(tx.conn(), raw_webhook_id, inserted, duplicates, now).await?;
     if suppressed > 0 && suppressed == fresh.len() as u64 {
@@ -121,6 +130,52 @@ pub async fn record_accepted(
         duplicates,
         suppressed,
     })
+}
+
+/// A hard bounce (or a permanently undeliverable number) marks the identity it was sent to as
+/// unreachable, with the bounce as evidence, until staff re-verify it.
+async fn mark_unreachable(
+    conn: &mut sqlx::AnyConnection,
+    bounced: &[(&CheckedInteraction, i64)],
+    raw_webhook_id: i64,
+    vendor: &str,
+) -> Result<(), StoreError> {
+    for (interaction, contact_id) in bounced {
+        let kind = match interaction.channel {
+            Channel::Email => IdentityKind::Email,
+            Channel::Sms | Channel::Phone => IdentityKind::Phone,
+            _ => continue,
+        };
+        let evidence = interactions::find_in_webhook(
+            conn,
+            raw_webhook_id,
+            *contact_id,
+            interaction.vendor_event_id.as_deref(),
+            interaction.vendor_message_id.as_deref(),
+        )
+        .await?;
+        let reason = match &interaction.vendor_status {
+            Some(status) => format!("{} ({vendor}: {status})", interaction.kind),
+            None => format!("{} ({vendor})", interaction.kind),
+        };
+        for key in interaction
+            .hints
+            .identities
+            .iter()
+            .filter(|k| k.kind == kind)
+        {
+            contacts::mark_unreachable(
+                conn,
+                *contact_id,
+                key,
+                &reason,
+                evidence,
+                interaction.occurred_at,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Stores a webhook that was not processed (rejected or failed), for the record and for replay.

@@ -8,9 +8,10 @@ use super::{StaffError, text_field};
 use crate::auth::Caller;
 use crate::domain::{Channel, Direction, Outcome};
 use crate::identity::{IdentityKey, IdentityKind};
+use crate::prefs::local_time;
 use crate::store::contacts::{self, Contact, Identity, Moved, Search};
 use crate::store::interactions::{self, NewInteraction};
-use crate::store::{Store, audit, suppressions};
+use crate::store::{Store, audit, engagement, suppressions};
 use sqlx::AnyConnection;
 
 /// An identifier as staff give it.
@@ -205,6 +206,10 @@ impl Contacts {
                 what: "contact",
                 id,
             });
+        }
+        if timezone.is_some() {
+            // Engagement hours are counted in the contact's zone: count them again in the new one.
+            engagement::recount_contact(tx.conn(), id).await?;
         }
         let view = view(tx.conn(), id).await?;
         tx.commit().await?;
@@ -419,25 +424,14 @@ pub(crate) async fn view(conn: &mut AnyConnection, id: i64) -> Result<ContactVie
     })
 }
 
-/// An IANA zone name in its usual shape (`UTC`, `Europe/Madrid`, `America/Argentina/Salta`).
-/// Checked for form here; the zone database itself is consulted where times are computed.
+/// A zone in the IANA database (`UTC`, `Europe/Madrid`, `America/Argentina/Salta`), as written
+/// there.
 fn timezone_field(value: Option<&str>) -> Result<Option<String>, StaffError> {
     let Some(tz) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let part_ok = |part: &str| {
-        !part.is_empty()
-            && part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-    };
-    if tz.len() > 64 || !tz.split('/').all(part_ok) {
-        return Err(StaffError::invalid(
-            "timezone",
-            format!("{tz:?} is not an IANA time zone name such as Europe/Madrid"),
-        ));
-    }
-    Ok(Some(tz.to_string()))
+    let zone = local_time::zone(tz).map_err(|e| StaffError::invalid("timezone", e.to_string()))?;
+    Ok(Some(zone.iana_name().unwrap_or(tz).to_string()))
 }
 
 #[cfg(test)]

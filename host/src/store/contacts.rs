@@ -145,6 +145,15 @@ pub struct Identity {
     /// Who linked it: `plugin:<id>`, `staff:<key>`.
     pub source: String,
     pub created_at: i64,
+    /// Set when a hard bounce or a permanently undeliverable number showed it does not reach
+    /// them; cleared by re-verification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreachable_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreachable_reason: Option<String>,
+    /// The interaction that showed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreachable_interaction_id: Option<i64>,
 }
 
 /// Creates a contact with its fields.
@@ -260,8 +269,9 @@ pub async fn identity_rows(
     contact_id: i64,
 ) -> Result<Vec<Identity>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, contact_id, kind, value, source, created_at FROM identities
-         WHERE contact_id = $1 ORDER BY id",
+        "SELECT id, contact_id, kind, value, source, created_at, unreachable_at,
+                unreachable_reason, unreachable_interaction_id
+         FROM identities WHERE contact_id = $1 ORDER BY id",
     )
     .bind(contact_id)
     .fetch_all(conn)
@@ -277,9 +287,56 @@ pub async fn identity_rows(
                 value: row.try_get("value")?,
                 source: row.try_get("source")?,
                 created_at: row.try_get("created_at")?,
+                unreachable_at: row.try_get("unreachable_at")?,
+                unreachable_reason: row.try_get("unreachable_reason")?,
+                unreachable_interaction_id: row.try_get("unreachable_interaction_id")?,
             })
         })
         .collect()
+}
+
+/// Marks a contact's identity unreachable (a hard bounce, say), with the interaction that showed
+/// it. An identity already marked keeps its first evidence.
+pub async fn mark_unreachable(
+    conn: &mut AnyConnection,
+    contact_id: i64,
+    key: &IdentityKey,
+    reason: &str,
+    interaction_id: Option<i64>,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE identities SET unreachable_at = $1, unreachable_reason = $2,
+             unreachable_interaction_id = $3
+         WHERE contact_id = $4 AND kind = $5 AND value = $6 AND unreachable_at IS NULL",
+    )
+    .bind(at)
+    .bind(reason)
+    .bind(interaction_id)
+    .bind(contact_id)
+    .bind(key.kind.as_str())
+    .bind(key.value.as_str())
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Clears an identity's unreachable mark; says whether the identity is the contact's.
+pub async fn reverify(
+    conn: &mut AnyConnection,
+    contact_id: i64,
+    identity_id: i64,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE identities SET unreachable_at = NULL, unreachable_reason = NULL,
+             unreachable_interaction_id = NULL
+         WHERE id = $1 AND contact_id = $2",
+    )
+    .bind(identity_id)
+    .bind(contact_id)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
 }
 
 /// Unlinks one identity from a contact; says whether it was the contact's.
@@ -326,6 +383,21 @@ pub async fn merge(
             .await?
             .rows_affected();
     }
+    // The ledger moves with them: an opt-out given under either record still holds.
+    sqlx::query("UPDATE consent_events SET contact_id = $1 WHERE contact_id = $2")
+        .bind(survivor)
+        .bind(merged)
+        .execute(&mut *conn)
+        .await?;
+    // Stated preferences: the survivor's own win; the merged contact's are kept if it had none.
+    sqlx::query(
+        "UPDATE contact_preferences SET contact_id = $1 WHERE contact_id = $2
+         AND NOT EXISTS (SELECT 1 FROM contact_preferences WHERE contact_id = $1)",
+    )
+    .bind(survivor)
+    .bind(merged)
+    .execute(&mut *conn)
+    .await?;
     // Earlier merges into the merged contact now lead to the survivor.
     sqlx::query("UPDATE contact_merges SET survivor_id = $1 WHERE survivor_id = $2")
         .bind(survivor)
@@ -345,6 +417,8 @@ pub async fn merge(
     .execute(&mut *conn)
     .await?;
     delete(conn, merged).await?;
+    // The survivor's counters are recounted from its now-larger log.
+    super::engagement::recount_contact(conn, survivor).await?;
     Ok(moved)
 }
 

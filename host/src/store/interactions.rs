@@ -10,7 +10,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
 use super::sql::{Params, dynamic};
-use super::{Store, StoreError};
+use super::{Store, StoreError, consent, engagement};
 use crate::domain::{Channel, Direction, Outcome};
 
 /// A row to add to the log.
@@ -66,29 +66,33 @@ const COLUMN_COUNT: usize = 17;
 /// Rows per INSERT, well under SQLite's and PostgreSQL's parameter limits.
 const ROWS_PER_STATEMENT: usize = 200;
 
-/// Adds rows, skipping any whose `(external_system, vendor_event_id)` is already in the log.
-/// Returns how many were added.
+/// Adds rows, skipping any whose `(external_system, vendor_event_id)` is already in the log, and
+/// counts the added ones into the engagement counters and the consent ledger in the same
+/// transaction. Returns how many were added.
 pub async fn insert_new(
     conn: &mut AnyConnection,
     rows: &[NewInteraction],
 ) -> Result<u64, StoreError> {
-    let mut inserted = 0;
+    let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO interaction_log ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",
+            "INSERT INTO interaction_log ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
             Params::for_connection(conn).rows(chunk.len(), COLUMN_COUNT)
         );
         let mut query = dynamic(sql);
         for row in chunk {
             query = bind_row(query, row);
         }
-        inserted += query.execute(&mut *conn).await?.rows_affected();
+        for row in query.fetch_all(&mut *conn).await? {
+            ids.push(row.try_get::<i64, _>("id")?);
+        }
     }
-    Ok(inserted)
+    observe(conn, &ids).await?;
+    Ok(ids.len() as u64)
 }
 
-/// Adds one row unless its `(external_system, vendor_event_id)` is already in the log; returns
-/// its id, or `None` for a repeat.
+/// Adds one row unless its `(external_system, vendor_event_id)` is already in the log, counting
+/// it like [`insert_new`]; returns its id, or `None` for a repeat.
 pub async fn insert_one(
     conn: &mut AnyConnection,
     row: &NewInteraction,
@@ -97,8 +101,20 @@ pub async fn insert_one(
         "INSERT INTO interaction_log ({COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id",
         Params::for_connection(conn).list(COLUMN_COUNT)
     );
-    let row = bind_row(dynamic(sql), row).fetch_optional(conn).await?;
-    Ok(row.map(|r| r.try_get("id")).transpose()?)
+    let row = bind_row(dynamic(sql), row)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let id: Option<i64> = row.map(|r| r.try_get("id")).transpose()?;
+    if let Some(id) = id {
+        observe(conn, &[id]).await?;
+    }
+    Ok(id)
+}
+
+/// What every new row feeds: the engagement counters and the consent ledger.
+async fn observe(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), StoreError> {
+    let events = engagement::count_new(conn, ids).await?;
+    consent::record_observed(conn, &events).await
 }
 
 /// Binds a row's values in [`COLUMNS`] order.
@@ -150,6 +166,31 @@ pub async fn known_event_ids(
         }
     }
     Ok(known)
+}
+
+/// The interaction of a raw webhook for a contact with this vendor event id (or, without one,
+/// message id): the evidence behind what the webhook changed.
+pub async fn find_in_webhook(
+    conn: &mut AnyConnection,
+    raw_webhook_id: i64,
+    contact_id: i64,
+    vendor_event_id: Option<&str>,
+    vendor_message_id: Option<&str>,
+) -> Result<Option<i64>, StoreError> {
+    let id = sqlx::query_scalar(
+        "SELECT id FROM interaction_log
+         WHERE raw_webhook_id = $1 AND contact_id = $2
+           AND ($3 IS NULL OR vendor_event_id = $3)
+           AND ($4 IS NULL OR vendor_message_id = $4)
+         ORDER BY id LIMIT 1",
+    )
+    .bind(raw_webhook_id)
+    .bind(contact_id)
+    .bind(vendor_event_id)
+    .bind(vendor_message_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(id)
 }
 
 /// What the log already knows about a message.

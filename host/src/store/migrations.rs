@@ -17,6 +17,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "staff",
         include_str!("../../migrations/sqlite/0002_staff.sql"),
     ),
+    (
+        3,
+        "preferences",
+        include_str!("../../migrations/sqlite/0003_preferences.sql"),
+    ),
 ];
 
 /// The SQLite migrator.

@@ -11,10 +11,13 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod consent;
 pub mod contacts;
+pub mod engagement;
 pub mod intents;
 pub mod interactions;
 mod migrations;
+pub mod preferences;
 pub mod raw_webhooks;
 mod sql;
 pub mod suppressions;

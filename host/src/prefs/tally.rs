@@ -1,0 +1,262 @@
+//! Turning the log into engagement counters, one event at a time.
+//!
+//! [`Tally`] is a small state machine over a contact's events in log order: which milestones of
+//! each message were already counted (so a second open or a repeated "delivered" adds nothing)
+//! and which outbound message is still waiting for a reply. The ingest path loads the state the
+//! new events touch, applies them and writes back the changes; `switchboard prefs rebuild` starts
+//! from nothing and applies the whole log. Both run this code in the same order (log id), so
+//! they agree exactly. State is per contact, so recounting one contact (after a merge or a time
+//! zone change) is a rebuild restricted to them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::tz::TimeZone;
+
+use super::local_time::local_hour;
+use crate::domain::{Channel, Direction, Outcome};
+
+/// An inbound message this long after an unanswered outbound one counts as its response.
+pub const REPLY_WINDOW_MS: i64 = 7 * DAY_MS;
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Upper bounds of the time-to-action buckets, in ms; beyond the last is one more bucket.
+pub const TTA_BOUNDS_MS: [i64; 9] = [
+    60_000,         // 1 min
+    5 * 60_000,     // 5 min
+    15 * 60_000,    // 15 min
+    3_600_000,      // 1 h
+    4 * 3_600_000,  // 4 h
+    12 * 3_600_000, // 12 h
+    DAY_MS,         // 1 day
+    3 * DAY_MS,     // 3 days
+    7 * DAY_MS,     // 7 days
+];
+
+macro_rules! metrics {
+    ($($variant:ident => $text:literal),+ $(,)?) => {
+        /// What a counter counts.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Metric { $($variant),+ }
+
+        impl Metric {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Metric::$variant => $text),+ }
+            }
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Metric::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+metrics!(
+    // Messages that left us (any outbound event of a message counts it once).
+    Sent => "sent",
+    Delivered => "delivered",
+    // Opened or read (a click implies an open).
+    Opened => "opened",
+    // Clicked, replied to within the reply window, or (phone) answered.
+    Responded => "responded",
+    Answered => "answered",
+    Failed => "failed",
+    // Contact-initiated messages and calls (no outbound message waiting).
+    Inbound => "inbound",
+    // Portal activity (logins, page views, downloads).
+    Active => "active",
+    // An engagement at local hour `slot`.
+    Hour => "hour",
+    // A time to action in bucket `slot`; `sum_ms` holds their total.
+    Tta => "tta",
+);
+
+/// The milestones of one message, as bits.
+mod milestone {
+    pub const SENT: u8 = 1;
+    pub const DELIVERED: u8 = 2;
+    pub const OPENED: u8 = 4;
+    pub const RESPONDED: u8 = 8;
+    pub const ANSWERED: u8 = 16;
+    pub const FAILED: u8 = 32;
+    /// The person did something with it.
+    pub const ENGAGED: u8 = OPENED | RESPONDED | ANSWERED;
+}
+
+/// One row of the log, as far as counting goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    pub id: i64,
+    pub contact_id: i64,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub outcome: Outcome,
+    pub occurred_at: i64,
+    pub vendor_message_id: Option<String>,
+    pub time_to_action_ms: Option<i64>,
+}
+
+/// Which counter: contact, channel, UTC day, metric and slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CounterKey {
+    pub contact_id: i64,
+    pub channel: Channel,
+    pub day: i64,
+    pub metric: Metric,
+    pub slot: i64,
+}
+
+/// A counter's value (or, on the ingest path, what to add to it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterValue {
+    pub count: i64,
+    pub sum_ms: i64,
+    pub last_at: i64,
+}
+
+/// A message's key in the state.
+pub type MessageKey = (i64, Channel, String);
+
+/// Counters to add and the state after the events applied.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub counters: BTreeMap<CounterKey, CounterValue>,
+    /// Milestones counted per message: everything loaded or touched.
+    pub messages: HashMap<MessageKey, u8>,
+    /// The unanswered outbound message per contact and channel: `None` once answered.
+    pub awaiting: HashMap<(i64, Channel), Option<i64>>,
+}
+
+impl Tally {
+    /// Counts one event. `tz` is the contact's zone, for the local hour of engagements.
+    pub fn apply(&mut self, event: &LoggedEvent, tz: &TimeZone) {
+        if !counts_toward_engagement(event) {
+            return;
+        }
+        match event.direction {
+            Direction::Outbound => self.outbound(event, tz),
+            Direction::Inbound => self.inbound(event, tz),
+        }
+    }
+
+    fn outbound(&mut self, event: &LoggedEvent, tz: &TimeZone) {
+        let reached = milestones_of(event.channel, event.outcome);
+        let before = match &event.vendor_message_id {
+            Some(id) => {
+                let key = (event.contact_id, event.channel, id.clone());
+                let seen = self.messages.entry(key).or_insert(0);
+                let before = *seen;
+                *seen |= reached;
+                before
+            }
+            // No message id (a call logged by staff): every event is its own message.
+            None => 0,
+        };
+        let new = reached & !before;
+        if new & milestone::SENT != 0 {
+            self.awaiting
+                .insert((event.contact_id, event.channel), Some(event.occurred_at));
+        }
+        for (bit, metric) in [
+            (milestone::SENT, Metric::Sent),
+            (milestone::DELIVERED, Metric::Delivered),
+            (milestone::OPENED, Metric::Opened),
+            (milestone::RESPONDED, Metric::Responded),
+            (milestone::ANSWERED, Metric::Answered),
+            (milestone::FAILED, Metric::Failed),
+        ] {
+            if new & bit != 0 {
+                self.add(event, metric, 0, 0);
+            }
+        }
+        if before & milestone::ENGAGED == 0 && new & milestone::ENGAGED != 0 {
+            // The message's first engagement: when, and how long after it left us.
+            self.engaged(event, tz, event.time_to_action_ms);
+        }
+        if new & (milestone::RESPONDED | milestone::ANSWERED) != 0 {
+            // Answered in the message itself: no reply is owed any more.
+            self.awaiting
+                .insert((event.contact_id, event.channel), None);
+        }
+    }
+
+    fn inbound(&mut self, event: &LoggedEvent, tz: &TimeZone) {
+        if event.channel == Channel::Portal {
+            self.add(event, Metric::Active, 0, 0);
+            self.engaged(event, tz, None);
+            return;
+        }
+        let key = (event.contact_id, event.channel);
+        match self.awaiting.get(&key).copied().flatten() {
+            Some(since)
+                if event.occurred_at >= since && event.occurred_at - since <= REPLY_WINDOW_MS =>
+            {
+                self.awaiting.insert(key, None);
+                self.add(event, Metric::Responded, 0, 0);
+                self.engaged(event, tz, Some(event.occurred_at - since));
+            }
+            _ => {
+                self.add(event, Metric::Inbound, 0, 0);
+                self.engaged(event, tz, None);
+            }
+        }
+    }
+
+    /// An engagement: its local hour, and its time to action if known.
+    fn engaged(&mut self, event: &LoggedEvent, tz: &TimeZone, tta: Option<i64>) {
+        let hour = i64::from(local_hour(event.occurred_at, tz));
+        self.add(event, Metric::Hour, hour, 0);
+        if let Some(tta) = tta.filter(|t| *t >= 0) {
+            self.add(event, Metric::Tta, tta_bucket(tta), tta);
+        }
+    }
+
+    fn add(&mut self, event: &LoggedEvent, metric: Metric, slot: i64, sum_ms: i64) {
+        let key = CounterKey {
+            contact_id: event.contact_id,
+            channel: event.channel,
+            day: event.occurred_at.div_euclid(DAY_MS),
+            metric,
+            slot,
+        };
+        let value = self.counters.entry(key).or_default();
+        value.count += 1;
+        value.sum_ms += sum_ms;
+        value.last_at = value.last_at.max(event.occurred_at);
+    }
+}
+
+/// Consent changes and Switchboard's own records say nothing about engagement.
+fn counts_toward_engagement(event: &LoggedEvent) -> bool {
+    !matches!(event.channel, Channel::System)
+        && !matches!(
+            event.outcome,
+            Outcome::Unsubscribed
+                | Outcome::Resubscribed
+                | Outcome::SpamReported
+                | Outcome::OptedOut
+                | Outcome::OptedIn
+                | Outcome::Unknown
+        )
+}
+
+/// What an outbound event says its message reached.
+fn milestones_of(channel: Channel, outcome: Outcome) -> u8 {
+    use milestone::*;
+    match outcome {
+        Outcome::Delivered => SENT | DELIVERED,
+        Outcome::Opened | Outcome::Viewed => SENT | DELIVERED | OPENED,
+        Outcome::Clicked | Outcome::Replied => SENT | DELIVERED | OPENED | RESPONDED,
+        Outcome::Answered | Outcome::Completed | Outcome::Attended if channel != Channel::Email => {
+            SENT | DELIVERED | ANSWERED | RESPONDED
+        }
+        Outcome::Bounced | Outcome::Dropped | Outcome::Failed => SENT | FAILED,
+        _ => SENT,
+    }
+}
+
+/// The time-to-action bucket of `ms`.
+pub fn tta_bucket(ms: i64) -> i64 {
+    TTA_BOUNDS_MS
+        .iter()
+        .position(|bound| ms <= *bound)
+        .unwrap_or(TTA_BOUNDS_MS.len()) as i64
+}
