@@ -141,4 +141,28 @@ impl Db {
             .await
             .expect("count interactions")
     }
+
+    /// The preference engine's counters and state, one line per row, in key order: for
+    /// comparing what was counted as webhooks arrived with a rebuild.
+    pub async fn engagement_snapshot(&self) -> Vec<String> {
+        let queries = [
+            "SELECT 'count|' || contact_id || '|' || channel || '|' || day || '|' || metric || '|'
+                    || slot || '|' || count || '|' || sum_ms || '|' || last_at
+             FROM engagement_counts ORDER BY contact_id, channel, day, metric, slot",
+            "SELECT 'message|' || contact_id || '|' || channel || '|' || vendor_message_id || '|'
+                    || seen
+             FROM engagement_messages ORDER BY contact_id, channel, vendor_message_id",
+            "SELECT 'awaiting|' || contact_id || '|' || channel || '|' || since
+             FROM engagement_awaiting ORDER BY contact_id, channel",
+        ];
+        let mut lines = Vec::new();
+        for query in queries {
+            let rows: Vec<String> = sqlx::query_scalar(query)
+                .fetch_all(&self.pool)
+                .await
+                .expect("read the engagement counters");
+            lines.extend(rows);
+        }
+        lines
+    }
 }

@@ -2,9 +2,8 @@
 
 use std::time::Instant;
 
-use anyhow::Context as _;
-
-use switchboard::store::{Store, engagement};
+use super::Common;
+use switchboard::store::engagement;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PrefsCommand {
@@ -13,22 +12,15 @@ pub enum PrefsCommand {
     /// changing how engagement is counted. Safe beside a running server (it holds the write lock
     /// while it works, so ingest waits).
     Rebuild {
-        /// The database: a SQLite file path or sqlite:// URL.
-        #[arg(
-            long,
-            env = "SWITCHBOARD_DATABASE",
-            default_value = "switchboard-data/switchboard.db"
-        )]
-        database: String,
+        #[command(flatten)]
+        common: Common,
     },
 }
 
 pub async fn run(command: PrefsCommand) -> anyhow::Result<()> {
     match command {
-        PrefsCommand::Rebuild { database } => {
-            let store = Store::open(&database)
-                .await
-                .with_context(|| format!("opening the database {database}"))?;
+        PrefsCommand::Rebuild { common } => {
+            let store = common.open_store().await?;
             let started = Instant::now();
             let mut tx = store.begin_write().await?;
             let rebuilt = engagement::rebuild(tx.conn()).await?;
