@@ -55,6 +55,8 @@ async fn erasure_removes_everything_and_a_late_webhook_recreates_no_one() {
     assert_eq!(export["contact"]["id"], person);
     assert_eq!(export["interactions"].as_array().unwrap().len(), 3);
     assert_eq!(export["consent"][0]["outcome"], "opted_out");
+    assert_eq!(export["consent_ledger"][0]["status"], "opted_out");
+    assert!(export["consent_ledger"][0]["interaction_id"].is_i64());
     assert_eq!(export["intents"][0]["intent"], "move_out");
     let webhooks = export["webhooks"].as_array().unwrap();
     assert_eq!(webhooks.len(), 3, "the raw webhooks that name them");

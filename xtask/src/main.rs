@@ -161,6 +161,17 @@ fn bench(extra: &[String]) -> Result {
     run(Command::new(built_binary("release", "ingest_load"))
         .args(extra)
         .current_dir(root())
+        .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))?;
+    // Selection quality on sparse and on rich data, then its cost at 100k contacts and 10M
+    // interactions (see BENCHMARKS.md).
+    for sends in [["1", "5"], ["30", "50"]] {
+        run(Command::new(built_binary("release", "preference_sim"))
+            .args(["--min-sends", sends[0], "--max-sends", sends[1]])
+            .current_dir(root())
+            .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))?;
+    }
+    run(Command::new(built_binary("release", "preference_scale"))
+        .current_dir(root())
         .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))
 }
 

@@ -125,9 +125,11 @@ pub struct ConsentChange {
 
 /// `?window_days=` on the preferences route.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesQuery {
     /// Override the configured window, in days (1–3650).
+    #[param(minimum = 1, maximum = 3650)]
     pub window_days: Option<u32>,
 }
 

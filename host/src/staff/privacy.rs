@@ -15,8 +15,10 @@ use crate::auth::Caller;
 use crate::domain::Outcome;
 use crate::identity::IdentityKey;
 use crate::store::audit::{self, AuditEntry};
+use crate::store::consent::{self, ConsentEntry};
 use crate::store::intents::{self, Intent};
 use crate::store::interactions::{self, Interaction, TimelineFilter};
+use crate::store::preferences::{self, StatedPreferences};
 use crate::store::raw_webhooks::{self, RawWebhook};
 use crate::store::{Store, contacts, suppressions};
 
@@ -44,6 +46,10 @@ pub struct Export {
     /// The consent events among the interactions: opt-outs, opt-ins, unsubscribes, spam reports.
     #[schema(value_type = Vec<Object>)]
     pub consent: Vec<Interaction>,
+    /// The consent ledger, with the staff and preference-centre entries too.
+    pub consent_ledger: Vec<ConsentEntry>,
+    /// What they told us about how to reach them.
+    pub stated_preferences: StatedPreferences,
     pub intents: Vec<Intent>,
     pub webhooks: Vec<ExportedWebhook>,
     pub audit: Vec<AuditEntry>,
@@ -91,6 +97,8 @@ pub async fn export(
         })
         .cloned()
         .collect();
+    let consent_ledger = consent::of_contact(tx.conn(), contact_id).await?;
+    let stated_preferences = preferences::get(tx.conn(), contact_id).await?;
     let intents = intents::of_contact(tx.conn(), contact_id, false).await?;
     let needles = identifiers(&contact);
     let webhooks = raw_webhooks::naming(tx.conn(), contact_id, &needles)
@@ -114,6 +122,8 @@ pub async fn export(
         contact,
         interactions,
         consent,
+        consent_ledger,
+        stated_preferences,
         intents,
         webhooks,
         audit,

@@ -1,0 +1,239 @@
+//! What the preference engine costs at scale: a SQLite database with N contacts and M
+//! interactions (defaults 100,000 and 10,000,000), the full `switchboard prefs rebuild` over it,
+//! the population prior fit, and `POST /api/select` latency for one contact at a time through the
+//! real server over loopback (so the figure includes HTTP and JSON, not only the engine).
+//!
+//! The log is written straight into the database (a realistic mix: emails delivered and opened
+//! or clicked, SMS delivered and answered, calls answered or not, over 120 days) because pushing
+//! ten million events through webhooks would measure ingest, which has its own benchmark; the
+//! rebuild then counts it exactly as ingest would have.
+//!
+//! `preference_scale [--contacts N] [--per-contact K] [--selects S]`
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::{Executor, SqlitePool};
+use switchboard_e2e::api::Api;
+use switchboard_e2e::server::Setup;
+use switchboard_e2e::sign::SendGridKey;
+use switchboard_e2e::vendors::{
+    TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_VAR, sendgrid_plugin, twilio_plugin,
+};
+
+struct Options {
+    contacts: i64,
+    per_contact: i64,
+    selects: usize,
+}
+
+fn main() -> Result<(), String> {
+    let options = parse_options()?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?
+        .block_on(run(options))
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        contacts: 100_000,
+        per_contact: 100,
+        selects: 2_000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value: i64 = args
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{flag} needs a number"))?;
+        match flag.as_str() {
+            "--contacts" => options.contacts = value.max(1),
+            "--per-contact" => options.per_contact = value.max(1),
+            "--selects" => options.selects = value.max(1) as usize,
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(options)
+}
+
+async fn run(options: Options) -> Result<(), String> {
+    let key = SendGridKey::fixed();
+    let setup = Setup::new(&[sendgrid_plugin(&key), twilio_plugin()])
+        .env(TWILIO_AUTH_TOKEN_VAR, TWILIO_AUTH_TOKEN);
+    // Creating a key opens (and so creates and migrates) the database.
+    let token = setup.key("bench", &["sender", "staff", "analyst"]);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&format!(
+            "sqlite://{}?mode=rw",
+            setup.database_path().display()
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let started = Instant::now();
+    let rows = fill(&pool, &options).await.map_err(|e| e.to_string())?;
+    println!(
+        "wrote {} contacts and {rows} interactions in {:.1} s",
+        options.contacts,
+        started.elapsed().as_secs_f64()
+    );
+    pool.close().await;
+
+    let rebuild = setup.cli(&["prefs", "rebuild"]).json();
+    println!(
+        "prefs rebuild: {} interactions, {} counters in {:.1} s",
+        rebuild["interactions"],
+        rebuild["counters"],
+        rebuild["seconds"].as_f64().unwrap_or(0.0)
+    );
+
+    let server = setup.start();
+    let api = Api::new(&server, &token);
+    let started = Instant::now();
+    api.post_ok("/api/preferences/priors/refit", &json!({}), 200)
+        .await;
+    println!("prior refit: {:.2} s", started.elapsed().as_secs_f64());
+
+    let mut latencies = Vec::with_capacity(options.selects);
+    let mut contact = 7i64;
+    let noon = (switchboard_e2e::now_ms() / 86_400_000) * 86_400_000 + 12 * 3_600_000;
+    for _ in 0..options.selects {
+        contact = (contact * 48_271) % 2_147_483_647;
+        let id = 1 + contact % options.contacts;
+        let body = json!({ "contact_id": id, "urgency": "normal", "kind": "bench", "at": noon });
+        let started = Instant::now();
+        let reply = api.post("/api/select", &body).await;
+        latencies.push(started.elapsed());
+        if reply.status != 200 {
+            return Err(format!("select refused: {} {}", reply.status, reply.text()));
+        }
+    }
+    report("POST /api/select", &mut latencies);
+    Ok(())
+}
+
+fn report(what: &str, latencies: &mut [Duration]) {
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let mean = latencies.iter().sum::<Duration>() / latencies.len() as u32;
+    println!(
+        "{what}: {} requests, mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        latencies.len(),
+        mean.as_secs_f64() * 1e3,
+        at(0.50).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        at(1.0).as_secs_f64() * 1e3
+    );
+}
+
+/// Writes the contacts, their identities and their history in one transaction.
+async fn fill(pool: &SqlitePool, options: &Options) -> Result<i64, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    conn.execute("PRAGMA synchronous = OFF").await?;
+    conn.execute("BEGIN").await?;
+    let now = switchboard_e2e::now_ms();
+    for first in (1..=options.contacts).step_by(400) {
+        let last = (first + 399).min(options.contacts);
+        let mut contacts =
+            String::from("INSERT INTO contacts (id, created_at, updated_at) VALUES ");
+        let mut identities = String::from(
+            "INSERT INTO identities (contact_id, kind, value, source, created_at) VALUES ",
+        );
+        for id in first..=last {
+            let sep = if id == first { "" } else { "," };
+            contacts.push_str(&format!("{sep}({id}, {now}, {now})"));
+            identities.push_str(&format!(
+                "{sep}({id}, 'email', 'p{id}@example.org', 'bench', {now}),\
+                 ({id}, 'phone', '+1415{:07}', 'bench', {now})",
+                id
+            ));
+        }
+        conn.execute(sqlx::AssertSqlSafe(contacts)).await?;
+        conn.execute(sqlx::AssertSqlSafe(identities)).await?;
+    }
+    let mut rows = 0i64;
+    let mut batch: Vec<String> = Vec::with_capacity(1000);
+    let mut seed = 12_345u64;
+    for contact in 1..=options.contacts {
+        let mut made = 0;
+        let mut message = 0;
+        while made < options.per_contact {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let roll = (seed >> 33) % 100;
+            let at = now - ((seed >> 20) % (120 * 86_400_000)) as i64;
+            message += 1;
+            let id = format!("c{contact}m{message}");
+            let mut row =
+                |channel: &str, direction: &str, outcome: &str, at: i64, msg: Option<&str>| {
+                    let msg = msg.map_or("NULL".to_string(), |m| format!("'{m}'"));
+                    batch.push(format!(
+                    "({contact}, {at}, {at}, '{channel}_{outcome}', '{channel}', '{direction}', \
+                     '{outcome}', {msg}, 'bench')"
+                ));
+                };
+            match roll % 3 {
+                0 => {
+                    row("email", "outbound", "delivered", at, Some(&id));
+                    made += 1;
+                    if roll < 40 && made < options.per_contact {
+                        row("email", "outbound", "opened", at + 600_000, Some(&id));
+                        made += 1;
+                    }
+                    if roll < 12 && made < options.per_contact {
+                        row("email", "outbound", "clicked", at + 700_000, Some(&id));
+                        made += 1;
+                    }
+                }
+                1 => {
+                    row("sms", "outbound", "delivered", at, Some(&id));
+                    made += 1;
+                    if roll < 30 && made < options.per_contact {
+                        row(
+                            "sms",
+                            "inbound",
+                            "replied",
+                            at + 900_000,
+                            Some(&format!("{id}r")),
+                        );
+                        made += 1;
+                    }
+                }
+                _ => {
+                    let outcome = if roll < 35 { "answered" } else { "no_answer" };
+                    row("phone", "outbound", outcome, at, None);
+                    made += 1;
+                }
+            }
+            if batch.len() >= 500 {
+                rows += flush(&mut conn, &mut batch).await?;
+            }
+        }
+    }
+    rows += flush(&mut conn, &mut batch).await?;
+    conn.execute("COMMIT").await?;
+    Ok(rows)
+}
+
+async fn flush(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    batch: &mut Vec<String>,
+) -> Result<i64, sqlx::Error> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO interaction_log (contact_id, occurred_at, received_at, kind, channel, \
+         direction, outcome, vendor_message_id, created_by) VALUES {}",
+        batch.join(",")
+    );
+    let n = batch.len() as i64;
+    batch.clear();
+    conn.execute(sqlx::AssertSqlSafe(sql)).await?;
+    Ok(n)
+}
