@@ -189,7 +189,7 @@ async fn consent_reachability_and_history_shape_the_selection() {
     let selection = sender_api.post_ok("/api/select", &select, 200).await;
     assert_eq!(ranked(&selection, "email")["status"], "eligible");
 
-    // Staff record an opt-out she gave on the phone; the ledger keeps every step.
+    // Staff record an opt-out she gave on the phone.
     let entry = staff_api
         .post_ok(
             &format!("/api/contacts/{ana}/consent"),
@@ -200,6 +200,26 @@ async fn consent_reachability_and_history_shape_the_selection() {
     assert_eq!(entry["recorded_by"], "staff:maria");
     let selection = sender_api.post_ok("/api/select", &select, 200).await;
     assert!(reason(&selection, "phone").starts_with("phone: opted out via staff on"));
+    // An unsubscribe from an email excludes email; a resubscribe brings it back.
+    let unsubscribe = sendgrid_event("unsubscribe", EMAIL, t0 + 7_400, "m1", "m1-u");
+    assert_eq!(
+        post_sendgrid(&server, &key, &[unsubscribe]).await.status,
+        200
+    );
+    let selection = sender_api.post_ok("/api/select", &select, 200).await;
+    assert!(
+        reason(&selection, "email").starts_with("email: opted out via unsubscribe on"),
+        "{selection}"
+    );
+    let resubscribe = sendgrid_event("group_resubscribe", EMAIL, t0 + 7_500, "m1", "m1-r");
+    assert_eq!(
+        post_sendgrid(&server, &key, &[resubscribe]).await.status,
+        200
+    );
+    let selection = sender_api.post_ok("/api/select", &select, 200).await;
+    assert_eq!(ranked(&selection, "email")["status"], "eligible");
+
+    // The ledger keeps every step, in the order they happened.
     let ledger = staff_api
         .get_ok(&format!("/api/contacts/{ana}/consent"))
         .await;
@@ -217,6 +237,8 @@ async fn consent_reachability_and_history_shape_the_selection() {
     assert_eq!(
         steps,
         vec![
+            ("email", "unsubscribe"),
+            ("email", "resubscribe"),
             ("sms", "inbound_stop"),
             ("sms", "inbound_start"),
             ("phone", "staff")

@@ -164,9 +164,9 @@ fn bench(extra: &[String]) -> Result {
         .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))?;
     // Selection quality on sparse and on rich data, then its cost at 100k contacts and 10M
     // interactions (see BENCHMARKS.md).
-    for sends in [["1", "5"], ["30", "50"]] {
+    for (people, low, high) in [("1000", "1", "5"), ("300", "30", "50")] {
         run(Command::new(built_binary("release", "preference_sim"))
-            .args(["--min-sends", sends[0], "--max-sends", sends[1]])
+            .args(["--people", people, "--min-sends", low, "--max-sends", high])
             .current_dir(root())
             .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))?;
     }

@@ -2,6 +2,9 @@
 -- arrive (and rebuildable from the log), the consent ledger, reachability of identities, and
 -- what people told us about how to reach them.
 
+-- The three engagement tables are clustered on their keys (WITHOUT ROWID): one contact's rows sit
+-- together, so reading them for a selection touches a page or two.
+
 -- Per contact, channel and UTC day: how often each milestone happened. `metric` is one of sent,
 -- delivered, opened, responded, answered, failed, inbound, active, hour (slot = local hour of an
 -- engagement, 0–23) and tta (slot = time-to-action bucket, `sum_ms` their total). The windowed
@@ -17,7 +20,7 @@ CREATE TABLE engagement_counts (
     -- the latest occurred_at counted here
     last_at INTEGER NOT NULL,
     PRIMARY KEY (contact_id, channel, day, metric, slot)
-);
+) WITHOUT ROWID;
 -- Fitting the population's priors reads a window of days across everyone.
 CREATE INDEX engagement_counts_by_day ON engagement_counts (day);
 
@@ -29,7 +32,7 @@ CREATE TABLE engagement_messages (
     vendor_message_id TEXT NOT NULL,
     seen INTEGER NOT NULL,
     PRIMARY KEY (contact_id, channel, vendor_message_id)
-);
+) WITHOUT ROWID;
 
 -- The latest outbound message on a channel that has had no reply yet: an inbound message within
 -- the reply window counts as its response.
@@ -38,7 +41,7 @@ CREATE TABLE engagement_awaiting (
     channel TEXT NOT NULL,
     since INTEGER NOT NULL,
     PRIMARY KEY (contact_id, channel)
-);
+) WITHOUT ROWID;
 
 -- Every opt-in and opt-out, never updated: the current state of a channel is its latest entry.
 CREATE TABLE consent_events (

@@ -25,6 +25,9 @@ pub async fn run(command: PrefsCommand) -> anyhow::Result<()> {
             let mut tx = store.begin_write().await?;
             let rebuilt = engagement::rebuild(tx.conn()).await?;
             tx.commit().await?;
+            // The rebuild rewrote whole tables through the write-ahead log; fold it back into the
+            // database now rather than leave readers to search a log of gigabytes.
+            store.checkpoint().await?;
             let report = serde_json::json!({
                 "interactions": rebuilt.interactions,
                 "counters": rebuilt.counters,

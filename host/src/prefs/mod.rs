@@ -29,7 +29,7 @@ use crate::runtime::LivePlugins;
 use crate::staff::StaffError;
 use crate::store::consent::{self, ConsentEntry};
 use crate::store::contacts::{self, Identity};
-use crate::store::engagement::{self, WindowCounts};
+use crate::store::engagement::{self, Counters, WindowCounts};
 use crate::store::preferences::{self, StatedPreferences};
 use crate::store::{Store, StoreError, audit};
 use profile::{BestTime, ChannelActivity, PortalFrequency, PortalUsage, RateEstimate};
@@ -211,7 +211,8 @@ impl Engine {
                 what: "contact",
                 id: contact_id,
             })?;
-        let counts = engagement::window(&mut conn, contact_id, first_day(now, window_days)).await?;
+        let from_day = first_day(now, window_days);
+        let counts = engagement::window(&mut conn, contact_id, from_day, Counters::All).await?;
         let ledger = consent::of_contact(&mut conn, contact_id).await?;
         let stated = preferences::get(&mut conn, contact_id).await?;
         let priors = self.priors();
@@ -260,8 +261,14 @@ impl Engine {
                     id: request.contact_id,
                 })?;
         let window_days = self.settings.window_days;
-        let counts =
-            engagement::window(&mut conn, request.contact_id, first_day(at, window_days)).await?;
+        let from_day = first_day(at, window_days);
+        let counts = engagement::window(
+            &mut conn,
+            request.contact_id,
+            from_day,
+            Counters::Milestones,
+        )
+        .await?;
         let ledger = consent::of_contact(&mut conn, request.contact_id).await?;
         let identities: Vec<Identity> =
             contacts::identity_rows(&mut conn, request.contact_id).await?;

@@ -260,3 +260,92 @@ pub fn tta_bucket(ms: i64) -> i64 {
         .position(|bound| ms <= *bound)
         .unwrap_or(TTA_BOUNDS_MS.len()) as i64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(
+        id: i64,
+        channel: Channel,
+        direction: Direction,
+        outcome: Outcome,
+        at: i64,
+    ) -> LoggedEvent {
+        LoggedEvent {
+            id,
+            contact_id: 1,
+            channel,
+            direction,
+            outcome,
+            occurred_at: at,
+            vendor_message_id: Some(format!("m{id}")),
+            time_to_action_ms: None,
+        }
+    }
+
+    fn count(tally: &Tally, metric: Metric) -> i64 {
+        tally
+            .counters
+            .iter()
+            .filter(|(k, _)| k.metric == metric)
+            .map(|(_, v)| v.count)
+            .sum()
+    }
+
+    #[test]
+    fn a_reply_after_the_window_is_contact_initiated_not_a_response() {
+        let utc = TimeZone::UTC;
+        let mut tally = Tally::default();
+        tally.apply(
+            &event(1, Channel::Sms, Direction::Outbound, Outcome::Sent, 0),
+            &utc,
+        );
+        tally.apply(
+            &event(
+                2,
+                Channel::Sms,
+                Direction::Inbound,
+                Outcome::Replied,
+                REPLY_WINDOW_MS + 1,
+            ),
+            &utc,
+        );
+        assert_eq!(count(&tally, Metric::Responded), 0);
+        assert_eq!(count(&tally, Metric::Inbound), 1);
+    }
+
+    #[test]
+    fn consent_changes_and_unknown_outcomes_are_not_engagement() {
+        let utc = TimeZone::UTC;
+        let mut tally = Tally::default();
+        tally.apply(
+            &event(1, Channel::Sms, Direction::Inbound, Outcome::OptedOut, 0),
+            &utc,
+        );
+        tally.apply(
+            &event(
+                2,
+                Channel::Email,
+                Direction::Inbound,
+                Outcome::Unsubscribed,
+                0,
+            ),
+            &utc,
+        );
+        tally.apply(
+            &event(3, Channel::Email, Direction::Outbound, Outcome::Unknown, 0),
+            &utc,
+        );
+        assert!(tally.counters.is_empty());
+    }
+
+    #[test]
+    fn time_to_action_buckets_have_inclusive_upper_bounds() {
+        assert_eq!(tta_bucket(0), 0);
+        assert_eq!(tta_bucket(60_000), 0);
+        assert_eq!(tta_bucket(60_001), 1);
+        assert_eq!(tta_bucket(3_600_000), 3);
+        assert_eq!(tta_bucket(30 * DAY_MS), TTA_BOUNDS_MS.len() as i64);
+    }
+}

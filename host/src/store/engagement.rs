@@ -13,29 +13,17 @@ use crate::domain::{Channel, Direction, Outcome};
 use crate::prefs::local_time;
 use crate::prefs::tally::{CounterKey, CounterValue, LoggedEvent, Metric, Tally};
 
-const EVENT_COLUMNS: &str = "id, contact_id, channel, direction, outcome, occurred_at, vendor_message_id, time_to_action_ms";
 const CHUNK: usize = 200;
 
-/// Counts interactions just added to the log (by id), inside the caller's transaction.
+/// The log's columns an event is read from, for `SELECT` and `RETURNING`.
+pub const EVENT_COLUMNS: &str = "id, contact_id, channel, direction, outcome, occurred_at, vendor_message_id, time_to_action_ms";
+
+/// Counts interactions just added to the log (read back with [`EVENT_COLUMNS`]), inside the
+/// caller's transaction.
 pub async fn count_new(
     conn: &mut AnyConnection,
-    ids: &[i64],
+    mut events: Vec<LoggedEvent>,
 ) -> Result<Vec<LoggedEvent>, StoreError> {
-    let mut events = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM interaction_log
-             WHERE contact_id IS NOT NULL AND id IN ({}) ORDER BY id",
-            Params::for_connection(conn).list(chunk.len())
-        );
-        let mut query = dynamic(sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            events.push(event_of(&row)?);
-        }
-    }
     events.sort_by_key(|e| e.id);
     if events.is_empty() {
         return Ok(events);
@@ -47,6 +35,15 @@ pub async fn count_new(
     }
     save(conn, &tally, Mode::Add).await?;
     Ok(events)
+}
+
+/// An event from a row with [`EVENT_COLUMNS`]; `None` for a row about no one.
+pub fn attributed_event(row: &sqlx::any::AnyRow) -> Result<Option<LoggedEvent>, StoreError> {
+    let contact: Option<i64> = row.try_get("contact_id")?;
+    match contact {
+        Some(_) => event_of(row).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Forgets a contact's counters and counts their whole log again.
@@ -137,18 +134,32 @@ pub struct WindowValue {
 /// A contact's counters within a window: `(channel, metric, slot)` → value.
 pub type WindowCounts = HashMap<(Channel, Metric, i64), WindowValue>;
 
+/// Which of a contact's counters a windowed read sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counters {
+    /// Everything: rates, activity, hours and times to action.
+    All,
+    /// What selection needs: the milestone counts and portal activity, not hours or times.
+    Milestones,
+}
+
 /// Sums a contact's counters from `from_day` (UTC days since the epoch) on.
 pub async fn window(
     conn: &mut AnyConnection,
     contact_id: i64,
     from_day: i64,
+    which: Counters,
 ) -> Result<WindowCounts, StoreError> {
-    let rows = sqlx::query(
+    let filter = match which {
+        Counters::All => "",
+        Counters::Milestones => "AND metric NOT IN ('hour', 'tta')",
+    };
+    let rows = dynamic(format!(
         "SELECT channel, metric, slot, SUM(count) AS count, SUM(sum_ms) AS sum_ms,
                 MAX(last_at) AS last_at, COUNT(*) AS days
-         FROM engagement_counts WHERE contact_id = $1 AND day >= $2
-         GROUP BY channel, metric, slot",
-    )
+         FROM engagement_counts WHERE contact_id = $1 AND day >= $2 {filter}
+         GROUP BY channel, metric, slot"
+    ))
     .bind(contact_id)
     .bind(from_day)
     .fetch_all(conn)
@@ -304,8 +315,14 @@ async fn load_state(conn: &mut AnyConnection, events: &[LoggedEvent]) -> Result<
 /// Writes a tally: counters (added to or as they are), message milestones and unanswered
 /// messages.
 async fn save(conn: &mut AnyConnection, tally: &Tally, mode: Mode) -> Result<(), StoreError> {
+    // A rebuild writes millions of rows: fewer, larger statements (8 parameters a row stays far
+    // under SQLite's and PostgreSQL's limits), in primary-key order.
+    let rows_per_statement = match mode {
+        Mode::Add => CHUNK,
+        Mode::Replace => 2_000,
+    };
     let counters: Vec<_> = tally.counters.iter().collect();
-    for chunk in counters.chunks(CHUNK) {
+    for chunk in counters.chunks(rows_per_statement) {
         let conflict = match mode {
             Mode::Add => {
                 "ON CONFLICT (contact_id, channel, day, metric, slot) DO UPDATE SET
@@ -335,8 +352,9 @@ async fn save(conn: &mut AnyConnection, tally: &Tally, mode: Mode) -> Result<(),
         }
         query.execute(&mut *conn).await?;
     }
-    let messages: Vec<_> = tally.messages.iter().collect();
-    for chunk in messages.chunks(CHUNK) {
+    let mut messages: Vec<_> = tally.messages.iter().collect();
+    messages.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for chunk in messages.chunks(rows_per_statement) {
         let sql = format!(
             "INSERT INTO engagement_messages (contact_id, channel, vendor_message_id, seen)
              VALUES {} ON CONFLICT (contact_id, channel, vendor_message_id)
@@ -353,22 +371,48 @@ async fn save(conn: &mut AnyConnection, tally: &Tally, mode: Mode) -> Result<(),
         }
         query.execute(&mut *conn).await?;
     }
-    for ((contact, channel), since) in &tally.awaiting {
-        let query = match since {
-            Some(since) => sqlx::query(
-                "INSERT INTO engagement_awaiting (contact_id, channel, since) VALUES ($1, $2, $3)
-                 ON CONFLICT (contact_id, channel) DO UPDATE SET since = excluded.since",
-            )
-            .bind(*contact)
-            .bind(channel.as_str())
-            .bind(*since),
-            None => sqlx::query(
-                "DELETE FROM engagement_awaiting WHERE contact_id = $1 AND channel = $2",
-            )
-            .bind(*contact)
-            .bind(channel.as_str()),
-        };
+    let (waiting, answered): (Vec<_>, Vec<_>) = tally
+        .awaiting
+        .iter()
+        .partition(|(_, since)| since.is_some());
+    for chunk in waiting.chunks(rows_per_statement) {
+        let sql = format!(
+            "INSERT INTO engagement_awaiting (contact_id, channel, since) VALUES {}
+             ON CONFLICT (contact_id, channel) DO UPDATE SET since = excluded.since",
+            Params::for_connection(conn).rows(chunk.len(), 3)
+        );
+        let mut query = dynamic(sql);
+        for ((contact, channel), since) in chunk {
+            query = query
+                .bind(*contact)
+                .bind(channel.as_str())
+                .bind(since.unwrap_or_default());
+        }
         query.execute(&mut *conn).await?;
+    }
+    if mode == Mode::Add {
+        for chunk in answered.chunks(CHUNK) {
+            let mut params = Params::for_connection(conn);
+            let pairs: Vec<String> = chunk
+                .iter()
+                .map(|_| {
+                    format!(
+                        "(contact_id = {} AND channel = {})",
+                        params.one(),
+                        params.one()
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "DELETE FROM engagement_awaiting WHERE {}",
+                pairs.join(" OR ")
+            );
+            let mut query = dynamic(sql);
+            for ((contact, channel), _) in chunk {
+                query = query.bind(*contact).bind(channel.as_str());
+            }
+            query.execute(&mut *conn).await?;
+        }
     }
     Ok(())
 }

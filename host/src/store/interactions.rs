@@ -9,9 +9,11 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
+use super::engagement::{self, EVENT_COLUMNS};
 use super::sql::{Params, dynamic};
-use super::{Store, StoreError, consent, engagement};
+use super::{Store, StoreError, consent};
 use crate::domain::{Channel, Direction, Outcome};
+use crate::prefs::tally::LoggedEvent;
 
 /// A row to add to the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +75,12 @@ pub async fn insert_new(
     conn: &mut AnyConnection,
     rows: &[NewInteraction],
 ) -> Result<u64, StoreError> {
-    let mut ids = Vec::with_capacity(rows.len());
+    let mut inserted = 0;
+    let mut events = Vec::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO interaction_log ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+            "INSERT INTO interaction_log ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING
+             RETURNING {EVENT_COLUMNS}",
             Params::for_connection(conn).rows(chunk.len(), COLUMN_COUNT)
         );
         let mut query = dynamic(sql);
@@ -84,11 +88,12 @@ pub async fn insert_new(
             query = bind_row(query, row);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            ids.push(row.try_get::<i64, _>("id")?);
+            inserted += 1;
+            events.extend(engagement::attributed_event(&row)?);
         }
     }
-    observe(conn, &ids).await?;
-    Ok(ids.len() as u64)
+    observe(conn, events).await?;
+    Ok(inserted)
 }
 
 /// Adds one row unless its `(external_system, vendor_event_id)` is already in the log, counting
@@ -98,22 +103,28 @@ pub async fn insert_one(
     row: &NewInteraction,
 ) -> Result<Option<i64>, StoreError> {
     let sql = format!(
-        "INSERT INTO interaction_log ({COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id",
+        "INSERT INTO interaction_log ({COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING
+         RETURNING {EVENT_COLUMNS}",
         Params::for_connection(conn).list(COLUMN_COUNT)
     );
-    let row = bind_row(dynamic(sql), row)
+    let Some(row) = bind_row(dynamic(sql), row)
         .fetch_optional(&mut *conn)
-        .await?;
-    let id: Option<i64> = row.map(|r| r.try_get("id")).transpose()?;
-    if let Some(id) = id {
-        observe(conn, &[id]).await?;
-    }
-    Ok(id)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id: i64 = row.try_get("id")?;
+    observe(
+        conn,
+        engagement::attributed_event(&row)?.into_iter().collect(),
+    )
+    .await?;
+    Ok(Some(id))
 }
 
 /// What every new row feeds: the engagement counters and the consent ledger.
-async fn observe(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), StoreError> {
-    let events = engagement::count_new(conn, ids).await?;
+async fn observe(conn: &mut AnyConnection, events: Vec<LoggedEvent>) -> Result<(), StoreError> {
+    let events = engagement::count_new(conn, events).await?;
     consent::record_observed(conn, &events).await
 }
 

@@ -122,6 +122,9 @@ impl Store {
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    // 16 MiB of page cache per connection (SQLite's default is 2 MiB): the
+                    // interior pages of the log's and the counters' indexes stay in memory.
+                    conn.execute("PRAGMA cache_size = -16384").await?;
                     // Checkpoints are the checkpointer's job (below); a writer checkpoints itself
                     // only as a backstop, should the log reach 16,000 pages (64 MiB) regardless.
                     conn.execute("PRAGMA wal_autocheckpoint = 16000").await?;
@@ -137,6 +140,14 @@ impl Store {
             writer: Arc::new(Mutex::new(())),
             _checkpointer: checkpointer,
         })
+    }
+
+    /// Copies the whole write-ahead log into the database and truncates it (after a bulk
+    /// write); waits for readers and writers of other processes as SQLite's busy timeout allows.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        self.pool.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        Ok(())
     }
 
     /// The pool, for reads.
