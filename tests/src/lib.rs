@@ -7,6 +7,7 @@
 //! build.
 
 pub mod api;
+pub mod bench;
 pub mod db;
 pub mod mailgun;
 pub mod manifest;

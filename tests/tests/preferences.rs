@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use switchboard_e2e::api::Api;
-use switchboard_e2e::server::Setup;
+use switchboard_e2e::server::{Server, Setup};
 use switchboard_e2e::sign::SendGridKey;
 use switchboard_e2e::vendors::{
     TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_VAR, borrowed, post_sendgrid, post_twilio, sendgrid_event,
@@ -13,11 +13,39 @@ use switchboard_e2e::vendors::{
 const EMAIL: &str = "ana.martinez@example.org";
 const PHONE: &str = "+14155550123";
 
-fn setup() -> (Setup, SendGridKey) {
-    let key = SendGridKey::fixed();
-    let setup = Setup::new(&[sendgrid_plugin(&key), twilio_plugin()])
-        .env(TWILIO_AUTH_TOKEN_VAR, TWILIO_AUTH_TOKEN);
-    (setup, key)
+/// A running server with SendGrid and Twilio installed, a staff key and a sender key.
+struct Office {
+    setup: Setup,
+    key: SendGridKey,
+    server: Server,
+    staff: String,
+    sender: String,
+}
+
+impl Office {
+    fn open() -> Self {
+        let key = SendGridKey::fixed();
+        let setup = Setup::new(&[sendgrid_plugin(&key), twilio_plugin()])
+            .env(TWILIO_AUTH_TOKEN_VAR, TWILIO_AUTH_TOKEN);
+        let staff = setup.key("maria", &["staff"]);
+        let sender = setup.key("notifier", &["sender"]);
+        let server = setup.start();
+        Office {
+            setup,
+            key,
+            server,
+            staff,
+            sender,
+        }
+    }
+
+    fn staff(&self) -> Api<'_> {
+        Api::new(&self.server, &self.staff)
+    }
+
+    fn sender(&self) -> Api<'_> {
+        Api::new(&self.server, &self.sender)
+    }
 }
 
 async fn create_ana(api: &Api<'_>) -> i64 {
@@ -59,12 +87,9 @@ const DAYTIME: i64 = 1_794_326_400_000; // 2026-11-10T16:00:00Z
 
 #[tokio::test]
 async fn consent_reachability_and_history_shape_the_selection() {
-    let (setup, key) = setup();
-    let staff = setup.key("maria", &["staff"]);
-    let sender = setup.key("notifier", &["sender"]);
-    let server = setup.start();
-    let staff_api = Api::new(&server, &staff);
-    let sender_api = Api::new(&server, &sender);
+    let office = Office::open();
+    let (server, key) = (&office.server, &office.key);
+    let (staff_api, sender_api) = (office.staff(), office.sender());
     let ana = create_ana(&staff_api).await;
     let t0 = switchboard_e2e::now_ms() / 1000 - 3 * 86_400;
 
@@ -90,12 +115,12 @@ async fn consent_reachability_and_history_shape_the_selection() {
     events.push(sendgrid_event("open", EMAIL, t0 + 600, "m1", "m1-o1"));
     events.push(sendgrid_event("open", EMAIL, t0 + 900, "m1", "m1-o2"));
     events.push(sendgrid_event("open", EMAIL, t0 + 3_900, "m2", "m2-o1"));
-    assert_eq!(post_sendgrid(&server, &key, &events).await.status, 200);
+    assert_eq!(post_sendgrid(server, key, &events).await.status, 200);
     // An SMS went out and she texted STOP; a staff call reached her.
     let sent = twilio_status("SM100", "delivered", PHONE);
-    assert_eq!(post_twilio(&server, "", &borrowed(&sent)).await.status, 200);
+    assert_eq!(post_twilio(server, "", &borrowed(&sent)).await.status, 200);
     let stop = twilio_inbound("SM101", PHONE, "STOP");
-    assert_eq!(post_twilio(&server, "", &borrowed(&stop)).await.status, 200);
+    assert_eq!(post_twilio(server, "", &borrowed(&stop)).await.status, 200);
     staff_api
         .post_ok(
             "/api/calls",
@@ -141,10 +166,7 @@ async fn consent_reachability_and_history_shape_the_selection() {
 
     // START lifts the opt-out; at 23:00 her time SMS and phone wait for the morning.
     let start = twilio_inbound("SM102", PHONE, "START");
-    assert_eq!(
-        post_twilio(&server, "", &borrowed(&start)).await.status,
-        200
-    );
+    assert_eq!(post_twilio(server, "", &borrowed(&start)).await.status, 200);
     let late = json!({ "contact_id": ana, "urgency": "low", "kind": "reminder",
                        "at": DAYTIME + 13 * 3_600_000 });
     let selection = sender_api.post_ok("/api/select", &late, 200).await;
@@ -162,7 +184,7 @@ async fn consent_reachability_and_history_shape_the_selection() {
 
     // A hard bounce makes her address unreachable until staff re-verify it.
     let bounce = sendgrid_event("bounce", EMAIL, t0 + 7_300, "m4", "m4-b");
-    assert_eq!(post_sendgrid(&server, &key, &[bounce]).await.status, 200);
+    assert_eq!(post_sendgrid(server, key, &[bounce]).await.status, 200);
     let selection = sender_api.post_ok("/api/select", &select, 200).await;
     assert_eq!(ranked(&selection, "email")["status"], "excluded");
     assert!(
@@ -202,20 +224,14 @@ async fn consent_reachability_and_history_shape_the_selection() {
     assert!(reason(&selection, "phone").starts_with("phone: opted out via staff on"));
     // An unsubscribe from an email excludes email; a resubscribe brings it back.
     let unsubscribe = sendgrid_event("unsubscribe", EMAIL, t0 + 7_400, "m1", "m1-u");
-    assert_eq!(
-        post_sendgrid(&server, &key, &[unsubscribe]).await.status,
-        200
-    );
+    assert_eq!(post_sendgrid(server, key, &[unsubscribe]).await.status, 200);
     let selection = sender_api.post_ok("/api/select", &select, 200).await;
     assert!(
         reason(&selection, "email").starts_with("email: opted out via unsubscribe on"),
         "{selection}"
     );
     let resubscribe = sendgrid_event("group_resubscribe", EMAIL, t0 + 7_500, "m1", "m1-r");
-    assert_eq!(
-        post_sendgrid(&server, &key, &[resubscribe]).await.status,
-        200
-    );
+    assert_eq!(post_sendgrid(server, key, &[resubscribe]).await.status, 200);
     let selection = sender_api.post_ok("/api/select", &select, 200).await;
     assert_eq!(ranked(&selection, "email")["status"], "eligible");
 
@@ -248,12 +264,8 @@ async fn consent_reachability_and_history_shape_the_selection() {
 
 #[tokio::test]
 async fn bad_selection_requests_are_refused_with_the_field() {
-    let (setup, _) = setup();
-    let sender = setup.key("notifier", &["sender"]);
-    let staff = setup.key("maria", &["staff"]);
-    let server = setup.start();
-    let api = Api::new(&server, &sender);
-    let staff_api = Api::new(&server, &staff);
+    let office = Office::open();
+    let (api, staff_api) = (office.sender(), office.staff());
     let ana = create_ana(&staff_api).await;
 
     let reply = api
@@ -303,12 +315,8 @@ async fn bad_selection_requests_are_refused_with_the_field() {
 
 #[tokio::test]
 async fn stated_preferences_and_exploration_are_honoured() {
-    let (setup, _) = setup();
-    let sender = setup.key("notifier", &["sender"]);
-    let staff = setup.key("maria", &["staff"]);
-    let server = setup.start();
-    let api = Api::new(&server, &sender);
-    let staff_api = Api::new(&server, &staff);
+    let office = Office::open();
+    let (api, staff_api) = (office.sender(), office.staff());
     let ana = create_ana(&staff_api).await;
 
     let stated = staff_api
@@ -345,11 +353,10 @@ async fn stated_preferences_and_exploration_are_honoured() {
 
 #[tokio::test]
 async fn a_rebuild_from_the_log_matches_the_counts_kept_as_webhooks_arrived() {
-    let (setup, key) = setup();
-    let staff = setup.key("maria", &["staff"]);
-    let analyst = setup.key("ada", &["analyst"]);
-    let mut server = setup.start();
-    let staff_api = Api::new(&server, &staff);
+    let mut office = Office::open();
+    let analyst = office.setup.key("ada", &["analyst"]);
+    let (server, key) = (&office.server, &office.key);
+    let staff_api = office.staff();
     let ana = create_ana(&staff_api).await;
     let t0 = switchboard_e2e::now_ms() / 1000 - 10 * 86_400;
 
@@ -375,18 +382,15 @@ async fn a_rebuild_from_the_log_matches_the_counts_kept_as_webhooks_arrived() {
                 &format!("x{day}-d"),
             ),
         ];
-        assert_eq!(post_sendgrid(&server, &key, &batch).await.status, 200);
+        assert_eq!(post_sendgrid(server, key, &batch).await.status, 200);
         // The same batch again: nothing counts twice.
-        assert_eq!(post_sendgrid(&server, &key, &batch).await.status, 200);
+        assert_eq!(post_sendgrid(server, key, &batch).await.status, 200);
         let sid = format!("SM2{day:02}");
         let sent = twilio_status(&sid, "sent", PHONE);
-        assert_eq!(post_twilio(&server, "", &borrowed(&sent)).await.status, 200);
+        assert_eq!(post_twilio(server, "", &borrowed(&sent)).await.status, 200);
         if day % 2 == 0 {
             let reply = twilio_inbound(&format!("SM3{day:02}"), PHONE, "Yes, thanks");
-            assert_eq!(
-                post_twilio(&server, "", &borrowed(&reply)).await.status,
-                200
-            );
+            assert_eq!(post_twilio(server, "", &borrowed(&reply)).await.status, 200);
         }
         staff_api
             .post_ok(
@@ -396,7 +400,7 @@ async fn a_rebuild_from_the_log_matches_the_counts_kept_as_webhooks_arrived() {
             )
             .await;
     }
-    let priors = Api::new(&server, &analyst)
+    let priors = Api::new(server, &analyst)
         .post_ok("/api/preferences/priors/refit", &json!({}), 200)
         .await;
     assert!(
@@ -404,7 +408,8 @@ async fn a_rebuild_from_the_log_matches_the_counts_kept_as_webhooks_arrived() {
         "{priors}"
     );
 
-    server.kill();
+    office.server.kill();
+    let setup = &office.setup;
     let counted = setup.db().await.engagement_snapshot().await;
     assert!(counted.len() > 20, "{counted:?}");
     let rebuild = setup.cli(&["prefs", "rebuild"]);

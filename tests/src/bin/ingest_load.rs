@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use switchboard_e2e::bench::{numeric_flags, on_one_thread};
 use switchboard_e2e::server::{Server, Setup, client};
 use switchboard_e2e::sign::SendGridKey;
 use switchboard_e2e::vendors::{sendgrid_event, sendgrid_plugin};
@@ -27,37 +28,14 @@ struct Options {
 }
 
 fn main() -> Result<(), String> {
-    let options = parse_options()?;
-    // One client thread: the server under test gets the rest of the machine.
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?
-        .block_on(run(options))
-}
-
-fn parse_options() -> Result<Options, String> {
-    let mut options = Options {
-        batches: 2_000,
-        concurrency: 16,
-        events: 50,
-        people: 2_000,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value: usize = args
-            .next()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("{flag} needs a number"))?;
-        match flag.as_str() {
-            "--batches" => options.batches = value,
-            "--concurrency" => options.concurrency = value.max(1),
-            "--events" => options.events = value.max(1),
-            "--people" => options.people = value.max(1),
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(options)
+    let flags = numeric_flags(&["batches", "concurrency", "events", "people"])?;
+    let flag = |name, default: usize| flags.get(name).map_or(default, |v| *v as usize);
+    on_one_thread(run(Options {
+        batches: flag("batches", 2_000),
+        concurrency: flag("concurrency", 16).max(1),
+        events: flag("events", 50).max(1),
+        people: flag("people", 2_000).max(1),
+    }))
 }
 
 async fn run(options: Options) -> Result<(), String> {

@@ -17,6 +17,7 @@ use serde_json::json;
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{Executor, SqlitePool};
 use switchboard_e2e::api::Api;
+use switchboard_e2e::bench::{numeric_flags, on_one_thread};
 use switchboard_e2e::server::Setup;
 use switchboard_e2e::sign::SendGridKey;
 use switchboard_e2e::vendors::{
@@ -30,34 +31,13 @@ struct Options {
 }
 
 fn main() -> Result<(), String> {
-    let options = parse_options()?;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?
-        .block_on(run(options))
-}
-
-fn parse_options() -> Result<Options, String> {
-    let mut options = Options {
-        contacts: 100_000,
-        per_contact: 100,
-        selects: 2_000,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value: i64 = args
-            .next()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("{flag} needs a number"))?;
-        match flag.as_str() {
-            "--contacts" => options.contacts = value.max(1),
-            "--per-contact" => options.per_contact = value.max(1),
-            "--selects" => options.selects = value.max(1) as usize,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(options)
+    let flags = numeric_flags(&["contacts", "per-contact", "selects"])?;
+    let flag = |name, default: u64| flags.get(name).copied().unwrap_or(default).max(1);
+    on_one_thread(run(Options {
+        contacts: flag("contacts", 100_000) as i64,
+        per_contact: flag("per-contact", 100) as i64,
+        selects: flag("selects", 2_000) as usize,
+    }))
 }
 
 async fn run(options: Options) -> Result<(), String> {

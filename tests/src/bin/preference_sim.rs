@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use switchboard_e2e::api::Api;
+use switchboard_e2e::bench::{numeric_flags, on_one_thread};
 use switchboard_e2e::server::{Server, Setup};
 use switchboard_e2e::sign::SendGridKey;
 use switchboard_e2e::vendors::{
@@ -55,39 +56,16 @@ impl Person {
 }
 
 fn main() -> Result<(), String> {
-    let options = parse_options()?;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?
-        .block_on(run(options))
-}
-
-fn parse_options() -> Result<Options, String> {
-    let mut options = Options {
-        people: 300,
-        min_sends: 1,
-        max_sends: 5,
-        seed: 20261123,
-        concurrency: 8,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value: u64 = args
-            .next()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("{flag} needs a number"))?;
-        match flag.as_str() {
-            "--people" => options.people = value.max(1) as usize,
-            "--min-sends" => options.min_sends = value.max(1) as u32,
-            "--max-sends" => options.max_sends = value as u32,
-            "--seed" => options.seed = value,
-            "--concurrency" => options.concurrency = value.max(1) as usize,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    options.max_sends = options.max_sends.max(options.min_sends);
-    Ok(options)
+    let flags = numeric_flags(&["people", "min-sends", "max-sends", "seed", "concurrency"])?;
+    let flag = |name, default: u64| flags.get(name).copied().unwrap_or(default);
+    let min_sends = flag("min-sends", 1).max(1) as u32;
+    on_one_thread(run(Options {
+        people: flag("people", 300).max(1) as usize,
+        min_sends,
+        max_sends: (flag("max-sends", 5) as u32).max(min_sends),
+        seed: flag("seed", 20261123),
+        concurrency: flag("concurrency", 8).max(1) as usize,
+    }))
 }
 
 async fn run(options: Options) -> Result<(), String> {
