@@ -37,6 +37,8 @@ pub enum Scope {
     Analyst,
     /// Exporting and erasing everything held about a person.
     Privacy,
+    /// The organisation's portal app: contacts' portal inboxes.
+    Portal,
 }
 
 impl Scope {
@@ -46,6 +48,7 @@ impl Scope {
         Scope::Sender,
         Scope::Analyst,
         Scope::Privacy,
+        Scope::Portal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Scope {
             Scope::Sender => "sender",
             Scope::Analyst => "analyst",
             Scope::Privacy => "privacy",
+            Scope::Portal => "portal",
         }
     }
 
@@ -72,7 +76,7 @@ impl std::fmt::Display for Scope {
 /// Why a key could not be made or used.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("unknown scope {0:?}; scopes are admin, staff, sender, analyst, privacy")]
+    #[error("unknown scope {0:?}; scopes are admin, staff, sender, analyst, privacy, portal")]
     UnknownScope(String),
     #[error("a key needs at least one scope")]
     NoScope,

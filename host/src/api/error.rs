@@ -55,7 +55,7 @@ impl From<crate::staff::StaffError> for ApiError {
     fn from(error: crate::staff::StaffError) -> Self {
         use crate::staff::StaffError;
         match error {
-            StaffError::NotFound { .. } => {
+            StaffError::NotFound { .. } | StaffError::Unknown { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
             }
             StaffError::Invalid { ref field, .. } => {

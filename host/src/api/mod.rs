@@ -5,15 +5,22 @@
 //! - `/api/...`: staff routes, each behind an API key with one scope (see [`auth`]); listed in
 //!   the OpenAPI document at `GET /api/openapi.json` (any live key).
 //! - `GET /healthz`: liveness.
+//!
+//! Sending (`/api/messages`, scope `sender`), the staff call queue (`/api/call-tasks`) and the
+//! portal inbox (`/api/portal/...`, scope `portal`, for the portal app's own key) front the outbox
+//! in [`crate::send`].
 
 mod admin;
 mod auth;
+mod call_tasks;
 mod contacts;
 mod error;
 mod extract;
 mod health;
 mod logging;
+mod messages;
 pub mod openapi;
+mod portal;
 mod preferences;
 mod privacy;
 mod reading;
@@ -35,6 +42,7 @@ use crate::auth::Scope;
 use crate::ingest::Ingest;
 use crate::prefs::Engine;
 use crate::runtime::Reloader;
+use crate::send::accept::Outbox;
 use crate::staff::contacts::Contacts;
 use crate::staff::identify::IdentifySettings;
 
@@ -46,6 +54,7 @@ pub struct AppState {
     pub staff: Contacts,
     pub identify: Arc<IdentifySettings>,
     pub engine: Engine,
+    pub outbox: Outbox,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
@@ -55,6 +64,7 @@ impl AppState {
         reloader: Arc<Reloader>,
         identify: IdentifySettings,
         engine: Engine,
+        outbox: Outbox,
         default_country_code: Option<String>,
     ) -> Self {
         let staff = Contacts::new(ingest.store().clone(), default_country_code);
@@ -66,6 +76,7 @@ impl AppState {
             staff,
             identify: Arc::new(identify),
             engine,
+            outbox,
             openapi: Arc::new(openapi),
         }
     }
@@ -117,6 +128,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(preferences::select))
         .routes(routes!(preferences::priors))
         .routes(routes!(preferences::refit))
+        .routes(routes!(messages::send))
+        .routes(routes!(messages::get))
+        .routes(routes!(call_tasks::list))
+        .routes(routes!(call_tasks::claim))
+        .routes(routes!(call_tasks::complete))
+        .routes(routes!(portal::inbox))
+        .routes(routes!(portal::read))
         .routes(routes!(privacy::export))
         .routes(routes!(admin::plugins))
         .routes(routes!(admin::reload_plugins))

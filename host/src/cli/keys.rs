@@ -14,7 +14,7 @@ pub enum KeysCommand {
         /// A name that says who or what uses the key.
         #[arg(long)]
         name: String,
-        /// Scopes: admin, staff, sender, analyst, privacy (repeat or comma-separate).
+        /// Scopes: admin, staff, sender, analyst, privacy, portal (repeat or comma-separate).
         #[arg(long = "scope", required = true, value_delimiter = ',')]
         scopes: Vec<String>,
         /// Print JSON instead of text.

@@ -12,6 +12,9 @@ use switchboard::ingest::{Ingest, IngestSettings};
 use switchboard::prefs::Engine;
 use switchboard::prefs::settings::Settings;
 use switchboard::runtime::{LivePlugins, Reloader};
+use switchboard::send::accept::Outbox;
+use switchboard::send::dispatcher::{DispatchSettings, Dispatcher};
+use switchboard::send::policy::RetryPolicy;
 use switchboard::staff::identify::IdentifySettings;
 use switchboard::store::Store;
 
@@ -33,6 +36,16 @@ pub struct ServeArgs {
     /// default time zone; see README, "Preferences and channel selection"); defaults otherwise.
     #[arg(long, env = "SWITCHBOARD_PREFERENCE_SETTINGS")]
     preference_settings: Option<std::path::PathBuf>,
+    /// Tries per attempt (the first included) before a retryable failure counts as a failure
+    /// and the message falls back.
+    #[arg(long, env = "SWITCHBOARD_SEND_MAX_TRIES", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    send_max_tries: u32,
+    /// The wait before the second try, in ms; doubled for each further one (with jitter), and
+    /// never shorter than the vendor's Retry-After.
+    #[arg(long, env = "SWITCHBOARD_SEND_RETRY_BASE_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    send_retry_base_ms: u64,
     #[command(flatten)]
     common: Common,
 }
@@ -92,11 +105,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         live.clone(),
     );
     let _refitter = engine.keep_priors_fitted();
+    let dispatcher = Dispatcher::new(
+        ingest.store().clone(),
+        live.clone(),
+        engine.clone(),
+        DispatchSettings {
+            retry: RetryPolicy {
+                max_tries: args.send_max_tries,
+                base_delay_ms: args.send_retry_base_ms,
+                ..RetryPolicy::default()
+            },
+            ..DispatchSettings::default()
+        },
+    );
+    let _dispatching = dispatcher.start();
+    let outbox = Outbox::new(ingest.store().clone(), engine.clone(), dispatcher.waker());
     let state = AppState::new(
         ingest,
         reloader,
         identify,
         engine,
+        outbox,
         args.common.default_country_code.clone(),
     );
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -66,6 +66,9 @@ pub struct Limits {
     pub send_timeout_ms: u64,
     /// The largest webhook body accepted for this plugin, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// The most messages the outbox sends through this plugin per second (the vendor's own rate
+    /// limit, or the account's); unpaced when absent.
+    pub sends_per_second: Option<u32>,
 }
 
 impl Default for Limits {
@@ -75,6 +78,7 @@ impl Default for Limits {
             webhook_timeout_ms: 1_000,
             send_timeout_ms: 15_000,
             max_body_bytes: 1024 * 1024,
+            sends_per_second: None,
         }
     }
 }

@@ -224,6 +224,12 @@ fn check_limits(limits: &Limits) -> Result<(), (&'static str, String)> {
     if !(1..=64 * 1024 * 1024).contains(&limits.max_body_bytes) {
         return Err(("max_body_bytes", "must be 1 byte to 64 MiB".into()));
     }
+    if limits
+        .sends_per_second
+        .is_some_and(|rate| !(1..=10_000).contains(&rate))
+    {
+        return Err(("sends_per_second", "must be 1–10000".into()));
+    }
     Ok(())
 }
 

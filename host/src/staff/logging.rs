@@ -38,6 +38,15 @@ impl CallOutcome {
     }
 }
 
+/// The call-queue task a call was made for.
+#[derive(Debug, Clone)]
+pub struct CallTaskLink {
+    pub task_id: i64,
+    pub message_id: String,
+    /// The vendor message id of the task's attempt.
+    pub reference: String,
+}
+
 /// A phone call staff made or took.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +147,22 @@ impl Contacts {
         caller: &Caller,
         now: i64,
     ) -> Result<Logged, StaffError> {
+        let mut tx = self.store().begin_write().await?;
+        let logged = self.record_call(tx.conn(), call, None, caller, now).await?;
+        tx.commit().await?;
+        Ok(logged)
+    }
+
+    /// Logs a call inside the caller's transaction; a call made for a task of the staff call
+    /// queue carries the task's reference, which settles the message's attempt.
+    pub(crate) async fn record_call(
+        &self,
+        conn: &mut AnyConnection,
+        call: &CallLog,
+        task: Option<&CallTaskLink>,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<Logged, StaffError> {
         let notes = text_field("notes", call.notes.as_deref(), 10_000)?;
         let called_by = text_field("called_by", call.called_by.as_deref(), 200)?
             .unwrap_or_else(|| caller.key_name.clone());
@@ -146,9 +171,8 @@ impl Contacts {
         let hints = self.call_hints(call.contact_id, call.phone.as_deref())?;
         let direction = call.direction.unwrap_or(Direction::Outbound);
         let outcome = call.outcome.outcome();
-        let mut tx = self.store().begin_write().await?;
         let contact_id = self
-            .one_contact(tx.conn(), &hints, outcome, occurred_at, caller, now)
+            .one_contact(conn, &hints, outcome, occurred_at, caller, now)
             .await?;
         let mut summary = format!(
             "Call {}",
@@ -163,8 +187,10 @@ impl Contacts {
             "notes": notes,
             "called_by": called_by,
             "phone": hints.identities.first().map(|k| k.value.clone()),
+            "message_id": task.map(|t| t.message_id.clone()),
+            "call_task_id": task.map(|t| t.task_id),
         });
-        let row = staff_row(
+        let mut row = staff_row(
             contact_id,
             occurred_at,
             now,
@@ -175,10 +201,11 @@ impl Contacts {
             metadata,
             caller,
         );
-        let mut logged = insert(tx.conn(), vec![row]).await?;
+        row.vendor_message_id = task.map(|t| t.reference.clone());
+        let mut logged = insert(conn, vec![row]).await?;
         if let Some(intent) = intent {
             let raised = raise(
-                tx.conn(),
+                conn,
                 contact_id,
                 &intent,
                 Channel::Phone,
@@ -189,7 +216,6 @@ impl Contacts {
             .await?;
             logged.intent_id = Some(raised.id);
         }
-        tx.commit().await?;
         Ok(logged)
     }
 

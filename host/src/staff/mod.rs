@@ -3,11 +3,13 @@
 //! erase it. Each function validates its input, works in one transaction and leaves the HTTP
 //! details to [`crate::api`].
 
+pub mod call_queue;
 pub mod contacts;
 pub mod context;
 pub mod identify;
 pub mod intents;
 pub mod logging;
+pub mod portal_inbox;
 pub mod privacy;
 pub mod timeline;
 
@@ -19,6 +21,9 @@ use crate::store::StoreError;
 pub enum StaffError {
     #[error("{what} {id} does not exist")]
     NotFound { what: &'static str, id: i64 },
+    /// Something named by text (a message id) does not exist.
+    #[error("{what} {name:?} does not exist")]
+    Unknown { what: &'static str, name: String },
     /// The input is well-formed JSON but a field's value is not acceptable.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },

@@ -383,12 +383,22 @@ pub async fn merge(
             .await?
             .rows_affected();
     }
-    // The ledger moves with them: an opt-out given under either record still holds.
-    sqlx::query("UPDATE consent_events SET contact_id = $1 WHERE contact_id = $2")
+    // The ledger moves with them: an opt-out given under either record still holds. So do the
+    // messages sent to either, their call tasks and portal inbox.
+    for table in [
+        "consent_events",
+        "messages",
+        "call_tasks",
+        "portal_messages",
+    ] {
+        dynamic(format!(
+            "UPDATE {table} SET contact_id = $1 WHERE contact_id = $2"
+        ))
         .bind(survivor)
         .bind(merged)
         .execute(&mut *conn)
         .await?;
+    }
     // Stated preferences: the survivor's own win; the merged contact's are kept if it had none.
     sqlx::query(
         "UPDATE contact_preferences SET contact_id = $1 WHERE contact_id = $2

@@ -11,7 +11,7 @@ use sqlx::{Any, AnyConnection};
 
 use super::engagement::{self, EVENT_COLUMNS};
 use super::sql::{Params, dynamic};
-use super::{Store, StoreError, consent};
+use super::{Store, StoreError, consent, outbox};
 use crate::domain::{Channel, Direction, Outcome};
 use crate::prefs::tally::LoggedEvent;
 
@@ -122,10 +122,12 @@ pub async fn insert_one(
     Ok(Some(id))
 }
 
-/// What every new row feeds: the engagement counters and the consent ledger.
+/// What every new row feeds: the engagement counters, the consent ledger, and the outbox (a
+/// bounce or delivery settles the attempt it is about).
 async fn observe(conn: &mut AnyConnection, events: Vec<LoggedEvent>) -> Result<(), StoreError> {
     let events = engagement::count_new(conn, events).await?;
-    consent::record_observed(conn, &events).await
+    consent::record_observed(conn, &events).await?;
+    outbox::observe(conn, &events).await
 }
 
 /// Binds a row's values in [`COLUMNS`] order.

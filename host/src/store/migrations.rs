@@ -22,6 +22,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "preferences",
         include_str!("../../migrations/sqlite/0003_preferences.sql"),
     ),
+    (
+        4,
+        "outbox",
+        include_str!("../../migrations/sqlite/0004_outbox.sql"),
+    ),
 ];
 
 /// The SQLite migrator.

@@ -11,12 +11,15 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod call_tasks;
 pub mod consent;
 pub mod contacts;
 pub mod engagement;
 pub mod intents;
 pub mod interactions;
 mod migrations;
+pub mod outbox;
+pub mod portal_inbox;
 pub mod preferences;
 pub mod raw_webhooks;
 mod sql;

@@ -1,0 +1,568 @@
+//! The dispatcher: claims due attempts from the outbox, carries each on its channel, records the
+//! result, and schedules retries. One runs in every `switchboard serve`; several processes on one
+//! database share the work, because a claim is a single conditional update.
+//!
+//! Exactly-once from the host's side: an attempt is claimed with a lease (committed) before its
+//! carrier is called, and its result is committed after. A claimed attempt is never claimed
+//! again while its lease runs; one whose lease ran out belonged to a dispatcher that stopped
+//! (killed, say) with the vendor's answer unknown, so it is queued again marked ambiguous, and
+//! the retry carries the attempt's idempotency key for vendors that honour one.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use super::carry::{Failure, Tried, TryRecord, log_row, through_plugin};
+use super::content::{Content, Parts};
+use super::policy::RetryPolicy;
+use super::rate::Pacing;
+use crate::clock::now_ms;
+use crate::domain::{Channel, Direction, Outcome};
+use crate::identity::IdentityKind;
+use crate::prefs::sample::Rng;
+use crate::prefs::select::{ChannelStatus, RankedChannel};
+use crate::prefs::settings::Urgency;
+use crate::prefs::{Engine, SelectRequest};
+use crate::runtime::bindings::{self, OutboundMessage};
+use crate::runtime::{LivePlugins, Plugin};
+use crate::staff::StaffError;
+use crate::store::call_tasks::{self, NewTask};
+use crate::store::interactions::{self, NewInteraction};
+use crate::store::outbox::{self, Claimed};
+use crate::store::portal_inbox::{self, NewPortalMessage};
+use crate::store::{Store, StoreError, contacts};
+
+/// The carrier names of the two channels Switchboard carries itself.
+pub const CALL_QUEUE: &str = "call_queue";
+pub const PORTAL_INBOX: &str = "portal_inbox";
+
+/// How the dispatcher works.
+#[derive(Debug, Clone, Copy)]
+pub struct DispatchSettings {
+    pub retry: RetryPolicy,
+    /// Attempts claimed, and carried concurrently, per round.
+    pub batch: i64,
+    /// How long an idle dispatcher sleeps before looking again (a new message wakes it sooner).
+    pub idle_poll: Duration,
+    /// Added to the longest plugin send budget to make a claim's lease.
+    pub lease_margin_ms: i64,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            retry: RetryPolicy::default(),
+            batch: 16,
+            idle_poll: Duration::from_secs(1),
+            lease_margin_ms: 5_000,
+        }
+    }
+}
+
+/// Carries queued attempts.
+pub struct Dispatcher {
+    store: Store,
+    plugins: Arc<LivePlugins>,
+    engine: Engine,
+    settings: DispatchSettings,
+    pacing: Pacing,
+    wake: Arc<Notify>,
+    jitter: Mutex<Rng>,
+}
+
+/// Why one attempt could not be handled; it stays claimed and its lease recovers it.
+#[derive(Debug, thiserror::Error)]
+enum CarryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("message content is unreadable: {0}")]
+    Content(String),
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Store,
+        plugins: Arc<LivePlugins>,
+        engine: Engine,
+        settings: DispatchSettings,
+    ) -> Arc<Self> {
+        Arc::new(Dispatcher {
+            store,
+            plugins,
+            engine,
+            settings,
+            pacing: Pacing::default(),
+            wake: Arc::new(Notify::new()),
+            jitter: Mutex::new(Rng::seeded(now_ms() as u64 ^ u64::from(std::process::id()))),
+        })
+    }
+
+    /// Notified when a message is queued, so the dispatcher need not wait for its next look.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs rounds until the process ends.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let dispatcher = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let carried = match dispatcher.round(now_ms()).await {
+                    Ok(carried) => carried,
+                    Err(error) => {
+                        tracing::warn!(%error, "dispatch round failed; trying again shortly");
+                        0
+                    }
+                };
+                if carried > 0 {
+                    continue;
+                }
+                let pause = dispatcher.idle_pause(now_ms()).await;
+                tokio::select! {
+                    _ = dispatcher.wake.notified() => {}
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        })
+    }
+
+    /// Until the next attempt is due, at most the idle poll.
+    async fn idle_pause(&self, now: i64) -> Duration {
+        let next = match self.store.pool().acquire().await {
+            Ok(mut conn) => outbox::next_due(&mut conn).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let poll = self.settings.idle_poll;
+        match next {
+            Some(due) if due <= now => Duration::from_millis(10),
+            Some(due) => poll.min(Duration::from_millis(u64::try_from(due - now).unwrap_or(0))),
+            None => poll,
+        }
+    }
+
+    /// One round: recovers expired leases, claims what is due and carries it. Returns how many
+    /// attempts it carried.
+    pub async fn round(self: &Arc<Self>, now: i64) -> Result<usize, StoreError> {
+        let lease_until = now + self.longest_send_budget() + self.settings.lease_margin_ms;
+        let claimed = {
+            let mut tx = self.store.begin_write().await?;
+            let recovered = outbox::recover_expired(tx.conn(), now).await?;
+            if recovered > 0 {
+                tracing::warn!(
+                    recovered,
+                    "attempts whose dispatcher stopped mid-send queued again"
+                );
+            }
+            let claimed =
+                outbox::claim_due(tx.conn(), now, lease_until, self.settings.batch).await?;
+            tx.commit().await?;
+            claimed
+        };
+        let count = claimed.len();
+        let mut carrying = JoinSet::new();
+        for attempt in claimed {
+            let dispatcher = self.clone();
+            carrying.spawn(async move {
+                let (message, seq) = (attempt.message_id.clone(), attempt.seq);
+                if let Err(error) = dispatcher.carry(&attempt).await {
+                    tracing::error!(%error, message, seq, "attempt not carried; its lease will recover it");
+                }
+            });
+        }
+        while carrying.join_next().await.is_some() {}
+        Ok(count)
+    }
+
+    fn longest_send_budget(&self) -> i64 {
+        let plugins = self.plugins.current();
+        let longest = plugins
+            .iter()
+            .map(|p| p.spec.limits.send_timeout_ms)
+            .max()
+            .unwrap_or(0);
+        i64::try_from(longest).unwrap_or(i64::MAX / 4)
+    }
+
+    /// Carries one claimed attempt: checks the channel is still usable, then hands it to the
+    /// channel's carrier.
+    async fn carry(&self, attempt: &Claimed) -> Result<(), CarryError> {
+        let content: Content = serde_json::from_str(&attempt.content)
+            .map_err(|e| CarryError::Content(e.to_string()))?;
+        let now = now_ms();
+        let Some(parts) = content.parts(attempt.channel) else {
+            let failure = failure("no_content", format!("no content for {}", attempt.channel));
+            return self.give_up(attempt, false, &failure, now).await;
+        };
+        let ranked = match self.current_ranking(attempt, now).await {
+            Ok(ranked) => ranked,
+            Err(StaffError::Store(error)) => return Err(error.into()),
+            Err(other) => {
+                let failure = failure("not_eligible", other.to_string());
+                return self.give_up(attempt, false, &failure, now).await;
+            }
+        };
+        match ranked.status {
+            ChannelStatus::Excluded => {
+                let failure = failure("not_eligible", ranked.reason.clone());
+                self.give_up(attempt, false, &failure, now).await
+            }
+            ChannelStatus::Deferred => {
+                let until = ranked.available_at.unwrap_or(now + 60_000);
+                let mut tx = self.store.begin_write().await?;
+                outbox::release(tx.conn(), attempt.attempt_id, until, now).await?;
+                let detail = json!({ "until": until, "reason": ranked.reason });
+                outbox::add_event(
+                    tx.conn(),
+                    &attempt.message_id,
+                    Some(attempt.seq),
+                    now,
+                    "deferred",
+                    &detail,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            ChannelStatus::Eligible => {
+                let Some(address) = self.address(attempt).await? else {
+                    let failure = failure(
+                        "not_eligible",
+                        format!("{}: no address on file", attempt.channel),
+                    );
+                    return self.give_up(attempt, false, &failure, now).await;
+                };
+                match attempt.channel {
+                    Channel::Phone => self.queue_call(attempt, &address, &parts, now).await,
+                    Channel::Portal => self.post_to_portal(attempt, &address, &parts, now).await,
+                    _ => {
+                        self.through_plugin(attempt, ranked.via.as_deref(), &address, &parts)
+                            .await
+                    }
+                }
+            }
+        }
+    }
+
+    /// Selection's view of the attempt's channel now: consent, reachability and quiet hours may
+    /// have changed since the message was accepted.
+    async fn current_ranking(
+        &self,
+        attempt: &Claimed,
+        now: i64,
+    ) -> Result<RankedChannel, StaffError> {
+        let urgency = match attempt.urgency.as_str() {
+            "low" => Urgency::Low,
+            "high" => Urgency::High,
+            _ => Urgency::Normal,
+        };
+        let selection = self
+            .engine
+            .select(
+                &SelectRequest {
+                    contact_id: attempt.contact_id,
+                    urgency,
+                    kind: attempt.kind.clone(),
+                    at: Some(now),
+                    explore: false,
+                    seed: None,
+                },
+                now,
+            )
+            .await?;
+        selection
+            .ranked
+            .into_iter()
+            .find(|r| r.channel == attempt.channel)
+            .ok_or_else(|| {
+                StaffError::invalid("channel", format!("{} is not selectable", attempt.channel))
+            })
+    }
+
+    /// The newest working address of the contact for the attempt's channel.
+    async fn address(&self, attempt: &Claimed) -> Result<Option<String>, StoreError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let identities = contacts::identity_rows(&mut conn, attempt.contact_id).await?;
+        let kind = match attempt.channel {
+            Channel::Email => IdentityKind::Email,
+            Channel::Sms | Channel::Phone => IdentityKind::Phone,
+            _ => IdentityKind::External,
+        };
+        Ok(identities
+            .into_iter()
+            .rev()
+            .filter(|i| i.kind == kind && i.unreachable_at.is_none())
+            .find(|i| attempt.channel != Channel::Portal || i.value.starts_with("portal:"))
+            .map(|i| i.value))
+    }
+
+    /// A phone attempt is a task in the staff call queue.
+    async fn queue_call(
+        &self,
+        attempt: &Claimed,
+        phone: &str,
+        parts: &Parts,
+        now: i64,
+    ) -> Result<(), CarryError> {
+        let mut tx = self.store.begin_write().await?;
+        let task = call_tasks::create(
+            tx.conn(),
+            &NewTask {
+                attempt_id: attempt.attempt_id,
+                message_id: &attempt.message_id,
+                contact_id: attempt.contact_id,
+                phone,
+                script: parts.text.as_deref().unwrap_or_default(),
+                urgency: &attempt.urgency,
+                now,
+            },
+        )
+        .await?;
+        let reference = call_tasks::call_reference(task);
+        outbox::record_sent(tx.conn(), attempt, CALL_QUEUE, phone, Some(&reference), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A portal attempt posts the message to the contact's portal inbox, and logs it.
+    async fn post_to_portal(
+        &self,
+        attempt: &Claimed,
+        account: &str,
+        parts: &Parts,
+        now: i64,
+    ) -> Result<(), CarryError> {
+        let mut tx = self.store.begin_write().await?;
+        portal_inbox::post(
+            tx.conn(),
+            &NewPortalMessage {
+                message_id: &attempt.message_id,
+                attempt_id: attempt.attempt_id,
+                contact_id: attempt.contact_id,
+                subject: parts.subject.as_deref(),
+                text: parts.text.as_deref(),
+                html: parts.html.as_deref(),
+                now,
+            },
+        )
+        .await?;
+        let row = NewInteraction {
+            contact_id: Some(attempt.contact_id),
+            occurred_at: now,
+            received_at: now,
+            kind: "portal_sent".into(),
+            channel: Channel::Portal,
+            direction: Direction::Outbound,
+            outcome: Outcome::Sent,
+            vendor_status: None,
+            plugin_id: None,
+            external_system: Some(PORTAL_INBOX.into()),
+            vendor_message_id: Some(attempt.message_id.clone()),
+            vendor_event_id: None,
+            raw_webhook_id: None,
+            time_to_action_ms: None,
+            summary: parts
+                .subject
+                .clone()
+                .or_else(|| parts.text.as_deref().map(super::carry::preview)),
+            metadata:
+                json!({ "message_id": attempt.message_id, "attempt": attempt.seq, "to": account })
+                    .to_string(),
+            created_by: "outbox".into(),
+        };
+        interactions::insert_one(tx.conn(), &row).await?;
+        outbox::record_sent(
+            tx.conn(),
+            attempt,
+            PORTAL_INBOX,
+            account,
+            Some(&attempt.message_id),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Email and SMS go through the plugin selection named, paced, and the try is recorded.
+    async fn through_plugin(
+        &self,
+        attempt: &Claimed,
+        via: Option<&str>,
+        to: &str,
+        parts: &Parts,
+    ) -> Result<(), CarryError> {
+        let plugins = self.plugins.current();
+        let plugin = via
+            .and_then(|id| plugins.get(id))
+            .or_else(|| plugins.for_channel(attempt.channel))
+            .cloned();
+        let Some(plugin) = plugin else {
+            let failure = failure(
+                "not_eligible",
+                format!("no enabled plugin sends {}", attempt.channel),
+            );
+            return self.give_up(attempt, false, &failure, now_ms()).await;
+        };
+        if let Err(until) = self.paced(&plugin).await {
+            let mut tx = self.store.begin_write().await?;
+            outbox::release(tx.conn(), attempt.attempt_id, until, now_ms()).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let message = outbound(attempt, to, parts)?;
+        let tried = through_plugin(&plugin, &message).await;
+        let now = now_ms();
+        match &tried {
+            Tried::Failed(failure) if failure.retryable => {
+                if failure.kind == "rate_limited"
+                    && let Some(wait) = failure.retry_after_ms
+                {
+                    self.pacing
+                        .pause(plugin.id(), now + i64::try_from(wait).unwrap_or(0));
+                }
+                let jitter = match self.jitter.lock() {
+                    Ok(mut rng) => rng.uniform(),
+                    Err(poisoned) => poisoned.into_inner().uniform(),
+                };
+                let next = self.settings.retry.next_try(
+                    attempt.tries + 1,
+                    now,
+                    failure.retry_after_ms,
+                    jitter,
+                );
+                if let Some(due) = next {
+                    let detail = serde_json::to_value(failure).unwrap_or(Value::Null);
+                    let mut tx = self.store.begin_write().await?;
+                    outbox::schedule_retry(
+                        tx.conn(),
+                        attempt,
+                        due,
+                        failure.outcome_unknown,
+                        &detail,
+                        now,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    self.wake.notify_one();
+                    return Ok(());
+                }
+            }
+            _ => {}
+        }
+        let row = log_row(&TryRecord {
+            contact_id: attempt.contact_id,
+            channel: attempt.channel,
+            plugin: &plugin,
+            message_id: &attempt.message_id,
+            attempt_seq: Some(attempt.seq),
+            to,
+            subject: parts.subject.as_deref(),
+            text: parts.text.as_deref(),
+            tried: &tried,
+            created_by: "outbox",
+            now,
+        });
+        let mut tx = self.store.begin_write().await?;
+        interactions::insert_one(tx.conn(), &row).await?;
+        match &tried {
+            Tried::Sent {
+                vendor_message_id, ..
+            } => {
+                outbox::record_sent(
+                    tx.conn(),
+                    attempt,
+                    plugin.id(),
+                    to,
+                    vendor_message_id.as_deref(),
+                    now,
+                )
+                .await?;
+            }
+            Tried::Failed(failure) => {
+                let detail = serde_json::to_value(failure).unwrap_or(Value::Null);
+                outbox::record_failed(tx.conn(), attempt, true, &detail, now).await?;
+            }
+        }
+        tx.commit().await?;
+        // A fallback attempt may now be due.
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Waits briefly for a send slot of the plugin; a longer wait gives the attempt back.
+    async fn paced(&self, plugin: &Plugin) -> Result<(), i64> {
+        loop {
+            let now = now_ms();
+            match self
+                .pacing
+                .take(plugin.id(), plugin.spec.limits.sends_per_second, now)
+            {
+                Ok(()) => return Ok(()),
+                Err(until) if until - now <= 1_000 => {
+                    tokio::time::sleep(Duration::from_millis(
+                        u64::try_from(until - now).unwrap_or(1),
+                    ))
+                    .await;
+                }
+                Err(until) => return Err(until),
+            }
+        }
+    }
+
+    /// Records that the attempt failed for good and falls back.
+    async fn give_up(
+        &self,
+        attempt: &Claimed,
+        tried: bool,
+        failure: &Failure,
+        now: i64,
+    ) -> Result<(), CarryError> {
+        let detail = serde_json::to_value(failure).unwrap_or(Value::Null);
+        let mut tx = self.store.begin_write().await?;
+        outbox::record_failed(tx.conn(), attempt, tried, &detail, now).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+/// A failure that happened before any vendor was called.
+fn failure(kind: &str, message: String) -> Failure {
+    Failure {
+        kind: kind.to_string(),
+        retryable: false,
+        retry_after_ms: None,
+        message,
+        vendor_code: None,
+        outcome_unknown: false,
+    }
+}
+
+/// The message as the plugin's `send` takes it.
+fn outbound(attempt: &Claimed, to: &str, parts: &Parts) -> Result<OutboundMessage, CarryError> {
+    let channel = attempt
+        .channel
+        .try_into()
+        .map_err(|c: Channel| CarryError::Content(format!("{c} has no plugin channel")))?;
+    Ok(OutboundMessage {
+        message_id: attempt.message_id.clone(),
+        idempotency_key: attempt.idempotency_key.clone(),
+        contact_id: attempt.contact_id.to_string(),
+        channel,
+        to: to.to_string(),
+        subject: parts.subject.clone(),
+        text: parts.text.clone(),
+        html: parts.html.clone(),
+        template: parts.template.as_ref().map(|t| bindings::Template {
+            id: t.id.clone(),
+            data: t
+                .data
+                .as_ref()
+                .map_or_else(|| "{}".to_string(), Value::to_string),
+        }),
+        metadata: json!({ "kind": attempt.kind, "attempt": attempt.seq }).to_string(),
+    })
+}

@@ -1,0 +1,1070 @@
+//! The outbox: messages, the attempts that carry them, and their history (`messages`,
+//! `message_attempts`, `message_events`).
+//!
+//! An attempt is claimed by a dispatcher with a lease before its carrier is called, and its result
+//! is committed after; an attempt whose lease ran out was interrupted (a crash, say) with its
+//! vendor outcome unknown, and is queued again marked ambiguous. Every later event in the
+//! interaction log about an attempt's vendor message (a bounce, a delivery, an answered call)
+//! settles it through [`observe`], in the transaction that logs the event.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::{AnyConnection, Row};
+use utoipa::ToSchema;
+
+use super::StoreError;
+use super::sql::{Params, dynamic};
+use crate::domain::Channel;
+use crate::prefs::tally::LoggedEvent;
+use crate::send::policy::{Verdict, next_channel, verdict};
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// An attempt is queued or being made.
+    Pending,
+    /// A carrier took it; no word yet of delivery.
+    Sent,
+    /// It reached the person or they engaged: final.
+    Delivered,
+    /// No channel is left to try: final.
+    Failed,
+}
+
+/// Where an attempt stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    Queued,
+    InFlight,
+    Sent,
+    Delivered,
+    Failed,
+    /// Not made: an earlier attempt reached the person.
+    Cancelled,
+}
+
+macro_rules! words {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            fn parse(text: &str) -> Result<Self, StoreError> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(StoreError::Corrupt(format!(
+                        concat!(stringify!($name), " {:?}"), other
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+words!(MessageStatus { Pending => "pending", Sent => "sent", Delivered => "delivered", Failed => "failed" });
+words!(AttemptStatus {
+    Queued => "queued", InFlight => "in_flight", Sent => "sent", Delivered => "delivered",
+    Failed => "failed", Cancelled => "cancelled",
+});
+
+/// A message to store, with its first attempt when it has one.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub id: &'a str,
+    pub idempotency_key: &'a str,
+    pub request_digest: &'a str,
+    pub contact_id: i64,
+    pub urgency: &'a str,
+    pub kind: &'a str,
+    /// JSON.
+    pub content: &'a str,
+    pub allow_fallback: bool,
+    pub not_before: Option<i64>,
+    pub plan: &'a [Channel],
+    /// JSON: the response to give a repeated request.
+    pub accepted: &'a str,
+    pub status: MessageStatus,
+    pub status_reason: Option<&'a str>,
+    pub created_by: &'a str,
+    pub now: i64,
+}
+
+/// A message stored under an idempotency key.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub id: String,
+    pub request_digest: String,
+    pub accepted: String,
+}
+
+/// The message stored under `key`, if any.
+pub async fn by_idempotency_key(
+    conn: &mut AnyConnection,
+    key: &str,
+) -> Result<Option<Stored>, StoreError> {
+    let row =
+        sqlx::query("SELECT id, request_digest, accepted FROM messages WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(conn)
+            .await?;
+    row.map(|row| {
+        Ok(Stored {
+            id: row.try_get("id")?,
+            request_digest: row.try_get("request_digest")?,
+            accepted: row.try_get("accepted")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn insert_message(
+    conn: &mut AnyConnection,
+    message: &NewMessage<'_>,
+) -> Result<(), StoreError> {
+    let plan = serde_json::to_string(message.plan)
+        .map_err(|e| StoreError::Corrupt(format!("plan: {e}")))?;
+    sqlx::query(
+        "INSERT INTO messages (id, idempotency_key, request_digest, contact_id, urgency, kind,
+             content, allow_fallback, not_before, plan, accepted, status, status_reason,
+             created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+    )
+    .bind(message.id)
+    .bind(message.idempotency_key)
+    .bind(message.request_digest)
+    .bind(message.contact_id)
+    .bind(message.urgency)
+    .bind(message.kind)
+    .bind(message.content)
+    .bind(i64::from(message.allow_fallback))
+    .bind(message.not_before)
+    .bind(plan)
+    .bind(message.accepted)
+    .bind(message.status.as_str())
+    .bind(message.status_reason)
+    .bind(message.created_by)
+    .bind(message.now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Queues attempt `seq` of a message on `channel`, due at `due_at`.
+pub async fn add_attempt(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    seq: i64,
+    channel: Channel,
+    due_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO message_attempts (message_id, seq, channel, status, due_at, idempotency_key,
+             created_at, updated_at)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $6)",
+    )
+    .bind(message_id)
+    .bind(seq)
+    .bind(channel.as_str())
+    .bind(due_at)
+    .bind(format!("{message_id}-{seq}"))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds a line to a message's history.
+pub async fn add_event(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    attempt_seq: Option<i64>,
+    at: i64,
+    event: &str,
+    detail: &Value,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO message_events (message_id, attempt_seq, at, event, detail)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(message_id)
+    .bind(attempt_seq)
+    .bind(at)
+    .bind(event)
+    .bind(detail.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn set_message_status(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    status: MessageStatus,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE messages SET status = $1, status_reason = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(message_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An attempt a dispatcher holds, with what it needs of its message.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub attempt_id: i64,
+    pub message_id: String,
+    pub seq: i64,
+    pub channel: Channel,
+    pub tries: u32,
+    pub idempotency_key: String,
+    pub ambiguous: bool,
+    pub contact_id: i64,
+    pub urgency: String,
+    pub kind: String,
+    /// JSON.
+    pub content: String,
+}
+
+/// Claims up to `limit` attempts due by `now` until `lease_until`. Attempts of a message that
+/// has already reached the person are not claimed.
+pub async fn claim_due(
+    conn: &mut AnyConnection,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<Claimed>, StoreError> {
+    let ids: Vec<i64> = sqlx::query(
+        "UPDATE message_attempts SET status = 'in_flight', lease_until = $1, updated_at = $2
+         WHERE id IN (SELECT id FROM message_attempts
+                      WHERE status = 'queued' AND due_at <= $2 ORDER BY due_at, id LIMIT $3)
+         RETURNING id",
+    )
+    .bind(lease_until)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|row| row.try_get("id"))
+    .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut params = Params::for_connection(conn);
+    let sql = format!(
+        "SELECT a.id, a.message_id, a.seq, a.channel, a.tries, a.idempotency_key, a.ambiguous,
+                m.contact_id, m.urgency, m.kind, m.content
+         FROM message_attempts a JOIN messages m ON m.id = a.message_id
+         WHERE a.id IN ({}) ORDER BY a.due_at, a.id",
+        params.list(ids.len())
+    );
+    let mut query = dynamic(sql);
+    for id in &ids {
+        query = query.bind(*id);
+    }
+    query
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| {
+            let channel: String = row.try_get("channel")?;
+            let tries: i64 = row.try_get("tries")?;
+            let ambiguous: i64 = row.try_get("ambiguous")?;
+            Ok(Claimed {
+                attempt_id: row.try_get("id")?,
+                message_id: row.try_get("message_id")?,
+                seq: row.try_get("seq")?,
+                channel: parse_channel(&channel)?,
+                tries: u32::try_from(tries).unwrap_or(u32::MAX),
+                idempotency_key: row.try_get("idempotency_key")?,
+                ambiguous: ambiguous != 0,
+                contact_id: row.try_get("contact_id")?,
+                urgency: row.try_get("urgency")?,
+                kind: row.try_get("kind")?,
+                content: row.try_get("content")?,
+            })
+        })
+        .collect()
+}
+
+/// When the next queued attempt is due.
+pub async fn next_due(conn: &mut AnyConnection) -> Result<Option<i64>, StoreError> {
+    let row =
+        sqlx::query("SELECT MIN(due_at) AS due FROM message_attempts WHERE status = 'queued'")
+            .fetch_one(conn)
+            .await?;
+    Ok(row.try_get("due")?)
+}
+
+/// Queues again every attempt whose lease ran out, marked ambiguous: the dispatcher holding it
+/// stopped (a crash) after it may have called the vendor. Returns how many.
+pub async fn recover_expired(conn: &mut AnyConnection, now: i64) -> Result<u64, StoreError> {
+    let rows = sqlx::query(
+        "UPDATE message_attempts
+         SET status = 'queued', ambiguous = 1, tries = tries + 1, due_at = $1,
+             lease_until = NULL, updated_at = $1
+         WHERE status = 'in_flight' AND lease_until < $1
+         RETURNING message_id, seq",
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &rows {
+        let message_id: String = row.try_get("message_id")?;
+        let seq: i64 = row.try_get("seq")?;
+        let detail = json!({
+            "reason": "the dispatcher holding this attempt stopped before recording the vendor's \
+                       answer; tried again with the same idempotency key",
+        });
+        add_event(
+            conn,
+            &message_id,
+            Some(seq),
+            now,
+            "outcome_unknown",
+            &detail,
+        )
+        .await?;
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Gives a claimed attempt back without a try (rate limit, quiet hours): due again at `due_at`.
+pub async fn release(
+    conn: &mut AnyConnection,
+    attempt_id: i64,
+    due_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE message_attempts SET status = 'queued', due_at = $1, lease_until = NULL,
+             updated_at = $2
+         WHERE id = $3 AND status = 'in_flight'",
+    )
+    .bind(due_at)
+    .bind(now)
+    .bind(attempt_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A carrier took the attempt. Returns false if the attempt was no longer pending (settled by
+/// someone else meanwhile); the result is recorded either way.
+pub async fn record_sent(
+    conn: &mut AnyConnection,
+    attempt: &Claimed,
+    carrier: &str,
+    address: &str,
+    vendor_message_id: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE message_attempts
+         SET status = 'sent', tries = tries + 1, carrier = $1, address = $2,
+             vendor_message_id = $3, lease_until = NULL, updated_at = $4
+         WHERE id = $5 AND status IN ('in_flight', 'queued')",
+    )
+    .bind(carrier)
+    .bind(address)
+    .bind(vendor_message_id)
+    .bind(now)
+    .bind(attempt.attempt_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE messages SET status = 'sent', status_reason = NULL, updated_at = $1
+         WHERE id = $2 AND status = 'pending'",
+    )
+    .bind(now)
+    .bind(&attempt.message_id)
+    .execute(&mut *conn)
+    .await?;
+    let detail =
+        json!({ "carrier": carrier, "to": address, "vendor_message_id": vendor_message_id });
+    add_event(
+        conn,
+        &attempt.message_id,
+        Some(attempt.seq),
+        now,
+        "sent",
+        &detail,
+    )
+    .await?;
+    // A vendor may have reported on the message before we recorded its id: settle by it now.
+    if let Some(vendor_id) = vendor_message_id {
+        let earlier = sqlx::query(
+            "SELECT outcome, occurred_at FROM interaction_log
+             WHERE vendor_message_id = $1 AND channel = $2 ORDER BY id",
+        )
+        .bind(vendor_id)
+        .bind(attempt.channel.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut target = AttemptRef::of(attempt, AttemptStatus::Sent);
+        for row in earlier {
+            let outcome: String = row.try_get("outcome")?;
+            let found = crate::domain::Outcome::parse(&outcome).and_then(verdict);
+            if let Some(found) = found
+                && let Some(next) = settle(conn, &target, found, &outcome, now).await?
+            {
+                target.status = next;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A try failed and will be repeated at `due_at`.
+pub async fn schedule_retry(
+    conn: &mut AnyConnection,
+    attempt: &Claimed,
+    due_at: i64,
+    ambiguous: bool,
+    failure: &Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE message_attempts
+         SET status = 'queued', tries = tries + 1, due_at = $1, lease_until = NULL,
+             ambiguous = CASE WHEN $2 = 1 THEN 1 ELSE ambiguous END, last_error = $3,
+             updated_at = $4
+         WHERE id = $5 AND status = 'in_flight'",
+    )
+    .bind(due_at)
+    .bind(i64::from(ambiguous))
+    .bind(failure.to_string())
+    .bind(now)
+    .bind(attempt.attempt_id)
+    .execute(&mut *conn)
+    .await?;
+    let detail = json!({ "failure": failure, "retry_at": due_at, "outcome_unknown": ambiguous });
+    add_event(
+        conn,
+        &attempt.message_id,
+        Some(attempt.seq),
+        now,
+        "retry_scheduled",
+        &detail,
+    )
+    .await
+}
+
+/// The attempt failed for good (`tried`: whether the carrier was called this time): record why
+/// and fall back.
+pub async fn record_failed(
+    conn: &mut AnyConnection,
+    attempt: &Claimed,
+    tried: bool,
+    failure: &Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE message_attempts
+         SET status = 'failed', tries = tries + $1, lease_until = NULL, last_error = $2,
+             updated_at = $3
+         WHERE id = $4 AND status IN ('in_flight', 'queued')",
+    )
+    .bind(i64::from(tried))
+    .bind(failure.to_string())
+    .bind(now)
+    .bind(attempt.attempt_id)
+    .execute(&mut *conn)
+    .await?;
+    let reason = failure
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("failed")
+        .to_string();
+    add_event(
+        conn,
+        &attempt.message_id,
+        Some(attempt.seq),
+        now,
+        "failed",
+        failure,
+    )
+    .await?;
+    fall_back(conn, &attempt.message_id, attempt.channel, &reason, now).await
+}
+
+/// An attempt being settled by an event.
+#[derive(Debug, Clone)]
+struct AttemptRef {
+    id: i64,
+    message_id: String,
+    seq: i64,
+    channel: Channel,
+    status: AttemptStatus,
+}
+
+impl AttemptRef {
+    fn of(claimed: &Claimed, status: AttemptStatus) -> Self {
+        AttemptRef {
+            id: claimed.attempt_id,
+            message_id: claimed.message_id.clone(),
+            seq: claimed.seq,
+            channel: claimed.channel,
+            status,
+        }
+    }
+}
+
+/// Settles the attempts that newly logged events are about (matched by vendor message id and
+/// channel). Runs inside the transaction that logs them.
+pub async fn observe(conn: &mut AnyConnection, events: &[LoggedEvent]) -> Result<(), StoreError> {
+    let relevant: Vec<(&LoggedEvent, Verdict, &str)> = events
+        .iter()
+        .filter_map(|e| {
+            let id = e.vendor_message_id.as_deref()?;
+            Some((e, verdict(e.outcome)?, id))
+        })
+        .collect();
+    if relevant.is_empty() {
+        return Ok(());
+    }
+    let mut params = Params::for_connection(conn);
+    let sql = format!(
+        "SELECT id, message_id, seq, channel, status, vendor_message_id FROM message_attempts
+         WHERE vendor_message_id IN ({})",
+        params.list(relevant.len())
+    );
+    let mut query = dynamic(sql);
+    for (_, _, id) in &relevant {
+        query = query.bind(id.to_string());
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut attempts = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let channel: String = row.try_get("channel")?;
+        let status: String = row.try_get("status")?;
+        let vendor_id: String = row.try_get("vendor_message_id")?;
+        attempts.push((
+            vendor_id,
+            AttemptRef {
+                id: row.try_get("id")?,
+                message_id: row.try_get("message_id")?,
+                seq: row.try_get("seq")?,
+                channel: parse_channel(&channel)?,
+                status: AttemptStatus::parse(&status)?,
+            },
+        ));
+    }
+    for (event, found, vendor_id) in relevant {
+        for (id, attempt) in attempts.iter_mut() {
+            if id != vendor_id || attempt.channel != event.channel {
+                continue;
+            }
+            let outcome = event.outcome.as_str();
+            if let Some(next) = settle(conn, attempt, found, outcome, event.occurred_at).await? {
+                attempt.status = next;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies a verdict to an attempt; returns its new status if it changed. A delivery settles
+/// the message (queued fallbacks are cancelled); a miss of a sent attempt falls back.
+async fn settle(
+    conn: &mut AnyConnection,
+    attempt: &AttemptRef,
+    found: Verdict,
+    outcome: &str,
+    at: i64,
+) -> Result<Option<AttemptStatus>, StoreError> {
+    let next = match (attempt.status, found) {
+        (AttemptStatus::Sent | AttemptStatus::Failed, Verdict::Reached) => AttemptStatus::Delivered,
+        (AttemptStatus::Sent, Verdict::Missed) => AttemptStatus::Failed,
+        _ => return Ok(None),
+    };
+    sqlx::query("UPDATE message_attempts SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(next.as_str())
+        .bind(at)
+        .bind(attempt.id)
+        .execute(&mut *conn)
+        .await?;
+    let detail = json!({ "channel": attempt.channel, "outcome": outcome });
+    match next {
+        AttemptStatus::Delivered => {
+            add_event(
+                conn,
+                &attempt.message_id,
+                Some(attempt.seq),
+                at,
+                "delivered",
+                &detail,
+            )
+            .await?;
+            set_message_status(
+                conn,
+                &attempt.message_id,
+                MessageStatus::Delivered,
+                None,
+                at,
+            )
+            .await?;
+            cancel_others(conn, &attempt.message_id, attempt.id, at).await?;
+        }
+        _ => {
+            add_event(
+                conn,
+                &attempt.message_id,
+                Some(attempt.seq),
+                at,
+                "missed",
+                &detail,
+            )
+            .await?;
+            let reason = format!("{}: {outcome}", attempt.channel);
+            fall_back(conn, &attempt.message_id, attempt.channel, &reason, at).await?;
+        }
+    }
+    Ok(Some(next))
+}
+
+/// Once a message has reached the person, nothing else is sent for it.
+async fn cancel_others(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    reached: i64,
+    at: i64,
+) -> Result<(), StoreError> {
+    let cancelled = sqlx::query(
+        "UPDATE message_attempts SET status = 'cancelled', updated_at = $1
+         WHERE message_id = $2 AND id <> $3 AND status = 'queued'
+         RETURNING seq",
+    )
+    .bind(at)
+    .bind(message_id)
+    .bind(reached)
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE call_tasks SET status = 'cancelled', completed_at = $1
+         WHERE message_id = $2 AND status IN ('open', 'claimed')",
+    )
+    .bind(at)
+    .bind(message_id)
+    .execute(&mut *conn)
+    .await?;
+    for row in cancelled {
+        let seq: i64 = row.try_get("seq")?;
+        let detail = json!({ "reason": "an earlier attempt reached them" });
+        add_event(conn, message_id, Some(seq), at, "cancelled", &detail).await?;
+    }
+    Ok(())
+}
+
+/// Moves a message to the next channel of its plan not yet tried, or marks it failed when
+/// fallback is off or no channel is left. Does nothing to a message that already reached them.
+async fn fall_back(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    from: Channel,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let row = sqlx::query("SELECT status, allow_fallback, plan FROM messages WHERE id = $1")
+        .bind(message_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let status: String = row.try_get("status")?;
+    if MessageStatus::parse(&status)? == MessageStatus::Delivered {
+        return Ok(());
+    }
+    let allow_fallback: i64 = row.try_get("allow_fallback")?;
+    let plan: String = row.try_get("plan")?;
+    let plan: Vec<Channel> =
+        serde_json::from_str(&plan).map_err(|e| StoreError::Corrupt(format!("plan: {e}")))?;
+    let tried_rows = sqlx::query("SELECT seq, channel FROM message_attempts WHERE message_id = $1")
+        .bind(message_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut tried = Vec::new();
+    let mut last_seq = 0;
+    for row in &tried_rows {
+        let channel: String = row.try_get("channel")?;
+        tried.push(parse_channel(&channel)?);
+        last_seq = last_seq.max(row.try_get::<i64, _>("seq")?);
+    }
+    let next = if allow_fallback != 0 {
+        next_channel(&plan, &tried)
+    } else {
+        None
+    };
+    match next {
+        Some(channel) => {
+            add_attempt(conn, message_id, last_seq + 1, channel, now, now).await?;
+            let detail = json!({ "from": from, "to": channel, "reason": reason });
+            add_event(
+                conn,
+                message_id,
+                Some(last_seq + 1),
+                now,
+                "fallback",
+                &detail,
+            )
+            .await?;
+            set_message_status(conn, message_id, MessageStatus::Pending, None, now).await
+        }
+        None => {
+            let why = if allow_fallback != 0 {
+                format!("no channel left to try; last: {reason}")
+            } else {
+                format!("fallback not allowed; {reason}")
+            };
+            add_event(
+                conn,
+                message_id,
+                None,
+                now,
+                "gave_up",
+                &json!({ "reason": why }),
+            )
+            .await?;
+            set_message_status(conn, message_id, MessageStatus::Failed, Some(&why), now).await
+        }
+    }
+}
+
+fn parse_channel(text: &str) -> Result<Channel, StoreError> {
+    Channel::parse(text).ok_or_else(|| StoreError::Corrupt(format!("channel {text:?}")))
+}
+
+/// A message as `GET /api/messages/{id}` shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    pub contact_id: i64,
+    pub urgency: String,
+    pub kind: String,
+    pub status: MessageStatus,
+    pub status_reason: Option<String>,
+    pub allow_fallback: bool,
+    pub not_before: Option<i64>,
+    /// The channels in the order they are tried.
+    pub plan: Vec<Channel>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub attempts: Vec<AttemptView>,
+    pub history: Vec<EventView>,
+}
+
+/// One channel a message was tried on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub seq: i64,
+    pub channel: Channel,
+    /// The plugin, `call_queue` or `portal_inbox` that carried it.
+    pub carrier: Option<String>,
+    pub to: Option<String>,
+    pub status: AttemptStatus,
+    pub tries: i64,
+    pub due_at: i64,
+    pub vendor_message_id: Option<String>,
+    /// A try ended without knowing whether the vendor took it; the retry carried the same
+    /// idempotency key.
+    pub outcome_was_unknown: bool,
+    pub idempotency_key: String,
+    #[schema(value_type = Option<Object>)]
+    pub last_error: Option<Value>,
+    pub updated_at: i64,
+}
+
+/// A line of a message's history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventView {
+    pub at: i64,
+    pub attempt_seq: Option<i64>,
+    pub event: String,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+}
+
+/// A message with its attempts and history.
+pub async fn view(conn: &mut AnyConnection, id: &str) -> Result<Option<MessageView>, StoreError> {
+    let Some(row) = sqlx::query(
+        "SELECT id, contact_id, urgency, kind, status, status_reason, allow_fallback, not_before,
+                plan, created_by, created_at, updated_at
+         FROM messages WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let status: String = row.try_get("status")?;
+    let plan: String = row.try_get("plan")?;
+    let allow_fallback: i64 = row.try_get("allow_fallback")?;
+    let mut message = MessageView {
+        id: row.try_get("id")?,
+        contact_id: row.try_get("contact_id")?,
+        urgency: row.try_get("urgency")?,
+        kind: row.try_get("kind")?,
+        status: MessageStatus::parse(&status)?,
+        status_reason: row.try_get("status_reason")?,
+        allow_fallback: allow_fallback != 0,
+        not_before: row.try_get("not_before")?,
+        plan: serde_json::from_str(&plan).map_err(|e| StoreError::Corrupt(format!("plan: {e}")))?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        attempts: Vec::new(),
+        history: Vec::new(),
+    };
+    for row in sqlx::query(
+        "SELECT seq, channel, carrier, address, status, tries, due_at, vendor_message_id,
+                ambiguous, idempotency_key, last_error, updated_at
+         FROM message_attempts WHERE message_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let channel: String = row.try_get("channel")?;
+        let status: String = row.try_get("status")?;
+        let ambiguous: i64 = row.try_get("ambiguous")?;
+        let last_error: Option<String> = row.try_get("last_error")?;
+        message.attempts.push(AttemptView {
+            seq: row.try_get("seq")?,
+            channel: parse_channel(&channel)?,
+            carrier: row.try_get("carrier")?,
+            to: row.try_get("address")?,
+            status: AttemptStatus::parse(&status)?,
+            tries: row.try_get("tries")?,
+            due_at: row.try_get("due_at")?,
+            vendor_message_id: row.try_get("vendor_message_id")?,
+            outcome_was_unknown: ambiguous != 0,
+            idempotency_key: row.try_get("idempotency_key")?,
+            last_error: last_error.and_then(|e| serde_json::from_str(&e).ok()),
+            updated_at: row.try_get("updated_at")?,
+        });
+    }
+    for row in sqlx::query(
+        "SELECT at, attempt_seq, event, detail FROM message_events
+         WHERE message_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let detail: String = row.try_get("detail")?;
+        message.history.push(EventView {
+            at: row.try_get("at")?,
+            attempt_seq: row.try_get("attempt_seq")?,
+            event: row.try_get("event")?,
+            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+        });
+    }
+    Ok(Some(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Outcome;
+    use crate::store::interactions::{insert_new, tests::event};
+    use crate::store::{Store, contacts, testing};
+
+    /// Stores a message planned over `plan` with its first attempt due at 0, for a new contact.
+    async fn message(store: &Store, id: &str, plan: &[Channel], allow_fallback: bool) -> i64 {
+        let mut tx = store.begin_write().await.unwrap();
+        let contact = contacts::create(tx.conn(), 0).await.unwrap();
+        insert_message(
+            tx.conn(),
+            &NewMessage {
+                id,
+                idempotency_key: id,
+                request_digest: "d",
+                contact_id: contact,
+                urgency: "normal",
+                kind: "reminder",
+                content: "{}",
+                allow_fallback,
+                not_before: None,
+                plan,
+                accepted: "{}",
+                status: MessageStatus::Pending,
+                status_reason: None,
+                created_by: "staff:test",
+                now: 0,
+            },
+        )
+        .await
+        .unwrap();
+        add_attempt(tx.conn(), id, 1, plan[0], 0, 0).await.unwrap();
+        tx.commit().await.unwrap();
+        contact
+    }
+
+    async fn claim(store: &Store, now: i64) -> Vec<Claimed> {
+        let mut tx = store.begin_write().await.unwrap();
+        let claimed = claim_due(tx.conn(), now, now + 1_000, 10).await.unwrap();
+        tx.commit().await.unwrap();
+        claimed
+    }
+
+    async fn shown(store: &Store, id: &str) -> MessageView {
+        let mut conn = store.pool().acquire().await.unwrap();
+        view(&mut conn, id).await.unwrap().unwrap()
+    }
+
+    /// A vendor event about `vendor_id` for `contact`, logged as a webhook would be.
+    async fn webhook(
+        store: &Store,
+        contact: i64,
+        outcome: Outcome,
+        vendor_id: &str,
+        event_id: &str,
+    ) {
+        let mut row = event("email_event", outcome, 50, vendor_id, event_id);
+        row.contact_id = Some(contact);
+        let mut tx = store.begin_write().await.unwrap();
+        insert_new(tx.conn(), &[row]).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_claimed_attempt_is_not_claimed_again_until_its_lease_runs_out() {
+        let (store, _dir) = testing::store().await;
+        message(&store, "msg_a", &[Channel::Email], true).await;
+        let first = claim(&store, 10).await;
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].idempotency_key, "msg_a-1");
+        assert!(claim(&store, 20).await.is_empty(), "held by its lease");
+
+        // The holder stopped: after the lease the attempt is queued again, marked ambiguous.
+        let mut tx = store.begin_write().await.unwrap();
+        assert_eq!(recover_expired(tx.conn(), 2_000).await.unwrap(), 1);
+        tx.commit().await.unwrap();
+        let again = claim(&store, 2_000).await;
+        assert_eq!(again.len(), 1);
+        assert!(again[0].ambiguous);
+        assert_eq!(
+            again[0].idempotency_key, "msg_a-1",
+            "the retry keeps its key"
+        );
+        let shown = shown(&store, "msg_a").await;
+        assert!(shown.attempts[0].outcome_was_unknown);
+        assert!(shown.history.iter().any(|e| e.event == "outcome_unknown"));
+    }
+
+    #[tokio::test]
+    async fn a_bounce_after_sent_falls_back_and_a_delivery_settles_the_message() {
+        let (store, _dir) = testing::store().await;
+        let contact = message(&store, "msg_b", &[Channel::Email, Channel::Sms], true).await;
+        let attempt = claim(&store, 10).await.remove(0);
+        let mut tx = store.begin_write().await.unwrap();
+        record_sent(
+            tx.conn(),
+            &attempt,
+            "email-sendgrid",
+            "ana@example.org",
+            Some("sg-1"),
+            20,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(shown(&store, "msg_b").await.status, MessageStatus::Sent);
+
+        webhook(&store, contact, Outcome::Bounced, "sg-1", "e1").await;
+        let shown_now = shown(&store, "msg_b").await;
+        assert_eq!(shown_now.status, MessageStatus::Pending);
+        assert_eq!(shown_now.attempts[0].status, AttemptStatus::Failed);
+        assert_eq!(
+            (shown_now.attempts[1].channel, shown_now.attempts[1].status),
+            (Channel::Sms, AttemptStatus::Queued)
+        );
+        // A repeated bounce changes nothing more.
+        webhook(&store, contact, Outcome::Bounced, "sg-1", "e2").await;
+        assert_eq!(shown(&store, "msg_b").await.attempts.len(), 2);
+
+        let sms = claim(&store, 60).await.remove(0);
+        let mut tx = store.begin_write().await.unwrap();
+        record_sent(
+            tx.conn(),
+            &sms,
+            "sms-twilio",
+            "+15551230000",
+            Some("SM1"),
+            70,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let mut delivered = event("sms_delivered", Outcome::Delivered, 80, "SM1", "t1");
+        delivered.contact_id = Some(contact);
+        delivered.channel = Channel::Sms;
+        let mut tx = store.begin_write().await.unwrap();
+        insert_new(tx.conn(), &[delivered]).await.unwrap();
+        tx.commit().await.unwrap();
+        let done = shown(&store, "msg_b").await;
+        assert_eq!(done.status, MessageStatus::Delivered);
+        assert_eq!(done.attempts[1].status, AttemptStatus::Delivered);
+        let events: Vec<&str> = done.history.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(events, ["sent", "missed", "fallback", "sent", "delivered"]);
+    }
+
+    #[tokio::test]
+    async fn an_event_that_came_before_the_send_was_recorded_settles_it_then() {
+        let (store, _dir) = testing::store().await;
+        let contact = message(&store, "msg_c", &[Channel::Email], true).await;
+        let attempt = claim(&store, 10).await.remove(0);
+        webhook(&store, contact, Outcome::Delivered, "sg-early", "e1").await;
+        let mut tx = store.begin_write().await.unwrap();
+        record_sent(
+            tx.conn(),
+            &attempt,
+            "email-sendgrid",
+            "ana@example.org",
+            Some("sg-early"),
+            90,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            shown(&store, "msg_c").await.status,
+            MessageStatus::Delivered
+        );
+    }
+
+    #[tokio::test]
+    async fn without_fallback_or_channels_left_a_failure_is_final() {
+        let (store, _dir) = testing::store().await;
+        message(&store, "msg_d", &[Channel::Email, Channel::Sms], false).await;
+        let attempt = claim(&store, 10).await.remove(0);
+        let failure = json!({ "kind": "content_rejected", "message": "vendor answered 400" });
+        let mut tx = store.begin_write().await.unwrap();
+        record_failed(tx.conn(), &attempt, true, &failure, 20)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let shown = shown(&store, "msg_d").await;
+        assert_eq!(shown.status, MessageStatus::Failed);
+        assert_eq!(
+            shown.status_reason.as_deref(),
+            Some("fallback not allowed; vendor answered 400")
+        );
+        assert_eq!(shown.attempts.len(), 1);
+        assert_eq!(shown.attempts[0].tries, 1);
+    }
+}
