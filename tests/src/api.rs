@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::server::{Reply, Server, Setup, client};
 
 /// Every scope a key can hold.
-pub const ALL_SCOPES: &[&str] = &["admin", "staff", "sender", "analyst", "privacy"];
+pub const ALL_SCOPES: &[&str] = &["admin", "staff", "sender", "analyst", "privacy", "portal"];
 
 impl Setup {
     /// Makes an API key with `switchboard keys create` and returns its token.

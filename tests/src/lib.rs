@@ -11,6 +11,8 @@ pub mod bench;
 pub mod db;
 pub mod mailgun;
 pub mod manifest;
+pub mod outbox;
+pub mod relay;
 pub mod server;
 pub mod sign;
 pub mod standard_webhooks;

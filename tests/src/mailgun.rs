@@ -322,7 +322,7 @@ pub fn check_messages_request(request: &Captured) -> Result<(), String> {
 }
 
 /// Reads one HTTP/1.1 request whose body is framed by `Content-Length` (as the host sends it).
-async fn read_request(stream: &TcpStream) -> io::Result<Captured> {
+pub(crate) async fn read_request(stream: &TcpStream) -> io::Result<Captured> {
     let mut data = Vec::new();
     loop {
         if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -379,7 +379,7 @@ fn framing(body: &str) -> String {
     )
 }
 
-async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+pub(crate) async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         stream.writable().await?;
         match stream.try_write(bytes) {

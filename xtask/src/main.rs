@@ -172,6 +172,10 @@ fn bench(extra: &[String]) -> Result {
     }
     run(Command::new(built_binary("release", "preference_scale"))
         .current_dir(root())
+        .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))?;
+    // The outbox: POST-to-vendor latency one message at a time, then dispatch throughput.
+    run(Command::new(built_binary("release", "dispatch_load"))
+        .current_dir(root())
         .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))
 }
 

@@ -38,6 +38,9 @@ pub struct MessageRequest {
     pub not_before: Option<i64>,
 }
 
+/// How far ahead a message may be scheduled.
+const MAX_DELAY_MS: i64 = 366 * 86_400_000;
+
 fn yes() -> bool {
     true
 }
@@ -98,10 +101,13 @@ impl Outbox {
         let key = required_text("idempotency_key", &request.idempotency_key, 200)?;
         let kind = required_text("kind", &request.kind, 64)?;
         request.content.validate()?;
-        if request.not_before.is_some_and(|t| t < 0) {
+        if request
+            .not_before
+            .is_some_and(|t| t < 0 || t > now + MAX_DELAY_MS)
+        {
             return Err(StaffError::invalid(
                 "not_before",
-                "must be ms since the epoch",
+                "ms since the epoch, at most a year ahead",
             ));
         }
         let digest = digest(request)?;

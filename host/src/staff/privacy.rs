@@ -18,6 +18,7 @@ use crate::store::audit::{self, AuditEntry};
 use crate::store::consent::{self, ConsentEntry};
 use crate::store::intents::{self, Intent};
 use crate::store::interactions::{self, Interaction, TimelineFilter};
+use crate::store::outbox::{self, MessageView};
 use crate::store::preferences::{self, StatedPreferences};
 use crate::store::raw_webhooks::{self, RawWebhook};
 use crate::store::{Store, contacts, suppressions};
@@ -50,6 +51,8 @@ pub struct Export {
     pub consent_ledger: Vec<ConsentEntry>,
     /// What they told us about how to reach them.
     pub stated_preferences: StatedPreferences,
+    /// Messages sent to them through the outbox, with their attempts and history.
+    pub messages: Vec<MessageView>,
     pub intents: Vec<Intent>,
     pub webhooks: Vec<ExportedWebhook>,
     pub audit: Vec<AuditEntry>,
@@ -99,6 +102,7 @@ pub async fn export(
         .collect();
     let consent_ledger = consent::of_contact(tx.conn(), contact_id).await?;
     let stated_preferences = preferences::get(tx.conn(), contact_id).await?;
+    let messages = outbox::of_contact(tx.conn(), contact_id).await?;
     let intents = intents::of_contact(tx.conn(), contact_id, false).await?;
     let needles = identifiers(&contact);
     let webhooks = raw_webhooks::naming(tx.conn(), contact_id, &needles)
@@ -124,6 +128,7 @@ pub async fn export(
         consent,
         consent_ledger,
         stated_preferences,
+        messages,
         intents,
         webhooks,
         audit,

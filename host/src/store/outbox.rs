@@ -656,10 +656,11 @@ async fn cancel_others(
     .await?;
     sqlx::query(
         "UPDATE call_tasks SET status = 'cancelled', completed_at = $1
-         WHERE message_id = $2 AND status IN ('open', 'claimed')",
+         WHERE message_id = $2 AND attempt_id <> $3 AND status IN ('open', 'claimed')",
     )
     .bind(at)
     .bind(message_id)
+    .bind(reached)
     .execute(&mut *conn)
     .await?;
     for row in cancelled {
@@ -795,6 +796,26 @@ pub struct EventView {
     pub event: String,
     #[schema(value_type = Object)]
     pub detail: Value,
+}
+
+/// Every message to a contact, oldest first.
+pub async fn of_contact(
+    conn: &mut AnyConnection,
+    contact_id: i64,
+) -> Result<Vec<MessageView>, StoreError> {
+    let ids: Vec<String> =
+        sqlx::query("SELECT id FROM messages WHERE contact_id = $1 ORDER BY created_at, id")
+            .bind(contact_id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<_, _>>()?;
+    let mut messages = Vec::with_capacity(ids.len());
+    for id in ids {
+        messages.extend(view(conn, &id).await?);
+    }
+    Ok(messages)
 }
 
 /// A message with its attempts and history.

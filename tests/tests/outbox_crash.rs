@@ -1,0 +1,144 @@
+//! Crash safety of the outbox: the server is killed with SIGKILL while it is sending, then
+//! started again on the same database. No accepted message is lost, no attempt is sent twice
+//! unless its outcome was unknown at the kill (and then the attempt says so and kept its
+//! idempotency key), and the log holds one send per message.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard_e2e::api::Api;
+use switchboard_e2e::outbox::{attempt, contact, send, status};
+use switchboard_e2e::relay::{Relay, Script};
+use switchboard_e2e::server::Setup;
+use switchboard_e2e::sign::SendGridKey;
+use switchboard_e2e::vendor_mock;
+use switchboard_e2e::vendors::sendgrid_plugin;
+
+const MESSAGES: usize = 40;
+
+#[tokio::test]
+async fn a_kill_mid_dispatch_loses_nothing_and_sends_no_attempt_twice_knowingly() {
+    // Each send is held at the vendor for a while, so the kill lands with sends in flight.
+    let relay = Relay::start(Script {
+        upstream: Some(vendor_mock("PRISM_SENDGRID_URL")),
+        stamp_message_ids: true,
+        hold: Duration::from_millis(300),
+        ..Script::default()
+    })
+    .await;
+    let plugin = sendgrid_plugin(&SendGridKey::fixed())
+        .config("api_base", &relay.base)
+        .allow_host(&relay.host)
+        .private_network()
+        // A short send budget makes a short lease: the restarted server recovers sooner.
+        .limit("send_timeout_ms", 2_000);
+    let setup = Setup::new(&[plugin]).env("E2E_SENDGRID_API_KEY", "SG.test-key");
+    let (staff_key, sender_key) = (
+        setup.key("maria", &["staff"]),
+        setup.key("notifier", &["sender"]),
+    );
+
+    let mut server = setup.start();
+    let ana = contact(
+        &Api::new(&server, &staff_key),
+        &[("email", "ana@example.org")],
+    )
+    .await;
+    let mut ids = Vec::new();
+    {
+        let sender = Api::new(&server, &sender_key);
+        for n in 0..MESSAGES {
+            let accepted = send(
+                &sender,
+                &json!({
+                    "contact_id": ana, "idempotency_key": format!("crash-{n}"),
+                    "urgency": "normal", "kind": "notice",
+                    "content": { "email": { "subject": format!("Notice {n}"), "text": "Hello" } }
+                }),
+            )
+            .await;
+            ids.push(accepted["message_id"].as_str().unwrap().to_string());
+        }
+    }
+    // Kill it once sending is well under way but not done.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while relay.seen().len() < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sending never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    let at_kill = relay.seen().len();
+    assert!(
+        at_kill < MESSAGES,
+        "everything was sent before the kill ({at_kill})"
+    );
+
+    let server = setup.start();
+    let sender = Api::new(&server, &sender_key);
+    let mut messages: Vec<Value> = Vec::new();
+    for id in &ids {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let message = loop {
+            let message = sender.get_ok(&format!("/api/messages/{id}")).await;
+            if status(&message) != "pending" {
+                break message;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} still pending: {message:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        messages.push(message);
+    }
+
+    // Nothing lost: every message went out, on its one attempt.
+    for message in &messages {
+        assert_eq!(status(message), "sent", "{message:#}");
+        assert_eq!(message["attempts"].as_array().unwrap().len(), 1);
+    }
+    // Vendor requests per message: one, or two where the kill left the outcome unknown.
+    let mut requests: HashMap<String, usize> = HashMap::new();
+    for seen in relay.seen() {
+        let body: Value = serde_json::from_slice(&seen.request.body).unwrap();
+        let id = body["personalizations"][0]["custom_args"]["switchboard_message_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        *requests.entry(id).or_default() += 1;
+    }
+    let mut unknown = 0;
+    for message in &messages {
+        let id = message["id"].as_str().unwrap();
+        let first = attempt(message, 1);
+        let ambiguous = first["outcome_was_unknown"].as_bool().unwrap();
+        unknown += usize::from(ambiguous);
+        match requests.get(id).copied().unwrap_or(0) {
+            1 => {}
+            2 if ambiguous => {
+                assert_eq!(first["idempotency_key"], format!("{id}-1"));
+                assert!(message.to_string().contains("outcome_unknown"));
+            }
+            n => panic!("{id} reached the vendor {n} times: {message:#}"),
+        }
+    }
+    eprintln!(
+        "{} vendor requests for {MESSAGES} messages; {unknown} attempts in flight at the kill",
+        relay.seen().len()
+    );
+
+    // The log has one send per message (a retried unknown attempt logs its one answer).
+    let sends = setup
+        .db()
+        .await
+        .interactions()
+        .await
+        .into_iter()
+        .filter(|row| row.kind == "email_sent")
+        .count();
+    assert_eq!(sends, MESSAGES);
+}
