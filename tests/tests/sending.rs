@@ -386,10 +386,16 @@ async fn a_phone_message_is_a_call_task_staff_claim_and_complete() {
     assert_eq!(claimed["claimed_by"], "staff:maria");
     // Someone else cannot take it.
     let other = office._setup.key("jo", &["staff"]);
-    Api::new(&office.server, &other)
-        .post(&format!("/api/call-tasks/{task_id}/claim"), &json!({}))
+    let jo = Api::new(&office.server, &other);
+    jo.post(&format!("/api/call-tasks/{task_id}/claim"), &json!({}))
         .await
         .assert_refused(409, "conflict", "claimed by staff:maria");
+    jo.post(
+        &format!("/api/call-tasks/{task_id}/complete"),
+        &json!({ "outcome": "no_answer" }),
+    )
+    .await
+    .assert_refused(409, "conflict", "claimed by staff:maria");
 
     let completed = staff
         .post_ok(

@@ -110,7 +110,10 @@ impl Outbox {
                 "ms since the epoch, at most a year ahead",
             ));
         }
-        let digest = digest(request)?;
+        let digest = digest(&MessageRequest {
+            idempotency_key: key.clone(),
+            ..request.clone()
+        })?;
         if let Some(answer) = self.earlier(&key, &digest).await? {
             return Ok(answer);
         }

@@ -35,6 +35,9 @@ use crate::store::outbox::{self, Claimed};
 use crate::store::portal_inbox::{self, NewPortalMessage};
 use crate::store::{Store, StoreError, contacts};
 
+/// The longest a vendor's Retry-After is honoured.
+const MAX_RETRY_AFTER_MS: u64 = 3_600_000;
+
 /// The carrier names of the two channels Switchboard carries itself.
 pub const CALL_QUEUE: &str = "call_queue";
 pub const PORTAL_INBOX: &str = "portal_inbox";
@@ -167,7 +170,7 @@ impl Dispatcher {
             let dispatcher = self.clone();
             carrying.spawn(async move {
                 let (message, seq) = (attempt.message_id.clone(), attempt.seq);
-                if let Err(error) = dispatcher.carry(&attempt).await {
+                if let Err(error) = dispatcher.carry(attempt).await {
                     tracing::error!(%error, message, seq, "attempt not carried; its lease will recover it");
                 }
             });
@@ -188,7 +191,8 @@ impl Dispatcher {
 
     /// Carries one claimed attempt: checks the channel is still usable, then hands it to the
     /// channel's carrier.
-    async fn carry(&self, attempt: &Claimed) -> Result<(), CarryError> {
+    async fn carry(&self, mut claimed: Claimed) -> Result<(), CarryError> {
+        let attempt = &mut claimed;
         let content: Content = serde_json::from_str(&attempt.content)
             .map_err(|e| CarryError::Content(e.to_string()))?;
         let now = now_ms();
@@ -212,7 +216,7 @@ impl Dispatcher {
             ChannelStatus::Deferred => {
                 let until = ranked.available_at.unwrap_or(now + 60_000);
                 let mut tx = self.store.begin_write().await?;
-                outbox::release(tx.conn(), attempt.attempt_id, until, now).await?;
+                outbox::release(tx.conn(), attempt, until, now).await?;
                 let detail = json!({ "until": until, "reason": ranked.reason });
                 outbox::add_event(
                     tx.conn(),
@@ -321,8 +325,11 @@ impl Dispatcher {
         )
         .await?;
         let reference = call_tasks::call_reference(task);
-        outbox::record_sent(tx.conn(), attempt, CALL_QUEUE, phone, Some(&reference), now).await?;
-        tx.commit().await?;
+        // Only under the lease: otherwise the task is not created (the transaction is dropped).
+        if outbox::record_sent(tx.conn(), attempt, CALL_QUEUE, phone, Some(&reference), now).await?
+        {
+            tx.commit().await?;
+        }
         Ok(())
     }
 
@@ -373,7 +380,7 @@ impl Dispatcher {
             created_by: "outbox".into(),
         };
         interactions::insert_one(tx.conn(), &row).await?;
-        outbox::record_sent(
+        let recorded = outbox::record_sent(
             tx.conn(),
             attempt,
             PORTAL_INBOX,
@@ -382,14 +389,17 @@ impl Dispatcher {
             now,
         )
         .await?;
-        tx.commit().await?;
+        // Only under the lease: otherwise nothing is posted (the transaction is dropped).
+        if recorded {
+            tx.commit().await?;
+        }
         Ok(())
     }
 
     /// Email and SMS go through the plugin selection named, paced, and the try is recorded.
     async fn through_plugin(
         &self,
-        attempt: &Claimed,
+        attempt: &mut Claimed,
         via: Option<&str>,
         to: &str,
         parts: &Parts,
@@ -408,8 +418,22 @@ impl Dispatcher {
         };
         if let Err(until) = self.paced(&plugin).await {
             let mut tx = self.store.begin_write().await?;
-            outbox::release(tx.conn(), attempt.attempt_id, until, now_ms()).await?;
+            outbox::release(tx.conn(), attempt, until, now_ms()).await?;
             tx.commit().await?;
+            return Ok(());
+        }
+        // The lease must cover the whole call. It usually does (it was sized for the longest
+        // send at the claim); after a wait it is extended, or the attempt is someone else's now.
+        let budget = i64::try_from(plugin.spec.limits.send_timeout_ms).unwrap_or(i64::MAX / 4);
+        let lease = now_ms() + budget + self.settings.lease_margin_ms;
+        let renewed = lease - self.settings.lease_margin_ms / 2 <= attempt.lease_until || {
+            let mut tx = self.store.begin_write().await?;
+            let renewed = outbox::renew(tx.conn(), attempt, lease).await?;
+            tx.commit().await?;
+            renewed
+        };
+        if !renewed {
+            tracing::warn!(message = %attempt.message_id, seq = attempt.seq, "lease lost before sending; not sent");
             return Ok(());
         }
         let message = outbound(attempt, to, parts)?;
@@ -417,22 +441,23 @@ impl Dispatcher {
         let now = now_ms();
         match &tried {
             Tried::Failed(failure) if failure.retryable => {
+                // A vendor's wait is honoured up to an hour: a bogus Retry-After must not stall
+                // the message, or the plugin, for ever.
+                let retry_after = failure.retry_after_ms.map(|ms| ms.min(MAX_RETRY_AFTER_MS));
                 if failure.kind == "rate_limited"
-                    && let Some(wait) = failure.retry_after_ms
+                    && let Some(wait) = retry_after
                 {
                     self.pacing
-                        .pause(plugin.id(), now + i64::try_from(wait).unwrap_or(0));
+                        .pause(plugin.id(), now.saturating_add(wait as i64));
                 }
                 let jitter = match self.jitter.lock() {
                     Ok(mut rng) => rng.uniform(),
                     Err(poisoned) => poisoned.into_inner().uniform(),
                 };
-                let next = self.settings.retry.next_try(
-                    attempt.tries + 1,
-                    now,
-                    failure.retry_after_ms,
-                    jitter,
-                );
+                let next =
+                    self.settings
+                        .retry
+                        .next_try(attempt.tries + 1, now, retry_after, jitter);
                 if let Some(due) = next {
                     let detail = serde_json::to_value(failure).unwrap_or(Value::Null);
                     let mut tx = self.store.begin_write().await?;
@@ -452,22 +477,74 @@ impl Dispatcher {
             }
             _ => {}
         }
+        self.record_try(attempt, &plugin, to, parts, &tried, now)
+            .await?;
+        // A fallback attempt may now be due.
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Records a try's final answer: the log row and the attempt's state, in one transaction.
+    /// The vendor has answered, so a failure to record is retried here rather than left to the
+    /// lease (which would send the message again).
+    async fn record_try(
+        &self,
+        attempt: &Claimed,
+        plugin: &Plugin,
+        to: &str,
+        parts: &Parts,
+        tried: &Tried,
+        now: i64,
+    ) -> Result<(), CarryError> {
+        let mut last_error = None;
+        for pause_ms in [0, 100, 500, 2_000] {
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            match self
+                .record_try_once(attempt, plugin, to, parts, tried, now)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    tracing::warn!(%error, message = %attempt.message_id, "recording a send failed; trying again");
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(last_error.map_or_else(
+            || CarryError::Content("unrecorded".into()),
+            CarryError::from,
+        ))
+    }
+
+    async fn record_try_once(
+        &self,
+        attempt: &Claimed,
+        plugin: &Plugin,
+        to: &str,
+        parts: &Parts,
+        tried: &Tried,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        // The message's contact now: a merge during the call moved it to the survivor.
+        let Some(contact_id) = outbox::contact_of(tx.conn(), &attempt.message_id).await? else {
+            return Ok(()); // erased meanwhile: nothing about them is kept
+        };
         let row = log_row(&TryRecord {
-            contact_id: attempt.contact_id,
+            contact_id,
             channel: attempt.channel,
-            plugin: &plugin,
+            plugin,
             message_id: &attempt.message_id,
             attempt_seq: Some(attempt.seq),
             to,
             subject: parts.subject.as_deref(),
             text: parts.text.as_deref(),
-            tried: &tried,
+            tried,
             created_by: "outbox",
             now,
         });
-        let mut tx = self.store.begin_write().await?;
         interactions::insert_one(tx.conn(), &row).await?;
-        match &tried {
+        match tried {
             Tried::Sent {
                 vendor_message_id, ..
             } => {
@@ -486,29 +563,23 @@ impl Dispatcher {
                 outbox::record_failed(tx.conn(), attempt, true, &detail, now).await?;
             }
         }
-        tx.commit().await?;
-        // A fallback attempt may now be due.
-        self.wake.notify_one();
-        Ok(())
+        tx.commit().await
     }
 
     /// Waits briefly for a send slot of the plugin; a longer wait gives the attempt back.
     async fn paced(&self, plugin: &Plugin) -> Result<(), i64> {
-        loop {
-            let now = now_ms();
-            match self
-                .pacing
-                .take(plugin.id(), plugin.spec.limits.sends_per_second, now)
-            {
-                Ok(()) => return Ok(()),
-                Err(until) if until - now <= 1_000 => {
-                    tokio::time::sleep(Duration::from_millis(
-                        u64::try_from(until - now).unwrap_or(1),
-                    ))
-                    .await;
-                }
-                Err(until) => return Err(until),
+        let rate = plugin.spec.limits.sends_per_second;
+        let now = now_ms();
+        match self.pacing.take(plugin.id(), rate, now) {
+            Ok(()) => Ok(()),
+            Err(until) if until - now <= 1_000 => {
+                tokio::time::sleep(Duration::from_millis(
+                    u64::try_from(until - now).unwrap_or(1),
+                ))
+                .await;
+                self.pacing.take(plugin.id(), rate, now_ms())
             }
+            Err(until) => Err(until),
         }
     }
 

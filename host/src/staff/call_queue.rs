@@ -107,6 +107,12 @@ impl Contacts {
                 task.status
             )));
         }
+        let actor = caller.actor();
+        if let Some(holder) = task.claimed_by.as_deref().filter(|by| *by != actor) {
+            return Err(StaffError::Conflict(format!(
+                "call task {id} is claimed by {holder}"
+            )));
+        }
         let call = CallLog {
             contact_id: Some(task.contact_id),
             phone: None,
@@ -135,7 +141,7 @@ impl Contacts {
             id,
             &word,
             logged.interaction_ids.first().copied(),
-            &caller.actor(),
+            &actor,
             now,
         )
         .await?;

@@ -229,6 +229,8 @@ pub struct Claimed {
     pub tries: u32,
     pub idempotency_key: String,
     pub ambiguous: bool,
+    /// The lease this dispatcher holds: results are recorded only under it.
+    pub lease_until: i64,
     pub contact_id: i64,
     pub urgency: String,
     pub kind: String,
@@ -236,14 +238,23 @@ pub struct Claimed {
     pub content: String,
 }
 
-/// Claims up to `limit` attempts due by `now` until `lease_until`. Attempts of a message that
-/// has already reached the person are not claimed.
+/// Claims up to `limit` attempts due by `now` until `lease_until`. Due attempts of a message that
+/// has already reached the person are cancelled instead.
 pub async fn claim_due(
     conn: &mut AnyConnection,
     now: i64,
     lease_until: i64,
     limit: i64,
 ) -> Result<Vec<Claimed>, StoreError> {
+    // A retry or a deferral queued before the message reached them by another channel.
+    sqlx::query(
+        "UPDATE message_attempts SET status = 'cancelled', updated_at = $1
+         WHERE status = 'queued' AND due_at <= $1
+           AND message_id IN (SELECT id FROM messages WHERE status = 'delivered')",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     let ids: Vec<i64> = sqlx::query(
         "UPDATE message_attempts SET status = 'in_flight', lease_until = $1, updated_at = $2
          WHERE id IN (SELECT id FROM message_attempts
@@ -289,6 +300,7 @@ pub async fn claim_due(
                 tries: u32::try_from(tries).unwrap_or(u32::MAX),
                 idempotency_key: row.try_get("idempotency_key")?,
                 ambiguous: ambiguous != 0,
+                lease_until,
                 contact_id: row.try_get("contact_id")?,
                 urgency: row.try_get("urgency")?,
                 kind: row.try_get("kind")?,
@@ -340,28 +352,79 @@ pub async fn recover_expired(conn: &mut AnyConnection, now: i64) -> Result<u64, 
     Ok(rows.len() as u64)
 }
 
+/// Extends the lease right before the carrier is called, so that the whole call is covered;
+/// false if the lease was lost (it ran out and another dispatcher took the attempt).
+pub async fn renew(
+    conn: &mut AnyConnection,
+    attempt: &mut Claimed,
+    lease_until: i64,
+) -> Result<bool, StoreError> {
+    let renewed = sqlx::query(
+        "UPDATE message_attempts SET lease_until = $1
+         WHERE id = $2 AND status = 'in_flight' AND lease_until = $3",
+    )
+    .bind(lease_until)
+    .bind(attempt.attempt_id)
+    .bind(attempt.lease_until)
+    .execute(conn)
+    .await?;
+    if renewed.rows_affected() == 1 {
+        attempt.lease_until = lease_until;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// The condition under which a dispatcher may record an attempt's result: it still holds the
+/// lease (bound as parameter `lease`), or the attempt was queued again (its lease ran out) and
+/// nobody has taken it since.
+fn held(lease: usize) -> String {
+    format!("(status = 'queued' OR (status = 'in_flight' AND lease_until = ${lease}))")
+}
+
+/// Notes a result that came back after the lease was lost: another dispatcher owns the attempt
+/// now, so the state is left to it, and the history keeps what this one saw.
+async fn late_result(
+    conn: &mut AnyConnection,
+    attempt: &Claimed,
+    detail: Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    tracing::warn!(message = %attempt.message_id, seq = attempt.seq, "result after the lease was lost");
+    add_event(
+        conn,
+        &attempt.message_id,
+        Some(attempt.seq),
+        now,
+        "late_result",
+        &detail,
+    )
+    .await
+}
+
 /// Gives a claimed attempt back without a try (rate limit, quiet hours): due again at `due_at`.
 pub async fn release(
     conn: &mut AnyConnection,
-    attempt_id: i64,
+    attempt: &Claimed,
     due_at: i64,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE message_attempts SET status = 'queued', due_at = $1, lease_until = NULL,
              updated_at = $2
-         WHERE id = $3 AND status = 'in_flight'",
+         WHERE id = $3 AND status = 'in_flight' AND lease_until = $4",
     )
     .bind(due_at)
     .bind(now)
-    .bind(attempt_id)
+    .bind(attempt.attempt_id)
+    .bind(attempt.lease_until)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// A carrier took the attempt. Returns false if the attempt was no longer pending (settled by
-/// someone else meanwhile); the result is recorded either way.
+/// A carrier took the attempt. Returns false, changing nothing but the history, if this
+/// dispatcher no longer holds the attempt.
 pub async fn record_sent(
     conn: &mut AnyConnection,
     attempt: &Claimed,
@@ -369,20 +432,28 @@ pub async fn record_sent(
     address: &str,
     vendor_message_id: Option<&str>,
     now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<bool, StoreError> {
+    let detail =
+        json!({ "carrier": carrier, "to": address, "vendor_message_id": vendor_message_id });
+    let recorded = dynamic(format!(
         "UPDATE message_attempts
          SET status = 'sent', tries = tries + 1, carrier = $1, address = $2,
              vendor_message_id = $3, lease_until = NULL, updated_at = $4
-         WHERE id = $5 AND status IN ('in_flight', 'queued')",
-    )
-    .bind(carrier)
-    .bind(address)
-    .bind(vendor_message_id)
+         WHERE id = $5 AND {}",
+        held(6)
+    ))
+    .bind(carrier.to_string())
+    .bind(address.to_string())
+    .bind(vendor_message_id.map(str::to_string))
     .bind(now)
     .bind(attempt.attempt_id)
+    .bind(attempt.lease_until)
     .execute(&mut *conn)
     .await?;
+    if recorded.rows_affected() == 0 {
+        late_result(conn, attempt, json!({ "sent": detail }), now).await?;
+        return Ok(false);
+    }
     sqlx::query(
         "UPDATE messages SET status = 'sent', status_reason = NULL, updated_at = $1
          WHERE id = $2 AND status = 'pending'",
@@ -423,7 +494,7 @@ pub async fn record_sent(
             }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A try failed and will be repeated at `due_at`.
@@ -435,21 +506,26 @@ pub async fn schedule_retry(
     failure: &Value,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let detail = json!({ "failure": failure, "retry_at": due_at, "outcome_unknown": ambiguous });
+    let scheduled = dynamic(format!(
         "UPDATE message_attempts
          SET status = 'queued', tries = tries + 1, due_at = $1, lease_until = NULL,
              ambiguous = CASE WHEN $2 = 1 THEN 1 ELSE ambiguous END, last_error = $3,
              updated_at = $4
-         WHERE id = $5 AND status = 'in_flight'",
-    )
+         WHERE id = $5 AND {}",
+        held(6)
+    ))
     .bind(due_at)
     .bind(i64::from(ambiguous))
     .bind(failure.to_string())
     .bind(now)
     .bind(attempt.attempt_id)
+    .bind(attempt.lease_until)
     .execute(&mut *conn)
     .await?;
-    let detail = json!({ "failure": failure, "retry_at": due_at, "outcome_unknown": ambiguous });
+    if scheduled.rows_affected() == 0 {
+        return late_result(conn, attempt, json!({ "retry": detail }), now).await;
+    }
     add_event(
         conn,
         &attempt.message_id,
@@ -470,18 +546,23 @@ pub async fn record_failed(
     failure: &Value,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let recorded = dynamic(format!(
         "UPDATE message_attempts
          SET status = 'failed', tries = tries + $1, lease_until = NULL, last_error = $2,
              updated_at = $3
-         WHERE id = $4 AND status IN ('in_flight', 'queued')",
-    )
+         WHERE id = $4 AND {}",
+        held(5)
+    ))
     .bind(i64::from(tried))
     .bind(failure.to_string())
     .bind(now)
     .bind(attempt.attempt_id)
+    .bind(attempt.lease_until)
     .execute(&mut *conn)
     .await?;
+    if recorded.rows_affected() == 0 {
+        return late_result(conn, attempt, json!({ "failed": failure }), now).await;
+    }
     let reason = failure
         .get("message")
         .and_then(Value::as_str)
@@ -534,17 +615,21 @@ pub async fn observe(conn: &mut AnyConnection, events: &[LoggedEvent]) -> Result
     if relevant.is_empty() {
         return Ok(());
     }
-    let mut params = Params::for_connection(conn);
-    let sql = format!(
-        "SELECT id, message_id, seq, channel, status, vendor_message_id FROM message_attempts
-         WHERE vendor_message_id IN ({})",
-        params.list(relevant.len())
-    );
-    let mut query = dynamic(sql);
-    for (_, _, id) in &relevant {
-        query = query.bind(id.to_string());
+    let mut rows = Vec::new();
+    // Within SQLite's and PostgreSQL's parameter limits, however large the webhook batch.
+    for chunk in relevant.chunks(500) {
+        let mut params = Params::for_connection(conn);
+        let sql = format!(
+            "SELECT id, message_id, seq, channel, status, vendor_message_id FROM message_attempts
+             WHERE vendor_message_id IN ({})",
+            params.list(chunk.len())
+        );
+        let mut query = dynamic(sql);
+        for (_, _, id) in chunk {
+            query = query.bind(id.to_string());
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
     }
-    let rows = query.fetch_all(&mut *conn).await?;
     if rows.is_empty() {
         return Ok(());
     }
@@ -601,6 +686,16 @@ async fn settle(
     let detail = json!({ "channel": attempt.channel, "outcome": outcome });
     match next {
         AttemptStatus::Delivered => {
+            if attempt.channel == Channel::Portal {
+                // Read in the portal (its webhook or the inbox route): the inbox shows it read.
+                sqlx::query(
+                    "UPDATE portal_messages SET read_at = COALESCE(read_at, $1) WHERE id = $2",
+                )
+                .bind(at)
+                .bind(&attempt.message_id)
+                .execute(&mut *conn)
+                .await?;
+            }
             add_event(
                 conn,
                 &attempt.message_id,
@@ -654,9 +749,21 @@ async fn cancel_others(
     .bind(reached)
     .fetch_all(&mut *conn)
     .await?;
+    // A call nobody has taken is withdrawn; one a member of staff has claimed is theirs to
+    // finish and log.
+    sqlx::query(
+        "UPDATE message_attempts SET status = 'cancelled', updated_at = $1
+         WHERE id IN (SELECT attempt_id FROM call_tasks
+                      WHERE message_id = $2 AND attempt_id <> $3 AND status = 'open')",
+    )
+    .bind(at)
+    .bind(message_id)
+    .bind(reached)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "UPDATE call_tasks SET status = 'cancelled', completed_at = $1
-         WHERE message_id = $2 AND attempt_id <> $3 AND status IN ('open', 'claimed')",
+         WHERE message_id = $2 AND attempt_id <> $3 AND status = 'open'",
     )
     .bind(at)
     .bind(message_id)
@@ -796,6 +903,18 @@ pub struct EventView {
     pub event: String,
     #[schema(value_type = Object)]
     pub detail: Value,
+}
+
+/// The contact a message is for now (a merge may have moved it); `None` once it is erased.
+pub async fn contact_of(
+    conn: &mut AnyConnection,
+    message_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query("SELECT contact_id FROM messages WHERE id = $1")
+        .bind(message_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| r.try_get("contact_id")).transpose()?)
 }
 
 /// Every message to a contact, oldest first.
@@ -985,6 +1104,67 @@ mod tests {
         let shown = shown(&store, "msg_a").await;
         assert!(shown.attempts[0].outcome_was_unknown);
         assert!(shown.history.iter().any(|e| e.event == "outcome_unknown"));
+    }
+
+    #[tokio::test]
+    async fn a_result_after_the_lease_was_lost_leaves_the_attempt_to_its_new_holder() {
+        let (store, _dir) = testing::store().await;
+        message(&store, "msg_l", &[Channel::Email, Channel::Sms], true).await;
+        let stale = claim(&store, 10).await.remove(0);
+        let mut tx = store.begin_write().await.unwrap();
+        recover_expired(tx.conn(), 5_000).await.unwrap();
+        tx.commit().await.unwrap();
+        let current = claim(&store, 5_000).await.remove(0);
+
+        let mut tx = store.begin_write().await.unwrap();
+        let failure = json!({ "kind": "content_rejected", "message": "late" });
+        assert!(
+            !record_sent(
+                tx.conn(),
+                &stale,
+                "email-sendgrid",
+                "a@x.org",
+                Some("sg-9"),
+                5_100
+            )
+            .await
+            .unwrap()
+        );
+        record_failed(tx.conn(), &stale, true, &failure, 5_100)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let shown_now = shown(&store, "msg_l").await;
+        assert_eq!(
+            shown_now.attempts.len(),
+            1,
+            "no fallback from a stale holder"
+        );
+        assert_eq!(shown_now.attempts[0].status, AttemptStatus::InFlight);
+        assert_eq!(
+            shown_now
+                .history
+                .iter()
+                .filter(|e| e.event == "late_result")
+                .count(),
+            2
+        );
+
+        let mut tx = store.begin_write().await.unwrap();
+        assert!(
+            record_sent(
+                tx.conn(),
+                &current,
+                "email-sendgrid",
+                "a@x.org",
+                Some("sg-9"),
+                5_200
+            )
+            .await
+            .unwrap()
+        );
+        tx.commit().await.unwrap();
+        assert_eq!(shown(&store, "msg_l").await.status, MessageStatus::Sent);
     }
 
     #[tokio::test]
