@@ -134,6 +134,16 @@ impl Db {
             .expect("count contacts")
     }
 
+    /// The outbox's attempts by status, as `(status, count)` in status order.
+    pub async fn attempt_statuses(&self) -> Vec<(String, i64)> {
+        sqlx::query_as(
+            "SELECT status, COUNT(*) FROM message_attempts GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("count attempts")
+    }
+
     /// How many rows the interaction log holds.
     pub async fn interaction_count(&self) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM interaction_log")

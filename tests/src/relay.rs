@@ -44,6 +44,7 @@ pub struct Relay {
     /// `127.0.0.1:<port>`, for `allowed_hosts`.
     pub host: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    arrived: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -52,10 +53,11 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
         let address = listener.local_addr().expect("relay address");
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let arrived = Arc::new(AtomicU64::new(0));
         let state = Arc::new(State {
             script,
             seen: seen.clone(),
-            count: AtomicU64::new(0),
+            count: arrived.clone(),
             client: reqwest::Client::new(),
         });
         let task = tokio::spawn(async move {
@@ -72,11 +74,17 @@ impl Relay {
             base: format!("http://{address}"),
             host: address.to_string(),
             seen,
+            arrived,
             task,
         }
     }
 
-    /// Every request so far, in arrival order.
+    /// How many requests have arrived (answered or still held).
+    pub fn arrived(&self) -> u64 {
+        self.arrived.load(Ordering::SeqCst)
+    }
+
+    /// Every request answered so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("relay record").clone()
     }
@@ -91,7 +99,7 @@ impl Drop for Relay {
 struct State {
     script: Script,
     seen: Arc<Mutex<Vec<Seen>>>,
-    count: AtomicU64,
+    count: Arc<AtomicU64>,
     client: reqwest::Client,
 }
 

@@ -1,7 +1,8 @@
 //! Crash safety of the outbox: the server is killed with SIGKILL while it is sending, then
 //! started again on the same database. No accepted message is lost, no attempt is sent twice
 //! unless its outcome was unknown at the kill (and then the attempt says so and kept its
-//! idempotency key), and the log holds one send per message.
+//! idempotency key), and the log holds one send per message. A graceful stop (SIGTERM) instead
+//! lets the sends in flight finish, so nothing is left unknown.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -141,4 +142,72 @@ async fn a_kill_mid_dispatch_loses_nothing_and_sends_no_attempt_twice_knowingly(
         .filter(|row| row.kind == "email_sent")
         .count();
     assert_eq!(sends, MESSAGES);
+}
+
+#[tokio::test]
+async fn a_graceful_stop_finishes_the_sends_in_flight() {
+    let relay = Relay::start(Script {
+        upstream: Some(vendor_mock("PRISM_SENDGRID_URL")),
+        stamp_message_ids: true,
+        hold: Duration::from_millis(800),
+        ..Script::default()
+    })
+    .await;
+    let plugin = sendgrid_plugin(&SendGridKey::fixed())
+        .config("api_base", &relay.base)
+        .allow_host(&relay.host)
+        .private_network();
+    let setup = Setup::new(&[plugin]).env("E2E_SENDGRID_API_KEY", "SG.test-key");
+    let (staff_key, sender_key) = (
+        setup.key("maria", &["staff"]),
+        setup.key("notifier", &["sender"]),
+    );
+    let mut server = setup.start();
+    let ana = contact(
+        &Api::new(&server, &staff_key),
+        &[("email", "ana@example.org")],
+    )
+    .await;
+    let sender = Api::new(&server, &sender_key);
+    for n in 0..4 {
+        send(
+            &sender,
+            &json!({
+                "contact_id": ana, "idempotency_key": format!("stop-{n}"),
+                "urgency": "normal", "kind": "notice",
+                "content": { "email": { "subject": "Notice", "text": "Hello" } }
+            }),
+        )
+        .await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while relay.arrived() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sending never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        relay.seen().is_empty(),
+        "the stop comes while sends are held at the vendor"
+    );
+    let exit = server.terminate().await;
+    assert!(exit.success(), "switchboard exited with {exit}");
+
+    // Every send that had started was answered and recorded before the process ended.
+    let statuses = setup.db().await.attempt_statuses().await;
+    assert!(
+        statuses
+            .iter()
+            .all(|(status, _)| status == "sent" || status == "queued"),
+        "{statuses:?}"
+    );
+    let sent: i64 = statuses
+        .iter()
+        .filter(|(s, _)| s == "sent")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(sent, relay.seen().len() as i64);
+    assert!(sent >= 1);
 }

@@ -118,7 +118,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..DispatchSettings::default()
         },
     );
-    let _dispatching = dispatcher.start();
+    let dispatching = dispatcher.start();
     let outbox = Outbox::new(ingest.store().clone(), engine.clone(), dispatcher.waker());
     let state = AppState::new(
         ingest,
@@ -135,9 +135,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Scripts and tests read this line to find the port.
     println!("switchboard listening on http://{address}");
     tracing::info!(%address, "serving");
+    // On the signal the dispatcher claims nothing more; the sends in flight finish and are
+    // recorded before the process ends, so a restart does not repeat them.
+    let stopping = dispatcher.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            stopping.stop();
+        })
         .await?;
+    if let Err(error) = dispatching.await {
+        tracing::warn!(%error, "the dispatcher did not stop cleanly");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -205,12 +205,7 @@ impl Outbox {
 
     /// A message with its attempts and history.
     pub async fn message(&self, id: &str) -> Result<MessageView, StaffError> {
-        let mut conn = self
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.store.reader().await?;
         outbox::view(&mut conn, id)
             .await?
             .ok_or_else(|| StaffError::Unknown {
@@ -220,12 +215,7 @@ impl Outbox {
     }
 
     async fn earlier(&self, key: &str, digest: &str) -> Result<Option<Answer>, StaffError> {
-        let mut conn = self
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.store.reader().await?;
         match outbox::by_idempotency_key(&mut conn, key).await? {
             Some(stored) => replay(stored, digest).map(Some),
             None => Ok(None),

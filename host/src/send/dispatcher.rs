@@ -8,6 +8,7 @@
 //! (killed, say) with the vendor's answer unknown, so it is queued again marked ambiguous, and
 //! the retry carries the attempt's idempotency key for vendors that honour one.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,6 +75,7 @@ pub struct Dispatcher {
     pacing: Pacing,
     wake: Arc<Notify>,
     jitter: Mutex<Rng>,
+    stopping: AtomicBool,
 }
 
 /// Why one attempt could not be handled; it stays claimed and its lease recovers it.
@@ -100,6 +102,7 @@ impl Dispatcher {
             pacing: Pacing::default(),
             wake: Arc::new(Notify::new()),
             jitter: Mutex::new(Rng::seeded(now_ms() as u64 ^ u64::from(std::process::id()))),
+            stopping: AtomicBool::new(false),
         })
     }
 
@@ -108,11 +111,11 @@ impl Dispatcher {
         self.wake.clone()
     }
 
-    /// Runs rounds until the process ends.
+    /// Runs rounds until [`Dispatcher::stop`].
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let dispatcher = self.clone();
         tokio::spawn(async move {
-            loop {
+            while !dispatcher.stopping.load(Ordering::SeqCst) {
                 let carried = match dispatcher.round(now_ms()).await {
                     Ok(carried) => carried,
                     Err(error) => {
@@ -129,12 +132,21 @@ impl Dispatcher {
                     _ = tokio::time::sleep(pause) => {}
                 }
             }
+            tracing::info!("dispatcher stopped");
         })
+    }
+
+    /// Claims nothing more; the round in progress finishes (its sends are answered and recorded)
+    /// and the task started by [`Dispatcher::start`] ends. A shutdown that waits for it leaves
+    /// no attempt with an unknown outcome behind.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
     }
 
     /// Until the next attempt is due, at most the idle poll.
     async fn idle_pause(&self, now: i64) -> Duration {
-        let next = match self.store.pool().acquire().await {
+        let next = match self.store.reader().await {
             Ok(mut conn) => outbox::next_due(&mut conn).await.ok().flatten(),
             Err(_) => None,
         };
@@ -287,7 +299,7 @@ impl Dispatcher {
 
     /// The newest working address of the contact for the attempt's channel.
     async fn address(&self, attempt: &Claimed) -> Result<Option<String>, StoreError> {
-        let mut conn = self.store.pool().acquire().await?;
+        let mut conn = self.store.reader().await?;
         let identities = contacts::identity_rows(&mut conn, attempt.contact_id).await?;
         let kind = match attempt.channel {
             Channel::Email => IdentityKind::Email,

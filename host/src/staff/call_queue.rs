@@ -10,7 +10,6 @@ use super::contacts::Contacts;
 use super::logging::{CallLog, CallOutcome, CallTaskLink, Logged};
 use crate::auth::Caller;
 use crate::domain::Direction;
-use crate::store::StoreError;
 use crate::store::call_tasks::{self, CallTask};
 
 /// `?status=` of the queue listing.
@@ -57,12 +56,7 @@ impl Contacts {
         if !(1..=500).contains(&limit) {
             return Err(StaffError::invalid("limit", "between 1 and 500"));
         }
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.store().reader().await?;
         Ok(call_tasks::list(&mut conn, &statuses, limit).await?)
     }
 

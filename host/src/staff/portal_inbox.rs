@@ -8,19 +8,13 @@ use super::contacts::{Contacts, referenced};
 use crate::auth::Caller;
 use crate::domain::{Channel, Direction, Outcome};
 use crate::send::dispatcher::PORTAL_INBOX;
-use crate::store::StoreError;
 use crate::store::interactions::{self, NewInteraction};
 use crate::store::portal_inbox::{self, PortalMessage};
 
 impl Contacts {
     /// A contact's portal inbox, newest first.
     pub async fn portal_messages(&self, contact_id: i64) -> Result<Vec<PortalMessage>, StaffError> {
-        let mut conn = self
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.store().reader().await?;
         referenced(&mut conn, contact_id, "id").await?;
         Ok(portal_inbox::list(&mut conn, contact_id).await?)
     }

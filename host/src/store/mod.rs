@@ -158,6 +158,11 @@ impl Store {
         &self.pool
     }
 
+    /// A connection for reading: any number at once, beside the writer.
+    pub async fn reader(&self) -> Result<sqlx::pool::PoolConnection<Any>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
     /// Starts a write transaction, waiting for this process's other writers first.
     pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
         let writer = self.writer.lock().await;

@@ -1061,6 +1061,16 @@ mod tests {
         claimed
     }
 
+    /// Records that `attempt` went out with `vendor_id`; whether it was still held.
+    async fn sent(store: &Store, attempt: &Claimed, vendor_id: &str, at: i64) -> bool {
+        let mut tx = store.begin_write().await.unwrap();
+        let held = record_sent(tx.conn(), attempt, "plugin", "to", Some(vendor_id), at)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        held
+    }
+
     async fn shown(store: &Store, id: &str) -> MessageView {
         let mut conn = store.pool().acquire().await.unwrap();
         view(&mut conn, id).await.unwrap().unwrap()
@@ -1116,20 +1126,9 @@ mod tests {
         tx.commit().await.unwrap();
         let current = claim(&store, 5_000).await.remove(0);
 
-        let mut tx = store.begin_write().await.unwrap();
+        assert!(!sent(&store, &stale, "sg-9", 5_100).await);
         let failure = json!({ "kind": "content_rejected", "message": "late" });
-        assert!(
-            !record_sent(
-                tx.conn(),
-                &stale,
-                "email-sendgrid",
-                "a@x.org",
-                Some("sg-9"),
-                5_100
-            )
-            .await
-            .unwrap()
-        );
+        let mut tx = store.begin_write().await.unwrap();
         record_failed(tx.conn(), &stale, true, &failure, 5_100)
             .await
             .unwrap();
@@ -1141,29 +1140,13 @@ mod tests {
             "no fallback from a stale holder"
         );
         assert_eq!(shown_now.attempts[0].status, AttemptStatus::InFlight);
-        assert_eq!(
-            shown_now
-                .history
-                .iter()
-                .filter(|e| e.event == "late_result")
-                .count(),
-            2
-        );
+        let late = shown_now
+            .history
+            .iter()
+            .filter(|e| e.event == "late_result");
+        assert_eq!(late.count(), 2);
 
-        let mut tx = store.begin_write().await.unwrap();
-        assert!(
-            record_sent(
-                tx.conn(),
-                &current,
-                "email-sendgrid",
-                "a@x.org",
-                Some("sg-9"),
-                5_200
-            )
-            .await
-            .unwrap()
-        );
-        tx.commit().await.unwrap();
+        assert!(sent(&store, &current, "sg-9", 5_200).await);
         assert_eq!(shown(&store, "msg_l").await.status, MessageStatus::Sent);
     }
 
@@ -1172,18 +1155,7 @@ mod tests {
         let (store, _dir) = testing::store().await;
         let contact = message(&store, "msg_b", &[Channel::Email, Channel::Sms], true).await;
         let attempt = claim(&store, 10).await.remove(0);
-        let mut tx = store.begin_write().await.unwrap();
-        record_sent(
-            tx.conn(),
-            &attempt,
-            "email-sendgrid",
-            "ana@example.org",
-            Some("sg-1"),
-            20,
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        assert!(sent(&store, &attempt, "sg-1", 20).await);
         assert_eq!(shown(&store, "msg_b").await.status, MessageStatus::Sent);
 
         webhook(&store, contact, Outcome::Bounced, "sg-1", "e1").await;
@@ -1199,18 +1171,7 @@ mod tests {
         assert_eq!(shown(&store, "msg_b").await.attempts.len(), 2);
 
         let sms = claim(&store, 60).await.remove(0);
-        let mut tx = store.begin_write().await.unwrap();
-        record_sent(
-            tx.conn(),
-            &sms,
-            "sms-twilio",
-            "+15551230000",
-            Some("SM1"),
-            70,
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        assert!(sent(&store, &sms, "SM1", 70).await);
         let mut delivered = event("sms_delivered", Outcome::Delivered, 80, "SM1", "t1");
         delivered.contact_id = Some(contact);
         delivered.channel = Channel::Sms;
@@ -1230,18 +1191,7 @@ mod tests {
         let contact = message(&store, "msg_c", &[Channel::Email], true).await;
         let attempt = claim(&store, 10).await.remove(0);
         webhook(&store, contact, Outcome::Delivered, "sg-early", "e1").await;
-        let mut tx = store.begin_write().await.unwrap();
-        record_sent(
-            tx.conn(),
-            &attempt,
-            "email-sendgrid",
-            "ana@example.org",
-            Some("sg-early"),
-            90,
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        assert!(sent(&store, &attempt, "sg-early", 90).await);
         assert_eq!(
             shown(&store, "msg_c").await.status,
             MessageStatus::Delivered
