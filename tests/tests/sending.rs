@@ -11,8 +11,8 @@ use switchboard_e2e::server::{Server, Setup};
 use switchboard_e2e::sign::SendGridKey;
 use switchboard_e2e::vendor_mock;
 use switchboard_e2e::vendors::{
-    TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_VAR, post_sendgrid, sendgrid_event, sendgrid_plugin,
-    twilio_plugin,
+    TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_VAR, borrowed, post_sendgrid, post_twilio, sendgrid_event,
+    sendgrid_plugin, twilio_plugin, twilio_status,
 };
 
 const EMAIL: &str = "ana.martinez@example.org";
@@ -324,6 +324,53 @@ async fn a_bounce_after_sent_moves_the_message_to_sms() {
         ["accepted", "sent", "missed", "fallback", "sent"]
     );
     assert_eq!(office.mail_sends().len(), 1, "email was not tried again");
+}
+
+#[tokio::test]
+async fn an_undelivered_sms_moves_the_message_to_email() {
+    let office = Office::open(Script::default()).await;
+    let ana = office.ana().await;
+    let (sender, staff) = (office.sender(), office.staff());
+    staff
+        .send(
+            "PUT",
+            &format!("/api/contacts/{ana}/preferences"),
+            Some(&json!({ "preferred_channels": ["sms", "email"] })),
+        )
+        .await;
+    let accepted = send(&sender, &email_and_sms(ana, "undelivered-1")).await;
+    assert_eq!(accepted["plan"][0]["channel"], "sms", "{accepted}");
+    let id = accepted["message_id"].as_str().unwrap();
+    let sent = wait_for(&sender, id, "sent", |m| status(m) == "sent").await;
+    let sid = attempt(&sent, 1)["vendor_message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Twilio's status callback: the carrier could not deliver it (30003, unreachable handset).
+    let mut callback = twilio_status(&sid, "undelivered", PHONE);
+    callback.push(("ErrorCode", "30003".to_string()));
+    assert_eq!(
+        post_twilio(&office.server, "", &borrowed(&callback))
+            .await
+            .status,
+        200
+    );
+
+    let moved = wait_for(&sender, id, "sent by email", |m| {
+        attempt(m, 2)["status"] == "sent"
+    })
+    .await;
+    assert_eq!(attempt(&moved, 1)["status"], "failed");
+    assert_eq!(attempt(&moved, 2)["channel"], "email");
+    let fallback = moved["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "fallback")
+        .unwrap();
+    assert_eq!(fallback["detail"]["reason"], "sms: failed");
+    assert_eq!(office.mail_sends().len(), 1);
 }
 
 #[tokio::test]
