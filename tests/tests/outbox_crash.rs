@@ -18,13 +18,20 @@ use switchboard_e2e::vendors::sendgrid_plugin;
 
 const MESSAGES: usize = 40;
 
-#[tokio::test]
-async fn a_kill_mid_dispatch_loses_nothing_and_sends_no_attempt_twice_knowingly() {
-    // Each send is held at the vendor for a while, so the kill lands with sends in flight.
+/// A server whose SendGrid plugin sends through a relay that holds each send for `hold` before
+/// Prism's contract mock answers it; a staff key and a sender key.
+struct Held {
+    relay: Relay,
+    setup: Setup,
+    staff_key: String,
+    sender_key: String,
+}
+
+async fn held_sends(hold: Duration, send_timeout_ms: i64) -> Held {
     let relay = Relay::start(Script {
         upstream: Some(vendor_mock("PRISM_SENDGRID_URL")),
         stamp_message_ids: true,
-        hold: Duration::from_millis(300),
+        hold,
         ..Script::default()
     })
     .await;
@@ -32,14 +39,43 @@ async fn a_kill_mid_dispatch_loses_nothing_and_sends_no_attempt_twice_knowingly(
         .config("api_base", &relay.base)
         .allow_host(&relay.host)
         .private_network()
-        // A short send budget makes a short lease: the restarted server recovers sooner.
-        .limit("send_timeout_ms", 2_000);
+        .limit("send_timeout_ms", send_timeout_ms);
     let setup = Setup::new(&[plugin]).env("E2E_SENDGRID_API_KEY", "SG.test-key");
     let (staff_key, sender_key) = (
         setup.key("maria", &["staff"]),
         setup.key("notifier", &["sender"]),
     );
+    Held {
+        relay,
+        setup,
+        staff_key,
+        sender_key,
+    }
+}
 
+/// Accepts an email-only notice for `contact` under `key`; returns its message id.
+async fn notice(sender: &Api<'_>, contact: i64, key: &str) -> String {
+    let accepted = send(
+        sender,
+        &json!({
+            "contact_id": contact, "idempotency_key": key, "urgency": "normal", "kind": "notice",
+            "content": { "email": { "subject": "Notice", "text": "Hello" } }
+        }),
+    )
+    .await;
+    accepted["message_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_kill_mid_dispatch_loses_nothing_and_sends_no_attempt_twice_knowingly() {
+    // Each send is held at the vendor for a while, so the kill lands with sends in flight; a
+    // short send budget makes a short lease, so the restarted server recovers sooner.
+    let Held {
+        relay,
+        setup,
+        staff_key,
+        sender_key,
+    } = held_sends(Duration::from_millis(300), 2_000).await;
     let mut server = setup.start();
     let ana = contact(
         &Api::new(&server, &staff_key),
@@ -50,16 +86,7 @@ async fn a_kill_mid_dispatch_loses_nothing_and_sends_no_attempt_twice_knowingly(
     {
         let sender = Api::new(&server, &sender_key);
         for n in 0..MESSAGES {
-            let accepted = send(
-                &sender,
-                &json!({
-                    "contact_id": ana, "idempotency_key": format!("crash-{n}"),
-                    "urgency": "normal", "kind": "notice",
-                    "content": { "email": { "subject": format!("Notice {n}"), "text": "Hello" } }
-                }),
-            )
-            .await;
-            ids.push(accepted["message_id"].as_str().unwrap().to_string());
+            ids.push(notice(&sender, ana, &format!("crash-{n}")).await);
         }
     }
     // Kill it once sending is well under way but not done.
@@ -146,22 +173,12 @@ async fn a_kill_mid_dispatch_loses_nothing_and_sends_no_attempt_twice_knowingly(
 
 #[tokio::test]
 async fn a_graceful_stop_finishes_the_sends_in_flight() {
-    let relay = Relay::start(Script {
-        upstream: Some(vendor_mock("PRISM_SENDGRID_URL")),
-        stamp_message_ids: true,
-        hold: Duration::from_millis(800),
-        ..Script::default()
-    })
-    .await;
-    let plugin = sendgrid_plugin(&SendGridKey::fixed())
-        .config("api_base", &relay.base)
-        .allow_host(&relay.host)
-        .private_network();
-    let setup = Setup::new(&[plugin]).env("E2E_SENDGRID_API_KEY", "SG.test-key");
-    let (staff_key, sender_key) = (
-        setup.key("maria", &["staff"]),
-        setup.key("notifier", &["sender"]),
-    );
+    let Held {
+        relay,
+        setup,
+        staff_key,
+        sender_key,
+    } = held_sends(Duration::from_millis(800), 15_000).await;
     let mut server = setup.start();
     let ana = contact(
         &Api::new(&server, &staff_key),
@@ -170,15 +187,7 @@ async fn a_graceful_stop_finishes_the_sends_in_flight() {
     .await;
     let sender = Api::new(&server, &sender_key);
     for n in 0..4 {
-        send(
-            &sender,
-            &json!({
-                "contact_id": ana, "idempotency_key": format!("stop-{n}"),
-                "urgency": "normal", "kind": "notice",
-                "content": { "email": { "subject": "Notice", "text": "Hello" } }
-            }),
-        )
-        .await;
+        notice(&sender, ana, &format!("stop-{n}")).await;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while relay.arrived() == 0 {

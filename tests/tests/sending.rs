@@ -400,24 +400,32 @@ async fn the_same_idempotency_key_never_makes_a_second_message() {
     assert_eq!(office.mail_sends().len(), 1);
 }
 
+/// Sends Ana a high-urgency phone-only message and waits until it is in the call queue; returns
+/// the message id.
+async fn call_ana(sender: &Api<'_>, ana: i64, key: &str, script: &str) -> (String, Value) {
+    let accepted = send(
+        sender,
+        &json!({
+            "contact_id": ana, "idempotency_key": key, "urgency": "high", "kind": "overdue",
+            "content": { "phone": { "text": script } }
+        }),
+    )
+    .await;
+    let id = accepted["message_id"].as_str().unwrap().to_string();
+    let queued = wait_for(sender, &id, "handed to the call queue", |m| {
+        status(m) == "sent"
+    })
+    .await;
+    (id, queued)
+}
+
 #[tokio::test]
 async fn a_phone_message_is_a_call_task_staff_claim_and_complete() {
     let office = Office::open(Script::default()).await;
     let ana = office.ana().await;
     let (sender, staff) = (office.sender(), office.staff());
-    let accepted = send(
-        &sender,
-        &json!({
-            "contact_id": ana, "idempotency_key": "call-1", "urgency": "high", "kind": "overdue",
-            "content": { "phone": { "text": "Ask about the overdue invoice." } }
-        }),
-    )
-    .await;
-    let id = accepted["message_id"].as_str().unwrap();
-    let queued = wait_for(&sender, id, "handed to the call queue", |m| {
-        status(m) == "sent"
-    })
-    .await;
+    let (id, queued) = call_ana(&sender, ana, "call-1", "Ask about the overdue invoice.").await;
+    let id = id.as_str();
     assert_eq!(attempt(&queued, 1)["carrier"], "call_queue");
 
     let tasks = staff.get_ok("/api/call-tasks").await;
@@ -478,16 +486,8 @@ async fn an_unanswered_call_fails_the_message_when_no_channel_is_left() {
     let office = Office::open(Script::default()).await;
     let ana = office.ana().await;
     let (sender, staff) = (office.sender(), office.staff());
-    let accepted = send(
-        &sender,
-        &json!({
-            "contact_id": ana, "idempotency_key": "call-2", "urgency": "high", "kind": "overdue",
-            "content": { "phone": { "text": "Call about the invoice." } }
-        }),
-    )
-    .await;
-    let id = accepted["message_id"].as_str().unwrap();
-    wait_for(&sender, id, "queued for a call", |m| status(m) == "sent").await;
+    let (id, _) = call_ana(&sender, ana, "call-2", "Call about the invoice.").await;
+    let id = id.as_str();
     let task_id = staff.get_ok("/api/call-tasks").await[0]["id"]
         .as_i64()
         .unwrap();

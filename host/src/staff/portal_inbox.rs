@@ -29,12 +29,7 @@ impl Contacts {
         now: i64,
     ) -> Result<PortalMessage, StaffError> {
         let mut tx = self.store().begin_write().await?;
-        let message = portal_inbox::get(tx.conn(), contact_id, message_id)
-            .await?
-            .ok_or_else(|| StaffError::Unknown {
-                what: "portal message of this contact",
-                name: message_id.to_string(),
-            })?;
+        let message = inbox_message(tx.conn(), contact_id, message_id).await?;
         if message.read_at.is_none() {
             portal_inbox::mark_read(tx.conn(), message_id, now).await?;
             let row = NewInteraction {
@@ -61,13 +56,22 @@ impl Contacts {
             };
             interactions::insert_one(tx.conn(), &row).await?;
         }
-        let message = portal_inbox::get(tx.conn(), contact_id, message_id)
-            .await?
-            .ok_or_else(|| StaffError::Unknown {
-                what: "portal message of this contact",
-                name: message_id.to_string(),
-            })?;
+        let message = inbox_message(tx.conn(), contact_id, message_id).await?;
         tx.commit().await?;
         Ok(message)
     }
+}
+
+/// One message of a contact's inbox; a message that is not theirs is as unknown as none.
+async fn inbox_message(
+    conn: &mut sqlx::AnyConnection,
+    contact_id: i64,
+    message_id: &str,
+) -> Result<PortalMessage, StaffError> {
+    portal_inbox::get(conn, contact_id, message_id)
+        .await?
+        .ok_or_else(|| StaffError::Unknown {
+            what: "portal message of this contact",
+            name: message_id.to_string(),
+        })
 }
