@@ -80,6 +80,7 @@ fn failure_kind(kind: SendFailureKind) -> &'static str {
 }
 
 /// What the log row of a try records.
+#[derive(Clone, Copy)]
 pub struct TryRecord<'a> {
     pub contact_id: i64,
     pub channel: Channel,

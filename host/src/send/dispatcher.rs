@@ -489,8 +489,20 @@ impl Dispatcher {
             }
             _ => {}
         }
-        self.record_try(attempt, &plugin, to, parts, &tried, now)
-            .await?;
+        let record = TryRecord {
+            contact_id: attempt.contact_id,
+            channel: attempt.channel,
+            plugin: &plugin,
+            message_id: &attempt.message_id,
+            attempt_seq: Some(attempt.seq),
+            to,
+            subject: parts.subject.as_deref(),
+            text: parts.text.as_deref(),
+            tried: &tried,
+            created_by: "outbox",
+            now,
+        };
+        self.record_try(attempt, record).await?;
         // A fallback attempt may now be due.
         self.wake.notify_one();
         Ok(())
@@ -499,43 +511,26 @@ impl Dispatcher {
     /// Records a try's final answer: the log row and the attempt's state, in one transaction.
     /// The vendor has answered, so a failure to record is retried here rather than left to the
     /// lease (which would send the message again).
-    async fn record_try(
-        &self,
-        attempt: &Claimed,
-        plugin: &Plugin,
-        to: &str,
-        parts: &Parts,
-        tried: &Tried,
-        now: i64,
-    ) -> Result<(), CarryError> {
-        let mut last_error = None;
-        for pause_ms in [0, 100, 500, 2_000] {
-            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-            match self
-                .record_try_once(attempt, plugin, to, parts, tried, now)
-                .await
-            {
+    async fn record_try(&self, attempt: &Claimed, record: TryRecord<'_>) -> Result<(), CarryError> {
+        const PAUSES_MS: [u64; 3] = [100, 500, 2_000];
+        let mut failures = 0;
+        loop {
+            match self.record_try_once(attempt, record).await {
                 Ok(()) => return Ok(()),
-                Err(error) => {
+                Err(error) if failures < PAUSES_MS.len() => {
                     tracing::warn!(%error, message = %attempt.message_id, "recording a send failed; trying again");
-                    last_error = Some(error);
+                    tokio::time::sleep(Duration::from_millis(PAUSES_MS[failures])).await;
+                    failures += 1;
                 }
+                Err(error) => return Err(error.into()),
             }
         }
-        Err(last_error.map_or_else(
-            || CarryError::Content("unrecorded".into()),
-            CarryError::from,
-        ))
     }
 
     async fn record_try_once(
         &self,
         attempt: &Claimed,
-        plugin: &Plugin,
-        to: &str,
-        parts: &Parts,
-        tried: &Tried,
-        now: i64,
+        record: TryRecord<'_>,
     ) -> Result<(), StoreError> {
         let mut tx = self.store.begin_write().await?;
         // The message's contact now: a merge during the call moved it to the survivor.
@@ -544,35 +539,26 @@ impl Dispatcher {
         };
         let row = log_row(&TryRecord {
             contact_id,
-            channel: attempt.channel,
-            plugin,
-            message_id: &attempt.message_id,
-            attempt_seq: Some(attempt.seq),
-            to,
-            subject: parts.subject.as_deref(),
-            text: parts.text.as_deref(),
-            tried,
-            created_by: "outbox",
-            now,
+            ..record
         });
         interactions::insert_one(tx.conn(), &row).await?;
-        match tried {
+        match record.tried {
             Tried::Sent {
                 vendor_message_id, ..
             } => {
                 outbox::record_sent(
                     tx.conn(),
                     attempt,
-                    plugin.id(),
-                    to,
+                    record.plugin.id(),
+                    record.to,
                     vendor_message_id.as_deref(),
-                    now,
+                    record.now,
                 )
                 .await?;
             }
             Tried::Failed(failure) => {
                 let detail = serde_json::to_value(failure).unwrap_or(Value::Null);
-                outbox::record_failed(tx.conn(), attempt, true, &detail, now).await?;
+                outbox::record_failed(tx.conn(), attempt, true, &detail, record.now).await?;
             }
         }
         tx.commit().await
