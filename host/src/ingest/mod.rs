@@ -6,6 +6,7 @@
 //! `switchboard replay` reprocesses it once the plugin is fixed). A request with a bad signature
 //! is refused with 401 and not stored: it is not the vendor's.
 
+mod group_commit;
 mod record;
 mod replay;
 mod validate;
@@ -17,7 +18,8 @@ pub use record::Recorded;
 pub use replay::{ReplayReport, replay};
 pub use validate::{CheckedInteraction, MAX_INTERACTIONS};
 
-use record::{RawRow, Source, record_accepted, record_unprocessed};
+use group_commit::Committer;
+use record::{RawRow, Source, record_unprocessed};
 use validate::{Expectations, check_interactions, check_reply};
 
 use crate::clock::now_ms;
@@ -37,6 +39,7 @@ pub struct IngestSettings {
 #[derive(Clone)]
 pub struct Ingest {
     store: Store,
+    committer: Committer,
     plugins: Arc<LivePlugins>,
     settings: Arc<IngestSettings>,
 }
@@ -88,8 +91,11 @@ pub enum Verdict {
 }
 
 impl Ingest {
+    /// Ingestion over `store`; starts the task that commits accepted webhooks, so it must be
+    /// called inside the Tokio runtime.
     pub fn new(store: Store, plugins: Arc<LivePlugins>, settings: IngestSettings) -> Self {
         Ingest {
+            committer: Committer::start(store.clone()),
             store,
             plugins,
             settings: Arc::new(settings),
@@ -126,15 +132,10 @@ impl Ingest {
                 interactions,
                 reply,
             } => {
-                let recorded = record_accepted(
-                    &self.store,
-                    source(plugin),
-                    RawRow::New(&raw),
-                    raw.received_at,
-                    &interactions,
-                    now_ms(),
-                )
-                .await?;
+                let recorded = self
+                    .committer
+                    .record(source(plugin), raw, interactions)
+                    .await?;
                 WebhookOutcome::Accepted { reply, recorded }
             }
             Verdict::BadSignature(reason) => WebhookOutcome::BadSignature { reason },

@@ -36,34 +36,67 @@ pub enum RawRow<'a> {
     Stored(i64),
 }
 
+/// An accepted webhook to record: its raw request and what its plugin made of it.
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptedWebhook<'a> {
+    pub raw: RawRow<'a>,
+    pub received_at: i64,
+    pub interactions: &'a [CheckedInteraction],
+}
+
 /// Commits an accepted webhook's interactions, with the raw request, in one transaction.
 pub async fn record_accepted(
     store: &Store,
     source: Source<'_>,
-    raw: RawRow<'_>,
-    received_at: i64,
-    interactions: &[CheckedInteraction],
+    webhook: AcceptedWebhook<'_>,
     now: i64,
 ) -> Result<Recorded, StoreError> {
     let mut tx = store.begin_write().await?;
-    let raw_webhook_id = match raw {
-        RawRow::New(request) => {
-            raw_webhooks::insert(tx.conn(), request, RawStatus::Processed, None, Some(now)).await?
-        }
-        RawRow::Stored(id) => {
-            raw_webhooks::record_attempt(tx.conn(), id, RawStatus::Processed, None).await?;
-            id
-        }
-    };
+    let recorded = record_group(tx.conn(), source, &[webhook], now).await?;
+    tx.commit().await?;
+    recorded
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("recording a webhook returned no result".into()))
+}
 
-    let event_ids: Vec<&str> = interactions
+/// Records accepted webhooks of one source inside the caller's transaction, with the same result
+/// as recording them one after another in the order given: every step runs once for the whole
+/// group (one statement per step, not one per webhook), and an event that two of them carry is
+/// logged once, for the first.
+pub async fn record_group(
+    conn: &mut sqlx::AnyConnection,
+    source: Source<'_>,
+    webhooks: &[AcceptedWebhook<'_>],
+    now: i64,
+) -> Result<Vec<Recorded>, StoreError> {
+    let mut raw_ids = Vec::with_capacity(webhooks.len());
+    for webhook in webhooks {
+        raw_ids.push(match webhook.raw {
+            RawRow::New(request) => {
+                raw_webhooks::insert(conn, request, RawStatus::Processed, None, Some(now)).await?
+            }
+            RawRow::Stored(id) => {
+                raw_webhooks::record_attempt(conn, id, RawStatus::Processed, None).await?;
+                id
+            }
+        });
+    }
+
+    // Every interaction of the group, with the index of the webhook it came in.
+    let all: Vec<(usize, &CheckedInteraction)> = webhooks
         .iter()
-        .filter_map(|i| i.vendor_event_id.as_deref())
+        .enumerate()
+        .flat_map(|(index, webhook)| webhook.interactions.iter().map(move |i| (index, i)))
         .collect();
-    let known = interactions::known_event_ids(tx.conn(), source.vendor, &event_ids).await?;
-    let fresh: Vec<&CheckedInteraction> = interactions
+    let event_ids: Vec<&str> = all
         .iter()
-        .filter(|i| {
+        .filter_map(|(_, i)| i.vendor_event_id.as_deref())
+        .collect();
+    let known = interactions::known_event_ids(conn, source.vendor, &event_ids).await?;
+    let fresh: Vec<(usize, &CheckedInteraction)> = all
+        .into_iter()
+        .filter(|(_, i)| {
             i.vendor_event_id
                 .as_deref()
                 .is_none_or(|id| !known.contains(id))
@@ -72,7 +105,7 @@ pub async fn record_accepted(
 
     let subjects: Vec<Subject<'_>> = fresh
         .iter()
-        .map(|i| Subject {
+        .map(|(_, i)| Subject {
             channel: i.channel,
             outcome: i.outcome,
             occurred_at: i.occurred_at,
@@ -81,23 +114,31 @@ pub async fn record_accepted(
         })
         .collect();
     let created_by = format!("plugin:{}", source.plugin_id);
-    let resolutions = resolve_batch(tx.conn(), &subjects, &created_by, now).await?;
+    let resolutions = resolve_batch(conn, &subjects, &created_by, now).await?;
 
-    let suppressed = resolutions.iter().filter(|r| r.suppressed).count() as u64;
-    let bounced: Vec<(&CheckedInteraction, i64)> = fresh
-        .iter()
-        .zip(&resolutions)
-        .filter(|(i, _)| i.outcome == Outcome::Bounced)
-        .filter_map(|(i, r)| Some((*i, r.contact_id?)))
-        .collect();
-    let rows: Vec<NewInteraction> = fresh
-        .iter()
-        .zip(resolutions)
-        .filter(|(_, resolution)| !resolution.suppressed)
-        .map(|(i, resolution)| NewInteraction {
+    let mut tallies = vec![Tally::default(); webhooks.len()];
+    let mut bounced = Vec::new();
+    let mut rows = Vec::with_capacity(fresh.len());
+    for ((index, i), resolution) in fresh.iter().zip(resolutions) {
+        let tally = &mut tallies[*index];
+        tally.fresh += 1;
+        if resolution.suppressed {
+            tally.suppressed += 1;
+            continue;
+        }
+        if i.outcome == Outcome::Bounced
+            && let Some(contact_id) = resolution.contact_id
+        {
+            bounced.push(Bounce {
+                interaction: i,
+                contact_id,
+                raw_webhook_id: raw_ids[*index],
+            });
+        }
+        rows.push(NewInteraction {
             contact_id: resolution.contact_id,
             occurred_at: i.occurred_at,
-            received_at,
+            received_at: webhooks[*index].received_at,
             kind: i.kind.clone(),
             channel: i.channel,
             direction: i.direction,
@@ -107,40 +148,60 @@ pub async fn record_accepted(
             external_system: Some(source.vendor.to_string()),
             vendor_message_id: i.vendor_message_id.clone(),
             vendor_event_id: i.vendor_event_id.clone(),
-            raw_webhook_id: Some(raw_webhook_id),
+            raw_webhook_id: Some(raw_ids[*index]),
             time_to_action_ms: resolution.time_to_action_ms,
             summary: i.summary.clone(),
             metadata: i.metadata.clone(),
             created_by: created_by.clone(),
-        })
-        .collect();
-    let inserted = interactions::insert_new(tx.conn(), &rows).await?;
-    mark_unreachable(tx.conn(), &bounced, raw_webhook_id, source.vendor).await?;
-    let duplicates = interactions.len() as u64 - inserted - suppressed;
-    raw_webhooks::mark_processed(tx.conn(), raw_webhook_id, inserted, duplicates, now).await?;
-    if suppressed > 0 && suppressed == fresh.len() as u64 {
-        // Nothing in it is about anyone but erased people: keeping the body would keep them.
-        let why = "body removed: it named only erased people";
-        raw_webhooks::redact(tx.conn(), raw_webhook_id, why).await?;
+        });
     }
-    tx.commit().await?;
-    Ok(Recorded {
-        raw_webhook_id,
-        interactions: inserted,
-        duplicates,
-        suppressed,
-    })
+    let inserted = interactions::insert_new(conn, &rows).await?;
+    mark_unreachable(conn, &bounced, source.vendor).await?;
+
+    let mut recorded = Vec::with_capacity(webhooks.len());
+    for ((webhook, raw_webhook_id), tally) in webhooks.iter().zip(raw_ids).zip(tallies) {
+        let added = inserted.from_webhook(raw_webhook_id);
+        let duplicates = webhook.interactions.len() as u64 - added - tally.suppressed;
+        raw_webhooks::mark_processed(conn, raw_webhook_id, added, duplicates, now).await?;
+        if tally.suppressed > 0 && tally.suppressed == tally.fresh {
+            // Nothing in it is about anyone but erased people: keeping the body would keep them.
+            let why = "body removed: it named only erased people";
+            raw_webhooks::redact(conn, raw_webhook_id, why).await?;
+        }
+        recorded.push(Recorded {
+            raw_webhook_id,
+            interactions: added,
+            duplicates,
+            suppressed: tally.suppressed,
+        });
+    }
+    Ok(recorded)
+}
+
+/// How one webhook's new (not yet logged) interactions fared.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    fresh: u64,
+    /// About erased people, so not recorded.
+    suppressed: u64,
+}
+
+/// A hard bounce about a known contact, and the webhook that reported it.
+struct Bounce<'a> {
+    interaction: &'a CheckedInteraction,
+    contact_id: i64,
+    raw_webhook_id: i64,
 }
 
 /// A hard bounce (or a permanently undeliverable number) marks the identity it was sent to as
 /// unreachable, with the bounce as evidence, until staff re-verify it.
 async fn mark_unreachable(
     conn: &mut sqlx::AnyConnection,
-    bounced: &[(&CheckedInteraction, i64)],
-    raw_webhook_id: i64,
+    bounced: &[Bounce<'_>],
     vendor: &str,
 ) -> Result<(), StoreError> {
-    for (interaction, contact_id) in bounced {
+    for bounce in bounced {
+        let (interaction, contact_id) = (bounce.interaction, bounce.contact_id);
         let kind = match interaction.channel {
             Channel::Email => IdentityKind::Email,
             Channel::Sms | Channel::Phone => IdentityKind::Phone,
@@ -148,8 +209,8 @@ async fn mark_unreachable(
         };
         let evidence = interactions::find_in_webhook(
             conn,
-            raw_webhook_id,
-            *contact_id,
+            bounce.raw_webhook_id,
+            contact_id,
             interaction.vendor_event_id.as_deref(),
             interaction.vendor_message_id.as_deref(),
         )
@@ -166,7 +227,7 @@ async fn mark_unreachable(
         {
             contacts::mark_unreachable(
                 conn,
-                *contact_id,
+                contact_id,
                 key,
                 &reason,
                 evidence,

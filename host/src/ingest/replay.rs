@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::record::{RawRow, record_accepted, record_unprocessed};
+use super::record::{AcceptedWebhook, RawRow, record_accepted, record_unprocessed};
 use super::{Ingest, Verdict, judge, source};
 use crate::clock::now_ms;
 use crate::store::StoreError;
@@ -51,15 +51,13 @@ pub async fn replay(ingest: &Ingest, filter: &ReplayFilter) -> Result<ReplayRepo
         let country = ingest.settings.default_country_code.as_deref();
         let result = match judge(plugin, &stored.request, country).await {
             Verdict::Accepted { interactions, .. } => {
-                let recorded = record_accepted(
-                    ingest.store(),
-                    source(plugin),
+                let webhook = AcceptedWebhook {
                     raw,
-                    stored.request.received_at,
-                    &interactions,
-                    now_ms(),
-                )
-                .await?;
+                    received_at: stored.request.received_at,
+                    interactions: &interactions,
+                };
+                let recorded =
+                    record_accepted(ingest.store(), source(plugin), webhook, now_ms()).await?;
                 report.processed += 1;
                 report.interactions += recorded.interactions;
                 report.duplicates += recorded.duplicates;

@@ -68,19 +68,40 @@ const COLUMN_COUNT: usize = 17;
 /// Rows per INSERT, well under SQLite's and PostgreSQL's parameter limits.
 const ROWS_PER_STATEMENT: usize = 200;
 
-/// Adds rows, skipping any whose `(external_system, vendor_event_id)` is already in the log, and
-/// counts the added ones into the engagement counters and the consent ledger in the same
-/// transaction. Returns how many were added.
+/// Which rows [`insert_new`] added, by the raw webhook they came in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inserted {
+    by_webhook: HashMap<Option<i64>, u64>,
+}
+
+impl Inserted {
+    /// How many rows were added in all.
+    pub fn total(&self) -> u64 {
+        self.by_webhook.values().sum()
+    }
+
+    /// How many of the added rows came in raw webhook `raw_webhook_id`.
+    pub fn from_webhook(&self, raw_webhook_id: i64) -> u64 {
+        self.by_webhook
+            .get(&Some(raw_webhook_id))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Adds rows, skipping any whose `(external_system, vendor_event_id)` is already in the log (or
+/// earlier in `rows`), and counts the added ones into the engagement counters and the consent
+/// ledger in the same transaction.
 pub async fn insert_new(
     conn: &mut AnyConnection,
     rows: &[NewInteraction],
-) -> Result<u64, StoreError> {
-    let mut inserted = 0;
+) -> Result<Inserted, StoreError> {
+    let mut inserted = Inserted::default();
     let mut events = Vec::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO interaction_log ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING
-             RETURNING {EVENT_COLUMNS}",
+             RETURNING {EVENT_COLUMNS}, raw_webhook_id",
             Params::for_connection(conn).rows(chunk.len(), COLUMN_COUNT)
         );
         let mut query = dynamic(sql);
@@ -88,7 +109,8 @@ pub async fn insert_new(
             query = bind_row(query, row);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            inserted += 1;
+            let raw_webhook_id: Option<i64> = row.try_get("raw_webhook_id")?;
+            *inserted.by_webhook.entry(raw_webhook_id).or_default() += 1;
             events.extend(engagement::attributed_event(&row)?);
         }
     }
@@ -452,10 +474,16 @@ pub(crate) mod tests {
             event("email_delivered", Outcome::Delivered, 10, "m1", "e1"),
             event("email_delivered", Outcome::Delivered, 10, "m1", "e1"),
         ];
-        assert_eq!(insert_new(tx.conn(), &rows).await.unwrap(), 1);
+        assert_eq!(insert_new(tx.conn(), &rows).await.unwrap().total(), 1);
         let mut other_vendor = event("email_delivered", Outcome::Delivered, 10, "m1", "e1");
         other_vendor.external_system = Some("mailgun".into());
-        assert_eq!(insert_new(tx.conn(), &[other_vendor]).await.unwrap(), 1);
+        assert_eq!(
+            insert_new(tx.conn(), &[other_vendor])
+                .await
+                .unwrap()
+                .total(),
+            1
+        );
         let known = known_event_ids(tx.conn(), "sendgrid", &["e1", "e2"])
             .await
             .unwrap();

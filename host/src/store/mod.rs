@@ -50,6 +50,8 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// The database.

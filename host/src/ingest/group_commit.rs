@@ -1,0 +1,355 @@
+//! Group commit: webhooks accepted at the same time share one write transaction.
+//!
+//! The database has one writer, and most of what a 50-event webhook costs it is fixed per
+//! transaction: the commit, the hand-off of the write lock, and one statement per step however
+//! many rows the step writes. So accepted webhooks queue for one committer task, which takes
+//! every webhook waiting when it becomes free and records them together. Nothing waits for
+//! company: a webhook that arrives alone is committed at once, and groups only form while the
+//! writer is busy, which is exactly when sharing pays.
+//!
+//! A group that fails is rolled back and each of its webhooks recorded again on its own, so one
+//! webhook's failure is never another's.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::CheckedInteraction;
+use super::record::{AcceptedWebhook, RawRow, Recorded, Source, record_accepted, record_group};
+use crate::clock::now_ms;
+use crate::store::raw_webhooks::RawRequest;
+use crate::store::{Store, StoreError};
+
+/// A group takes webhooks until it holds this many interactions (at least one webhook).
+const MAX_GROUP_INTERACTIONS: usize = 2_000;
+/// Webhooks that may wait for the committer before senders wait to queue.
+const QUEUE_DEPTH: usize = 1_024;
+
+/// The handle through which accepted webhooks reach the committer task.
+#[derive(Clone)]
+pub struct Committer {
+    queue: mpsc::Sender<Job>,
+}
+
+/// An accepted webhook waiting to be recorded, and where to send the result.
+struct Job {
+    plugin_id: String,
+    vendor: String,
+    raw: RawRequest,
+    interactions: Vec<CheckedInteraction>,
+    done: oneshot::Sender<Result<Recorded, StoreError>>,
+}
+
+impl Job {
+    fn source(&self) -> Source<'_> {
+        Source {
+            plugin_id: &self.plugin_id,
+            vendor: &self.vendor,
+        }
+    }
+
+    fn webhook(&self) -> AcceptedWebhook<'_> {
+        AcceptedWebhook {
+            raw: RawRow::New(&self.raw),
+            received_at: self.raw.received_at,
+            interactions: &self.interactions,
+        }
+    }
+}
+
+impl Committer {
+    /// Starts the committer task; it ends when the last handle is dropped and the queue drained.
+    pub fn start(store: Store) -> Self {
+        let (queue, waiting) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(run(store, waiting));
+        Committer { queue }
+    }
+
+    /// Records an accepted webhook (the raw request and its interactions), returning once it is
+    /// committed.
+    pub async fn record(
+        &self,
+        source: Source<'_>,
+        raw: RawRequest,
+        interactions: Vec<CheckedInteraction>,
+    ) -> Result<Recorded, StoreError> {
+        let (done, result) = oneshot::channel();
+        let job = Job {
+            plugin_id: source.plugin_id.to_string(),
+            vendor: source.vendor.to_string(),
+            raw,
+            interactions,
+            done,
+        };
+        self.queue.send(job).await.map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the webhook committer has stopped".into())
+}
+
+async fn run(store: Store, mut waiting: mpsc::Receiver<Job>) {
+    while let Some(first) = waiting.recv().await {
+        let mut group = vec![first];
+        let mut size = group[0].interactions.len();
+        while size < MAX_GROUP_INTERACTIONS {
+            match waiting.try_recv() {
+                Ok(job) => {
+                    size += job.interactions.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&store, group).await;
+    }
+}
+
+/// Records a group in one transaction, or each of its webhooks alone if that fails.
+async fn commit_group(store: &Store, group: Vec<Job>) {
+    if group.len() > 1 {
+        match record_together(store, &group).await {
+            Ok(results) => {
+                for (job, recorded) in group.into_iter().zip(results) {
+                    // A sender that has gone (its client hung up) still had its webhook recorded.
+                    let _ = job.done.send(Ok(recorded));
+                }
+                return;
+            }
+            Err(error) => tracing::warn!(
+                webhooks = group.len(),
+                %error,
+                "recording a group of webhooks failed; recording each alone"
+            ),
+        }
+    }
+    for job in group {
+        let result = record_accepted(store, job.source(), job.webhook(), now_ms()).await;
+        let _ = job.done.send(result);
+    }
+}
+
+/// One transaction for the whole group: the webhooks of each plugin recorded together, plugins
+/// in the order their first webhook arrived. Results are in the group's order.
+async fn record_together(store: &Store, group: &[Job]) -> Result<Vec<Recorded>, StoreError> {
+    let now = now_ms();
+    let mut tx = store.begin_write().await?;
+    let mut results: Vec<Option<Recorded>> = vec![None; group.len()];
+    for members in by_plugin(group) {
+        let webhooks: Vec<AcceptedWebhook<'_>> =
+            members.iter().map(|&i| group[i].webhook()).collect();
+        let source = group[members[0]].source();
+        let recorded = record_group(tx.conn(), source, &webhooks, now).await?;
+        for (index, recorded) in members.into_iter().zip(recorded) {
+            results[index] = Some(recorded);
+        }
+    }
+    tx.commit().await?;
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| StoreError::Corrupt("a grouped webhook was not recorded".into())))
+        .collect()
+}
+
+/// The indexes of the group's jobs, partitioned by plugin (and its vendor, which a reload may
+/// change), each part in arrival order.
+fn by_plugin(group: &[Job]) -> Vec<Vec<usize>> {
+    let mut parts: Vec<Vec<usize>> = Vec::new();
+    for (index, job) in group.iter().enumerate() {
+        let same = parts.iter_mut().find(|part| {
+            let first = &group[part[0]];
+            first.plugin_id == job.plugin_id && first.vendor == job.vendor
+        });
+        match same {
+            Some(part) => part.push(index),
+            None => parts.push(vec![index]),
+        }
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Channel, Direction, Outcome};
+    use crate::identity::{Hints, IdentityKey};
+    use crate::store::testing;
+
+    const SOURCE: Source<'static> = Source {
+        plugin_id: "email-sendgrid",
+        vendor: "sendgrid",
+    };
+
+    fn raw(plugin_id: &str) -> RawRequest {
+        RawRequest {
+            plugin_id: plugin_id.to_string(),
+            received_at: 1_700_000_100_000,
+            method: "POST".into(),
+            path: format!("/webhooks/{plugin_id}"),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: b"[]".to_vec(),
+        }
+    }
+
+    /// An email event about message `message` (with the address only if `email` is given).
+    fn event(
+        event_id: &str,
+        message: &str,
+        outcome: Outcome,
+        email: Option<&str>,
+    ) -> CheckedInteraction {
+        CheckedInteraction {
+            kind: format!("email_{}", outcome.as_str()),
+            channel: Channel::Email,
+            direction: Direction::Outbound,
+            outcome,
+            vendor_status: None,
+            occurred_at: 1_700_000_000_000,
+            vendor_message_id: Some(message.to_string()),
+            vendor_event_id: Some(event_id.to_string()),
+            hints: Hints {
+                contact_id: None,
+                identities: email
+                    .map(|e| IdentityKey::email(e).expect("valid email"))
+                    .into_iter()
+                    .collect(),
+            },
+            summary: None,
+            metadata: "{}".into(),
+        }
+    }
+
+    async fn log_rows(store: &Store) -> Vec<(String, Option<i64>, i64)> {
+        sqlx::query_as(
+            "SELECT vendor_event_id, contact_id, raw_webhook_id FROM interaction_log ORDER BY id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("read the log")
+    }
+
+    #[tokio::test]
+    async fn a_group_records_as_if_one_webhook_followed_another() {
+        let (store, _dir) = testing::store().await;
+        let first = vec![
+            event("e1", "m1", Outcome::Queued, Some("ana@example.org")),
+            event("e2", "m1", Outcome::Delivered, Some("ana@example.org")),
+        ];
+        // A vendor retry of e2, and an open that names no one but belongs to m1.
+        let second = vec![
+            event("e2", "m1", Outcome::Delivered, Some("ana@example.org")),
+            event("e3", "m1", Outcome::Opened, None),
+        ];
+        let (first_raw, second_raw) = (raw(SOURCE.plugin_id), raw(SOURCE.plugin_id));
+        let webhooks = [
+            AcceptedWebhook {
+                raw: RawRow::New(&first_raw),
+                received_at: first_raw.received_at,
+                interactions: &first,
+            },
+            AcceptedWebhook {
+                raw: RawRow::New(&second_raw),
+                received_at: second_raw.received_at,
+                interactions: &second,
+            },
+        ];
+
+        let mut tx = store.begin_write().await.unwrap();
+        let recorded = record_group(tx.conn(), SOURCE, &webhooks, now_ms())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!((recorded[0].interactions, recorded[0].duplicates), (2, 0));
+        assert_eq!((recorded[1].interactions, recorded[1].duplicates), (1, 1));
+        let rows = log_rows(&store).await;
+        let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(ids, ["e1", "e2", "e3"]);
+        let contact = rows[0].1.expect("ana has a contact");
+        assert!(rows.iter().all(|r| r.1 == Some(contact)), "{rows:?}");
+        assert_eq!(rows[2].2, recorded[1].raw_webhook_id);
+    }
+
+    #[tokio::test]
+    async fn webhooks_sent_together_are_each_answered_with_their_own_result() {
+        let (store, _dir) = testing::store().await;
+        let committer = Committer::start(store.clone());
+        let sends = (0..24).map(|n| {
+            let committer = committer.clone();
+            tokio::spawn(async move {
+                let events = vec![
+                    event(
+                        &format!("a{n}"),
+                        &format!("m{n}"),
+                        Outcome::Queued,
+                        Some("bo@example.org"),
+                    ),
+                    event(
+                        &format!("b{}", n / 2),
+                        "shared",
+                        Outcome::Opened,
+                        Some("bo@example.org"),
+                    ),
+                ];
+                committer
+                    .record(SOURCE, raw(SOURCE.plugin_id), events)
+                    .await
+            })
+        });
+        let mut added = 0;
+        for send in sends.collect::<Vec<_>>() {
+            let recorded = send.await.unwrap().expect("recorded");
+            assert_eq!(recorded.interactions + recorded.duplicates, 2);
+            added += recorded.interactions;
+        }
+        // 24 distinct `a` events, 12 distinct `b` events (each sent twice).
+        assert_eq!(added, 36);
+        assert_eq!(log_rows(&store).await.len(), 36);
+    }
+
+    #[tokio::test]
+    async fn a_failing_webhook_does_not_fail_the_others_in_its_group() {
+        let (store, _dir) = testing::store().await;
+        // A real database refusal for one plugin's webhooks only.
+        sqlx::query(
+            "CREATE TRIGGER refuse_broken BEFORE INSERT ON raw_webhooks
+             WHEN NEW.plugin_id = 'broken'
+             BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let job = |plugin_id: &str, event_id: &str| {
+            let (done, result) = oneshot::channel();
+            let job = Job {
+                plugin_id: plugin_id.to_string(),
+                vendor: "sendgrid".into(),
+                raw: raw(plugin_id),
+                interactions: vec![event(
+                    event_id,
+                    event_id,
+                    Outcome::Queued,
+                    Some("cy@example.org"),
+                )],
+                done,
+            };
+            (job, result)
+        };
+        let (good, good_result) = job("email-sendgrid", "g1");
+        let (broken, broken_result) = job("broken", "x1");
+        let (also_good, also_good_result) = job("email-sendgrid", "g2");
+
+        commit_group(&store, vec![good, broken, also_good]).await;
+
+        assert_eq!(good_result.await.unwrap().unwrap().interactions, 1);
+        assert_eq!(also_good_result.await.unwrap().unwrap().interactions, 1);
+        let error = broken_result.await.unwrap().unwrap_err();
+        assert!(
+            error.to_string().contains("refused for the test"),
+            "{error}"
+        );
+        let ids: Vec<String> = log_rows(&store).await.into_iter().map(|r| r.0).collect();
+        assert_eq!(ids, ["g1", "g2"]);
+    }
+}
