@@ -130,6 +130,11 @@ impl Store {
                     // 16 MiB of page cache per connection (SQLite's default is 2 MiB): the
                     // interior pages of the log's and the counters' indexes stay in memory.
                     conn.execute("PRAGMA cache_size = -16384").await?;
+                    // Pages outside that cache are read through a memory map rather than a
+                    // read() call and a copy each, and the statement journals of the multi-row
+                    // upserts stay in memory: together +8-9% ingest throughput (BENCHMARKS.md §2).
+                    conn.execute("PRAGMA mmap_size = 268435456").await?;
+                    conn.execute("PRAGMA temp_store = MEMORY").await?;
                     // Checkpoints are the checkpointer's job (below); a writer checkpoints itself
                     // only as a backstop, should the log reach 16,000 pages (64 MiB) regardless.
                     conn.execute("PRAGMA wal_autocheckpoint = 16000").await?;
