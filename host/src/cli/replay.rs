@@ -1,6 +1,7 @@
 //! `switchboard replay`.
 
 use super::Common;
+use anyhow::Context as _;
 use switchboard::ingest::{Ingest, IngestSettings, replay};
 use switchboard::runtime::LivePlugins;
 use switchboard::store::Store;
@@ -30,7 +31,8 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         IngestSettings {
             default_country_code: args.common.default_country_code.clone(),
         },
-    );
+    )
+    .context("starting the webhook committer")?;
     let filter = ReplayFilter {
         plugin_id: args.plugin,
         id: args.id,

@@ -97,7 +97,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         IngestSettings {
             default_country_code: args.common.default_country_code.clone(),
         },
-    );
+    )
+    .context("starting the webhook committer")?;
     let identify = identify_settings(args.identify_settings.as_deref())?;
     let engine = Engine::new(
         ingest.store().clone(),

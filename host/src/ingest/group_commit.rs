@@ -56,11 +56,22 @@ impl Job {
 }
 
 impl Committer {
-    /// Starts the committer task; it ends when the last handle is dropped and the queue drained.
-    pub fn start(store: Store) -> Self {
+    /// Starts the committer on a thread of its own; it ends when the last handle is dropped and
+    /// the queue drained.
+    ///
+    /// A group's transaction is a conversation of a few dozen steps with the database thread, and
+    /// the committer must answer each at once: on the server's runtime it would wait behind plugin
+    /// calls (which do not yield for their first milliseconds), and the writer, the one part that
+    /// cannot run in parallel, would idle while it did.
+    pub fn start(store: Store) -> std::io::Result<Self> {
         let (queue, waiting) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(store, waiting));
-        Committer { queue }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        std::thread::Builder::new()
+            .name("switchboard-committer".into())
+            .spawn(move || runtime.block_on(run(store, waiting)))?;
+        Ok(Committer { queue })
     }
 
     /// Records an accepted webhook (the raw request and its interactions), returning once it is
@@ -274,7 +285,7 @@ mod tests {
     #[tokio::test]
     async fn webhooks_sent_together_are_each_answered_with_their_own_result() {
         let (store, _dir) = testing::store().await;
-        let committer = Committer::start(store.clone());
+        let committer = Committer::start(store.clone()).unwrap();
         let sends = (0..24).map(|n| {
             let committer = committer.clone();
             tokio::spawn(async move {

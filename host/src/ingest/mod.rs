@@ -91,15 +91,18 @@ pub enum Verdict {
 }
 
 impl Ingest {
-    /// Ingestion over `store`; starts the task that commits accepted webhooks, so it must be
-    /// called inside the Tokio runtime.
-    pub fn new(store: Store, plugins: Arc<LivePlugins>, settings: IngestSettings) -> Self {
-        Ingest {
-            committer: Committer::start(store.clone()),
+    /// Ingestion over `store`; starts the thread that commits accepted webhooks.
+    pub fn new(
+        store: Store,
+        plugins: Arc<LivePlugins>,
+        settings: IngestSettings,
+    ) -> std::io::Result<Self> {
+        Ok(Ingest {
+            committer: Committer::start(store.clone())?,
             store,
             plugins,
             settings: Arc::new(settings),
-        }
+        })
     }
 
     /// The plugins serving now (a reload may swap them; this set stays whole).
