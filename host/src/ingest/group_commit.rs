@@ -90,36 +90,65 @@ impl Committer {
             interactions,
             done,
         };
-        self.queue.send(job).await.map_err(|_| stopped())?;
-        result.await.map_err(|_| stopped())?
+        self.queue.send(job).await.map_err(|_| not_recorded())?;
+        result.await.map_err(|_| not_recorded())?
     }
 }
 
-fn stopped() -> StoreError {
-    StoreError::Unavailable("the webhook committer has stopped".into())
+/// What a sender hears if the committer went away without answering (it stopped, or recording
+/// its group panicked).
+fn not_recorded() -> StoreError {
+    StoreError::Unavailable("the webhook committer failed before recording it".into())
 }
 
 async fn run(store: Store, mut waiting: mpsc::Receiver<Job>) {
-    while let Some(first) = waiting.recv().await {
+    let mut held: Option<Job> = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match waiting.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        let mut size = first.interactions.len();
         let mut group = vec![first];
-        let mut size = group[0].interactions.len();
-        while size < MAX_GROUP_INTERACTIONS {
-            match waiting.try_recv() {
-                Ok(job) => {
-                    size += job.interactions.len();
-                    group.push(job);
-                }
-                Err(_) => break,
+        while let Ok(job) = waiting.try_recv() {
+            if size + job.interactions.len() > MAX_GROUP_INTERACTIONS {
+                held = Some(job);
+                break;
             }
+            size += job.interactions.len();
+            group.push(job);
         }
-        commit_group(&store, group).await;
+        // A panic fails this group only (its senders hear `not_recorded`); the next group goes on.
+        if let Err(error) = tokio::spawn(commit_group(store.clone(), group)).await {
+            tracing::error!(%error, "recording a group of webhooks panicked");
+        }
     }
 }
 
 /// Records a group in one transaction, or each of its webhooks alone if that fails.
-async fn commit_group(store: &Store, group: Vec<Job>) {
+async fn commit_group(store: Store, group: Vec<Job>) {
     if group.len() > 1 {
-        match record_together(store, &group).await {
+        let mut tx = match store.begin_write().await {
+            Ok(tx) => tx,
+            Err(error) => {
+                // Nothing was written and no webhook is at fault: recording each alone would
+                // only wait as long again for each.
+                tracing::error!(webhooks = group.len(), %error, "cannot start a write transaction");
+                let reason = error.to_string();
+                for job in group {
+                    let _ = job.done.send(Err(StoreError::Unavailable(reason.clone())));
+                }
+                return;
+            }
+        };
+        let recorded = match record_together(tx.conn(), &group).await {
+            Ok(results) => tx.commit().await.map(|()| results),
+            Err(error) => Err(error),
+        };
+        match recorded {
             Ok(results) => {
                 for (job, recorded) in group.into_iter().zip(results) {
                     // A sender that has gone (its client hung up) still had its webhook recorded.
@@ -135,48 +164,24 @@ async fn commit_group(store: &Store, group: Vec<Job>) {
         }
     }
     for job in group {
-        let result = record_accepted(store, job.source(), job.webhook(), now_ms()).await;
+        let result = record_accepted(&store, job.source(), job.webhook(), now_ms()).await;
         let _ = job.done.send(result);
     }
 }
 
-/// One transaction for the whole group: the webhooks of each plugin recorded together, plugins
-/// in the order their first webhook arrived. Results are in the group's order.
-async fn record_together(store: &Store, group: &[Job]) -> Result<Vec<Recorded>, StoreError> {
+/// Records the whole group in the caller's transaction, in arrival order: each run of
+/// consecutive webhooks from one plugin together. Results are in the group's order.
+async fn record_together(
+    conn: &mut sqlx::AnyConnection,
+    group: &[Job],
+) -> Result<Vec<Recorded>, StoreError> {
     let now = now_ms();
-    let mut tx = store.begin_write().await?;
-    let mut results: Vec<Option<Recorded>> = vec![None; group.len()];
-    for members in by_plugin(group) {
-        let webhooks: Vec<AcceptedWebhook<'_>> =
-            members.iter().map(|&i| group[i].webhook()).collect();
-        let source = group[members[0]].source();
-        let recorded = record_group(tx.conn(), source, &webhooks, now).await?;
-        for (index, recorded) in members.into_iter().zip(recorded) {
-            results[index] = Some(recorded);
-        }
+    let mut results = Vec::with_capacity(group.len());
+    for run in group.chunk_by(|a, b| a.plugin_id == b.plugin_id && a.vendor == b.vendor) {
+        let webhooks: Vec<AcceptedWebhook<'_>> = run.iter().map(Job::webhook).collect();
+        results.extend(record_group(conn, run[0].source(), &webhooks, now).await?);
     }
-    tx.commit().await?;
-    results
-        .into_iter()
-        .map(|r| r.ok_or_else(|| StoreError::Corrupt("a grouped webhook was not recorded".into())))
-        .collect()
-}
-
-/// The indexes of the group's jobs, partitioned by plugin (and its vendor, which a reload may
-/// change), each part in arrival order.
-fn by_plugin(group: &[Job]) -> Vec<Vec<usize>> {
-    let mut parts: Vec<Vec<usize>> = Vec::new();
-    for (index, job) in group.iter().enumerate() {
-        let same = parts.iter_mut().find(|part| {
-            let first = &group[part[0]];
-            first.plugin_id == job.plugin_id && first.vendor == job.vendor
-        });
-        match same {
-            Some(part) => part.push(index),
-            None => parts.push(vec![index]),
-        }
-    }
-    parts
+    Ok(results)
 }
 
 #[cfg(test)]
@@ -283,6 +288,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_webhook_about_only_erased_people_besides_repeats_loses_its_body_in_a_group() {
+        let (store, _dir) = testing::store().await;
+        let erased = IdentityKey::email("gone@example.org").unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        crate::store::suppressions::add(tx.conn(), &[erased], now_ms())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let first = vec![event("e1", "m1", Outcome::Queued, Some("ana@example.org"))];
+        // A repeat of e1, and an event about the erased person: alone after the first, this
+        // webhook's only new event names no one but them, so its body must not be kept.
+        let second = vec![
+            event("e1", "m1", Outcome::Queued, Some("ana@example.org")),
+            event("e9", "m9", Outcome::Opened, Some("gone@example.org")),
+        ];
+        let (first_raw, second_raw) = (raw(SOURCE.plugin_id), raw(SOURCE.plugin_id));
+        let webhooks = [
+            AcceptedWebhook {
+                raw: RawRow::New(&first_raw),
+                received_at: first_raw.received_at,
+                interactions: &first,
+            },
+            AcceptedWebhook {
+                raw: RawRow::New(&second_raw),
+                received_at: second_raw.received_at,
+                interactions: &second,
+            },
+        ];
+
+        let mut tx = store.begin_write().await.unwrap();
+        let recorded = record_group(tx.conn(), SOURCE, &webhooks, now_ms())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let second = recorded[1];
+        assert_eq!(
+            (second.interactions, second.duplicates, second.suppressed),
+            (0, 1, 1)
+        );
+        let body: Vec<u8> = sqlx::query_scalar("SELECT body FROM raw_webhooks WHERE id = $1")
+            .bind(second.raw_webhook_id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(
+            body.is_empty(),
+            "the body naming only an erased person was kept"
+        );
+    }
+
+    #[tokio::test]
     async fn webhooks_sent_together_are_each_answered_with_their_own_result() {
         let (store, _dir) = testing::store().await;
         let committer = Committer::start(store.clone()).unwrap();
@@ -351,7 +408,7 @@ mod tests {
         let (broken, broken_result) = job("broken", "x1");
         let (also_good, also_good_result) = job("email-sendgrid", "g2");
 
-        commit_group(&store, vec![good, broken, also_good]).await;
+        commit_group(store.clone(), vec![good, broken, also_good]).await;
 
         assert_eq!(good_result.await.unwrap().unwrap().interactions, 1);
         assert_eq!(also_good_result.await.unwrap().unwrap().interactions, 1);

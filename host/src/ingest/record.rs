@@ -1,6 +1,8 @@
 //! Committing an accepted webhook: the raw request and its interactions in one transaction, each
 //! interaction resolved to its contact, repeats of events already in the log skipped.
 
+use std::collections::HashSet;
+
 use super::validate::CheckedInteraction;
 use crate::domain::{Channel, Outcome};
 use crate::identity::{IdentityKind, Subject, resolve_batch};
@@ -63,7 +65,8 @@ pub async fn record_accepted(
 /// Records accepted webhooks of one source inside the caller's transaction, with the same result
 /// as recording them one after another in the order given: every step runs once for the whole
 /// group (one statement per step, not one per webhook), and an event that two of them carry is
-/// logged once, for the first.
+/// logged once, for the first. One difference, by design: time to action may count from a send
+/// that a later webhook of the group reports, as it already does within one webhook.
 pub async fn record_group(
     conn: &mut sqlx::AnyConnection,
     source: Source<'_>,
@@ -83,25 +86,36 @@ pub async fn record_group(
         });
     }
 
-    // Every interaction of the group, with the index of the webhook it came in.
-    let all: Vec<(usize, &CheckedInteraction)> = webhooks
+    let event_ids: Vec<&str> = webhooks
         .iter()
-        .enumerate()
-        .flat_map(|(index, webhook)| webhook.interactions.iter().map(move |i| (index, i)))
-        .collect();
-    let event_ids: Vec<&str> = all
-        .iter()
-        .filter_map(|(_, i)| i.vendor_event_id.as_deref())
+        .flat_map(|w| w.interactions)
+        .filter_map(|i| i.vendor_event_id.as_deref())
         .collect();
     let known = interactions::known_event_ids(conn, source.vendor, &event_ids).await?;
-    let fresh: Vec<(usize, &CheckedInteraction)> = all
-        .into_iter()
-        .filter(|(_, i)| {
-            i.vendor_event_id
-                .as_deref()
-                .is_none_or(|id| !known.contains(id))
-        })
-        .collect();
+    // New interactions, with the index of the webhook each came in. An event that an earlier
+    // webhook of the group carries counts as already logged, as it would be had that webhook
+    // been committed first.
+    let mut earlier: HashSet<&str> = HashSet::new();
+    let mut fresh: Vec<(usize, &CheckedInteraction)> = Vec::new();
+    for (index, webhook) in webhooks.iter().enumerate() {
+        fresh.extend(
+            webhook
+                .interactions
+                .iter()
+                .filter(|i| {
+                    i.vendor_event_id
+                        .as_deref()
+                        .is_none_or(|id| !known.contains(id) && !earlier.contains(id))
+                })
+                .map(|i| (index, i)),
+        );
+        earlier.extend(
+            webhook
+                .interactions
+                .iter()
+                .filter_map(|i| i.vendor_event_id.as_deref()),
+        );
+    }
 
     let subjects: Vec<Subject<'_>> = fresh
         .iter()
