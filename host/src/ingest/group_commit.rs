@@ -236,6 +236,28 @@ mod tests {
         }
     }
 
+    /// Records webhooks carrying `batches` as one group, in one committed transaction.
+    async fn record_together_now(
+        store: &Store,
+        batches: &[Vec<CheckedInteraction>],
+    ) -> Vec<Recorded> {
+        let request = raw(SOURCE.plugin_id);
+        let webhooks: Vec<AcceptedWebhook<'_>> = batches
+            .iter()
+            .map(|interactions| AcceptedWebhook {
+                raw: RawRow::New(&request),
+                received_at: request.received_at,
+                interactions,
+            })
+            .collect();
+        let mut tx = store.begin_write().await.unwrap();
+        let recorded = record_group(tx.conn(), SOURCE, &webhooks, now_ms())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        recorded
+    }
+
     async fn log_rows(store: &Store) -> Vec<(String, Option<i64>, i64)> {
         sqlx::query_as(
             "SELECT vendor_event_id, contact_id, raw_webhook_id FROM interaction_log ORDER BY id",
@@ -257,25 +279,7 @@ mod tests {
             event("e2", "m1", Outcome::Delivered, Some("ana@example.org")),
             event("e3", "m1", Outcome::Opened, None),
         ];
-        let (first_raw, second_raw) = (raw(SOURCE.plugin_id), raw(SOURCE.plugin_id));
-        let webhooks = [
-            AcceptedWebhook {
-                raw: RawRow::New(&first_raw),
-                received_at: first_raw.received_at,
-                interactions: &first,
-            },
-            AcceptedWebhook {
-                raw: RawRow::New(&second_raw),
-                received_at: second_raw.received_at,
-                interactions: &second,
-            },
-        ];
-
-        let mut tx = store.begin_write().await.unwrap();
-        let recorded = record_group(tx.conn(), SOURCE, &webhooks, now_ms())
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let recorded = record_together_now(&store, &[first, second]).await;
 
         assert_eq!((recorded[0].interactions, recorded[0].duplicates), (2, 0));
         assert_eq!((recorded[1].interactions, recorded[1].duplicates), (1, 1));
@@ -303,25 +307,7 @@ mod tests {
             event("e1", "m1", Outcome::Queued, Some("ana@example.org")),
             event("e9", "m9", Outcome::Opened, Some("gone@example.org")),
         ];
-        let (first_raw, second_raw) = (raw(SOURCE.plugin_id), raw(SOURCE.plugin_id));
-        let webhooks = [
-            AcceptedWebhook {
-                raw: RawRow::New(&first_raw),
-                received_at: first_raw.received_at,
-                interactions: &first,
-            },
-            AcceptedWebhook {
-                raw: RawRow::New(&second_raw),
-                received_at: second_raw.received_at,
-                interactions: &second,
-            },
-        ];
-
-        let mut tx = store.begin_write().await.unwrap();
-        let recorded = record_group(tx.conn(), SOURCE, &webhooks, now_ms())
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let recorded = record_together_now(&store, &[first, second]).await;
 
         let second = recorded[1];
         assert_eq!(
