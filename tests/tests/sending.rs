@@ -313,12 +313,7 @@ async fn a_bounce_after_sent_moves_the_message_to_sms() {
         200
     );
 
-    let moved = wait_for(&sender, id, "sent by SMS", |m| {
-        attempt(m, 2)["status"] == "sent"
-    })
-    .await;
-    assert_eq!(attempt(&moved, 1)["status"], "failed");
-    assert_eq!(attempt(&moved, 2)["channel"], "sms");
+    let moved = moved_on_to(&sender, id, "sms").await;
     assert_eq!(
         history(&moved),
         ["accepted", "sent", "missed", "fallback", "sent"]
@@ -357,12 +352,7 @@ async fn an_undelivered_sms_moves_the_message_to_email() {
         200
     );
 
-    let moved = wait_for(&sender, id, "sent by email", |m| {
-        attempt(m, 2)["status"] == "sent"
-    })
-    .await;
-    assert_eq!(attempt(&moved, 1)["status"], "failed");
-    assert_eq!(attempt(&moved, 2)["channel"], "email");
+    let moved = moved_on_to(&sender, id, "email").await;
     let fallback = moved["history"]
         .as_array()
         .unwrap()
@@ -619,4 +609,16 @@ async fn messages_that_cannot_be_sent_say_why() {
         .get("/api/messages/msg_nope")
         .await
         .assert_refused(404, "not_found", "msg_nope");
+}
+
+/// Waits until a message whose first attempt failed after it was sent has been sent again
+/// through `channel`, its second attempt; returns the message.
+async fn moved_on_to(sender: &Api<'_>, id: &str, channel: &str) -> Value {
+    let moved = wait_for(sender, id, &format!("sent by {channel}"), |m| {
+        attempt(m, 2)["status"] == "sent"
+    })
+    .await;
+    assert_eq!(attempt(&moved, 1)["status"], "failed");
+    assert_eq!(attempt(&moved, 2)["channel"], channel);
+    moved
 }
