@@ -8,31 +8,76 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde_json::value::RawValue;
 use switchboard_plugin_sdk::{self as sdk, Channel, Direction, Identity, Interaction, Outcome};
 
 /// Parses a whole batch. One event the vendor's contract does not allow (no `event`, no
 /// `timestamp`) fails the batch with a message naming it: the raw request is kept either way.
 ///
-/// Each event is read once for the few fields Switchboard uses, borrowing from the body, and kept
-/// verbatim as the interaction's metadata: a batch costs a scan, not a tree of allocations.
+/// The body is read in one pass: each event once, for the few fields Switchboard uses, borrowing
+/// from the body, and its text kept verbatim as the interaction's metadata.
 pub fn parse_batch(body: &[u8], contact_id_arg: &str) -> Result<Vec<Interaction>, String> {
-    let events: Vec<&RawValue> = serde_json::from_slice(body)
-        .map_err(|e| format!("body is not a JSON array of events: {e}"))?;
-    events
-        .iter()
-        .enumerate()
-        .map(|(index, event)| {
-            parse_event(event.get(), contact_id_arg).map_err(|e| format!("event {index}: {e}"))
-        })
-        .collect()
+    let text = std::str::from_utf8(body).map_err(|e| not_an_array(&e))?;
+    let mut interactions = Vec::new();
+    for_each_element(text, |index, rest| {
+        let (interaction, length) =
+            parse_event(rest, contact_id_arg).map_err(|e| format!("event {index}: {e}"))?;
+        interactions.push(interaction);
+        Ok(length)
+    })?;
+    Ok(interactions)
 }
 
-fn parse_event(json: &str, contact_id_arg: &str) -> Result<Interaction, String> {
+/// JSON's insignificant whitespace.
+fn skip_space(s: &str) -> &str {
+    s.trim_start_matches([' ', '\t', '\n', '\r'])
+}
+
+fn not_an_array(why: &dyn fmt::Display) -> String {
+    format!("body is not a JSON array of events: {why}")
+}
+
+/// Walks a JSON array, handing `each` the text from the start of each element to the end of the
+/// body; `each` says how many bytes its element took. The separators and the closing bracket are
+/// checked here, the elements by `each`.
+fn for_each_element(
+    text: &str,
+    mut each: impl FnMut(usize, &str) -> Result<usize, String>,
+) -> Result<(), String> {
+    let mut rest = skip_space(text)
+        .strip_prefix('[')
+        .map(skip_space)
+        .ok_or_else(|| not_an_array(&"it does not start with `[`"))?;
+    let mut index = 0;
+    if !rest.starts_with(']') {
+        loop {
+            let length = each(index, rest)?;
+            rest = skip_space(rest.get(length..).unwrap_or_default());
+            match rest.strip_prefix(',') {
+                Some(after) => rest = skip_space(after),
+                None if rest.starts_with(']') => break,
+                None => return Err(format!("event {index}: expected `,` or `]` after it")),
+            }
+            index += 1;
+        }
+    }
+    match skip_space(&rest[1..]) {
+        "" => Ok(()),
+        _ => Err(not_an_array(&"there is more after its closing `]`")),
+    }
+}
+
+/// Reads the event object at the start of `json` (which runs on to the end of the batch) and says
+/// how many bytes it took.
+fn parse_event(json: &str, contact_id_arg: &str) -> Result<(Interaction, usize), String> {
     if !json.starts_with('{') {
         return Err("not a JSON object".to_string());
     }
-    let fields = EventFields::read(json, contact_id_arg)?;
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let fields = FieldsOf { contact_id_arg }
+        .deserialize(&mut deserializer)
+        .map_err(|e| e.to_string())?;
+    // Where the object ended: a stream deserializer starts at the position the first left off.
+    let length = deserializer.into_iter::<IgnoredAny>().byte_offset();
     let name = fields.event.as_deref().ok_or("missing `event`")?;
     let timestamp = fields.timestamp.ok_or("missing `timestamp`")?;
     let (kind, outcome) = kind_and_outcome(name, fields.bounce_type.as_deref());
@@ -61,8 +106,11 @@ fn parse_event(json: &str, contact_id_arg: &str) -> Result<Interaction, String> 
             .identities
             .push(Identity::Email(email.into_owned()));
     }
-    interaction.metadata = json.to_string();
-    Ok(interaction)
+    interaction.metadata = json
+        .get(..length)
+        .ok_or("the event's end falls inside a character")?
+        .to_string();
+    Ok((interaction, length))
 }
 
 /// The fields of one event that Switchboard reads; the rest is skipped (and kept in metadata).
@@ -80,15 +128,6 @@ struct EventFields<'a> {
     response: Option<Cow<'a, str>>,
     /// The custom arg carrying our contact id (a string, or a number if a sender passed one).
     contact_id: Option<String>,
-}
-
-impl<'a> EventFields<'a> {
-    fn read(json: &'a str, contact_id_arg: &str) -> Result<Self, String> {
-        let mut deserializer = serde_json::Deserializer::from_str(json);
-        FieldsOf { contact_id_arg }
-            .deserialize(&mut deserializer)
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// Reads [`EventFields`] from an event object; the contact id key is configurable, so this is a
@@ -347,6 +386,19 @@ mod tests {
     }
 
     #[test]
+    fn each_event_keeps_exactly_its_own_text_whatever_the_spacing() {
+        let first = r#"{"event":"open","timestamp":1,"note":"a ] and a , and a }","x":[{}]}"#;
+        let second = r#"{ "event" : "click" , "timestamp" : 2 }"#;
+        let body = format!(" \n[ {first} ,\r\n\t{second}\n] \n");
+        let batch = parse(&body).unwrap();
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[0].metadata, first);
+        assert_eq!(batch[1].metadata, second);
+        assert_eq!(batch[1].kind, "email_clicked");
+        assert_eq!(parse(" [ ] ").unwrap().len(), 0);
+    }
+
+    #[test]
     fn a_configured_contact_id_arg_is_honoured() {
         let batch = parse_batch(
             br#"[{"event":"open","timestamp":1,"crm_id":"c-7","switchboard_contact_id":"9"}]"#,
@@ -375,6 +427,24 @@ mod tests {
         );
         let missing = parse(r#"[{"event":"open","timestamp":1},{"timestamp":1}]"#).unwrap_err();
         assert_eq!(missing, "event 1: missing `event`");
+        assert!(parse("").unwrap_err().contains("does not start with `[`"));
+        assert!(parse("[").unwrap_err().starts_with("event 0: "));
+        let unclosed = parse(r#"[{"event":"open","timestamp":1}"#).unwrap_err();
+        assert_eq!(unclosed, "event 0: expected `,` or `]` after it");
+        let no_comma = parse(r#"[{"event":"open","timestamp":1} {"event":"open","timestamp":2}]"#);
+        assert_eq!(
+            no_comma.unwrap_err(),
+            "event 0: expected `,` or `]` after it"
+        );
+        let trailing = parse(r#"[{"event":"open","timestamp":1}] []"#).unwrap_err();
+        assert!(
+            trailing.contains("more after its closing `]`"),
+            "{trailing}"
+        );
+        let broken = parse(r#"[{"event":"open","timestamp":1},{"event":"open" "timestamp":1}]"#);
+        assert!(broken.unwrap_err().starts_with("event 1: expected `,`"));
+        let not_utf8 = parse_batch(b"[\"\xff\"]", "switchboard_contact_id").unwrap_err();
+        assert!(not_utf8.contains("not a JSON array"), "{not_utf8}");
         let text_time = parse(r#"[{"event":"open","timestamp":"soon"}]"#).unwrap_err();
         assert!(
             text_time.starts_with("event 0: invalid type: string"),
