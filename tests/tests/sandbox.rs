@@ -127,6 +127,45 @@ async fn an_allowed_name_or_address_on_the_private_network_is_still_refused() {
     );
 }
 
+#[tokio::test]
+async fn a_call_that_finds_every_instance_slot_taken_fails_as_busy_and_is_kept() {
+    // One slot: a looping plugin holds it for its whole budget, so a call that arrives meanwhile
+    // waits its own (shorter) budget for a slot and never runs.
+    let setup = Setup::new(&[
+        misbehaving("spinner", "loop").limit("webhook_timeout_ms", 1_500),
+        misbehaving("crasher", "trap").limit("webhook_timeout_ms", 200),
+    ])
+    .env("SWITCHBOARD_INSTANCE_SLOTS", "1");
+    let server = setup.start();
+    let attempt =
+        async |id: &str| post(&server.url(&format!("/webhooks/{id}")), &[], b"{}".to_vec()).await;
+
+    let (spinner, crasher) = tokio::join!(attempt("spinner"), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        attempt("crasher").await
+    });
+    expect_failure(
+        &spinner,
+        "plugin_timeout",
+        "exceeded its time budget of 1500 ms",
+    );
+    expect_failure(
+        &crasher,
+        "plugin_busy",
+        "plugin `crasher` did not start: no instance slot came free within its time budget of 200 ms",
+    );
+
+    // The slot is free again: the same plugin now runs (and fails its own way).
+    expect_failure(&attempt("crasher").await, "plugin_trap", "deliberate trap");
+    let kept = setup.db().await.raw_webhooks().await;
+    assert!(
+        kept.iter()
+            .any(|r| r.status == "failed"
+                && r.error.as_deref().unwrap_or("").contains("did not start")),
+        "the refused webhook is kept for replay: {kept:?}"
+    );
+}
+
 fn expect_failure(reply: &Reply, code: &str, message: &str) {
     assert_eq!(reply.status, 503, "{}", reply.text());
     assert_eq!(reply.error_code(), code, "{}", reply.text());

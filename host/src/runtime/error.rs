@@ -54,6 +54,11 @@ pub enum LoadError {
 pub enum CallError {
     #[error("plugin `{plugin}` exceeded its time budget of {budget_ms} ms")]
     Timeout { plugin: String, budget_ms: u64 },
+    /// Every instance slot stayed taken for the whole time budget: the call never started.
+    #[error(
+        "plugin `{plugin}` did not start: no instance slot came free within its time budget of {budget_ms} ms (the server is at its --instance-slots limit)"
+    )]
+    Busy { plugin: String, budget_ms: u64 },
     #[error("plugin `{plugin}` exceeded its memory limit of {limit_mib} MiB (it asked for {asked_mib} MiB){}", guest_said(.stderr))]
     MemoryLimit {
         plugin: String,
@@ -76,6 +81,7 @@ impl CallError {
     pub fn code(&self) -> &'static str {
         match self {
             CallError::Timeout { .. } => "plugin_timeout",
+            CallError::Busy { .. } => "plugin_busy",
             CallError::MemoryLimit { .. } => "plugin_memory_limit",
             CallError::Trap { .. } => "plugin_trap",
             CallError::Failed { .. } => "plugin_failed",

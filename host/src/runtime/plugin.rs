@@ -174,13 +174,19 @@ async fn call<R>(
     body: impl AsyncFnOnce(&mut Store<PluginState>, &ChannelPlugin) -> wasmtime::Result<R>,
 ) -> Result<R, CallError> {
     let deadline = Instant::now() + budget;
+    let budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
     let timed_out = || CallError::Timeout {
         plugin: context.id.clone(),
-        budget_ms: u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
+        budget_ms,
     };
+    // Running out of time here is not a timeout of the plugin: it never started, so whoever
+    // called may safely try again (a send was certainly not made).
     let _slot = tokio::time::timeout_at(deadline, shared.slots.acquire())
         .await
-        .map_err(|_| timed_out())?
+        .map_err(|_| CallError::Busy {
+            plugin: context.id.clone(),
+            budget_ms,
+        })?
         .map_err(|_| CallError::Failed {
             plugin: context.id.clone(),
             detail: "the runtime is shutting down".into(),

@@ -52,17 +52,24 @@ pub async fn through_plugin(plugin: &Plugin, message: &OutboundMessage) -> Tried
 }
 
 /// A plugin that ran out of time may have been waiting on the vendor's answer: retryable, and
-/// the outcome is unknown. Any other runtime failure (a trap, bad output) is the plugin's fault
-/// and a retry would fail the same way.
+/// the outcome is unknown. One that never started (no instance slot came free) certainly sent
+/// nothing: retryable, outcome known. Any other runtime failure (a trap, bad output) is the
+/// plugin's fault and a retry would fail the same way.
 fn call_failure(error: &CallError) -> Failure {
-    let timed_out = matches!(error, CallError::Timeout { .. });
+    let (retryable, outcome_unknown) = match error {
+        CallError::Timeout { .. } => (true, true),
+        CallError::Busy { .. } => (true, false),
+        CallError::MemoryLimit { .. } | CallError::Trap { .. } | CallError::Failed { .. } => {
+            (false, false)
+        }
+    };
     Failure {
         kind: error.code().to_string(),
-        retryable: timed_out,
+        retryable,
         retry_after_ms: None,
         message: error.to_string(),
         vendor_code: None,
-        outcome_unknown: timed_out,
+        outcome_unknown,
     }
 }
 
@@ -153,4 +160,48 @@ pub fn preview(text: &str) -> String {
         preview.push('…');
     }
     preview
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure_of(error: CallError) -> (bool, bool) {
+        let failure = call_failure(&error);
+        assert_eq!(failure.kind, error.code());
+        (failure.retryable, failure.outcome_unknown)
+    }
+
+    #[test]
+    fn only_a_call_that_never_started_is_known_to_have_sent_nothing() {
+        let plugin = || "email-sendgrid".to_string();
+        let timed_out = CallError::Timeout {
+            plugin: plugin(),
+            budget_ms: 15_000,
+        };
+        let busy = CallError::Busy {
+            plugin: plugin(),
+            budget_ms: 15_000,
+        };
+        let trapped = CallError::Trap {
+            plugin: plugin(),
+            trap: "unreachable".into(),
+            stderr: String::new(),
+        };
+        assert_eq!(
+            failure_of(timed_out),
+            (true, true),
+            "may have reached the vendor"
+        );
+        assert_eq!(
+            failure_of(busy),
+            (true, false),
+            "never ran: retry, nothing unknown"
+        );
+        assert_eq!(
+            failure_of(trapped),
+            (false, false),
+            "would fail the same way again"
+        );
+    }
 }
