@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection};
+use sqlx::{Any, AnyConnection, AssertSqlSafe};
 
 use super::engagement::{self, EVENT_COLUMNS};
 use super::sql::{Params, dynamic};
@@ -68,6 +68,23 @@ const COLUMN_COUNT: usize = 17;
 /// Rows per INSERT, well under SQLite's and PostgreSQL's parameter limits.
 const ROWS_PER_STATEMENT: usize = 200;
 
+impl NewInteraction {
+    /// What the engagement counters learn from this row once it is logged with id `id`; `None`
+    /// for a row about no one.
+    fn event(&self, id: i64) -> Option<LoggedEvent> {
+        Some(LoggedEvent {
+            id,
+            contact_id: self.contact_id?,
+            channel: self.channel,
+            direction: self.direction,
+            outcome: self.outcome,
+            occurred_at: self.occurred_at,
+            vendor_message_id: self.vendor_message_id.clone(),
+            time_to_action_ms: self.time_to_action_ms,
+        })
+    }
+}
+
 /// Which rows [`insert_new`] added, by the raw webhook they came in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inserted {
@@ -96,6 +113,20 @@ pub async fn insert_new(
     conn: &mut AnyConnection,
     rows: &[NewInteraction],
 ) -> Result<Inserted, StoreError> {
+    let (inserted, events) = if conn.backend_name() == "SQLite" {
+        insert_then_account(conn, rows).await?
+    } else {
+        insert_returning(conn, rows).await?
+    };
+    observe(conn, events).await?;
+    Ok(inserted)
+}
+
+/// The general way: each added row comes back from the `INSERT` itself.
+async fn insert_returning(
+    conn: &mut AnyConnection,
+    rows: &[NewInteraction],
+) -> Result<(Inserted, Vec<LoggedEvent>), StoreError> {
     let mut inserted = Inserted::default();
     let mut events = Vec::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -114,8 +145,80 @@ pub async fn insert_new(
             events.extend(engagement::attributed_event(&row)?);
         }
     }
-    observe(conn, events).await?;
-    Ok(inserted)
+    Ok((inserted, events))
+}
+
+/// SQLite's way. Every row `RETURNING` hands back crosses from sqlx's database thread to ours, and
+/// at ~10 µs a row that was a fifth of a webhook group's write transaction (BENCHMARKS.md §2).
+/// Instead: insert, then count what landed. This transaction is the database's only writer, and
+/// SQLite numbers the rows of an insert in `VALUES` order, one past the largest id so far; so if
+/// every row landed, they hold the ids after the largest id before, in order, and each one's
+/// event is known from the row itself. If any was skipped (it was already in the log), the added
+/// rows are read back instead.
+async fn insert_then_account(
+    conn: &mut AnyConnection,
+    rows: &[NewInteraction],
+) -> Result<(Inserted, Vec<LoggedEvent>), StoreError> {
+    if rows.is_empty() {
+        return Ok((Inserted::default(), Vec::new()));
+    }
+    let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM interaction_log")
+        .fetch_one(&mut *conn)
+        .await?;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO interaction_log ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",
+            Params::for_connection(conn).rows(chunk.len(), COLUMN_COUNT)
+        );
+        let mut query = dynamic(sql);
+        for row in chunk {
+            query = bind_row(query, row);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    let landed = sqlx::query(
+        "SELECT COUNT(*) AS added, COALESCE(MIN(id), 0) AS first, COALESCE(MAX(id), 0) AS last
+         FROM interaction_log WHERE id > $1",
+    )
+    .bind(before)
+    .fetch_one(&mut *conn)
+    .await?;
+    let added: i64 = landed.try_get("added")?;
+    let first: i64 = landed.try_get("first")?;
+    let last: i64 = landed.try_get("last")?;
+    let all_landed =
+        usize::try_from(added).is_ok_and(|n| n == rows.len()) && last - first + 1 == added;
+    if !all_landed {
+        return read_back_since(conn, before).await;
+    }
+    let mut inserted = Inserted::default();
+    let mut events = Vec::new();
+    for (row, id) in rows.iter().zip(first..) {
+        *inserted.by_webhook.entry(row.raw_webhook_id).or_default() += 1;
+        events.extend(row.event(id));
+    }
+    Ok((inserted, events))
+}
+
+/// The rows added after id `before`, as [`insert_returning`] would have returned them.
+async fn read_back_since(
+    conn: &mut AnyConnection,
+    before: i64,
+) -> Result<(Inserted, Vec<LoggedEvent>), StoreError> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {EVENT_COLUMNS}, raw_webhook_id FROM interaction_log WHERE id > $1 ORDER BY id"
+    )))
+    .bind(before)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut inserted = Inserted::default();
+    let mut events = Vec::new();
+    for row in &rows {
+        let raw_webhook_id: Option<i64> = row.try_get("raw_webhook_id")?;
+        *inserted.by_webhook.entry(raw_webhook_id).or_default() += 1;
+        events.extend(engagement::attributed_event(row)?);
+    }
+    Ok((inserted, events))
 }
 
 /// Adds one row unless its `(external_system, vendor_event_id)` is already in the log, counting
@@ -488,6 +591,89 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert_eq!(known, HashSet::from(["e1".to_string()]));
+        tx.commit().await.unwrap();
+    }
+
+    /// The id of the logged row of `event_id`, and the interaction each consent entry points at.
+    async fn ids_and_consent(conn: &mut AnyConnection, event_id: &str) -> (i64, Vec<i64>) {
+        let id: i64 =
+            sqlx::query_scalar("SELECT id FROM interaction_log WHERE vendor_event_id = $1")
+                .bind(event_id)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        let pointed: Vec<i64> =
+            sqlx::query_scalar("SELECT interaction_id FROM consent_events ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        (id, pointed)
+    }
+
+    /// A batch whose third row is an unsubscribe by `contact`, the rest deliveries to them.
+    fn batch_with_unsubscribe(contact: i64, prefix: &str) -> Vec<NewInteraction> {
+        (0..5)
+            .map(|i| {
+                let (kind, outcome) = if i == 2 {
+                    ("email_unsubscribed", Outcome::Unsubscribed)
+                } else {
+                    ("email_delivered", Outcome::Delivered)
+                };
+                let mut row = event(kind, outcome, 100 + i, "m1", &format!("{prefix}{i}"));
+                row.contact_id = Some(contact);
+                row
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_added_row_is_counted_under_its_own_id() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let contact = contacts::create(tx.conn(), 0).await.unwrap();
+        // Something logged first, so the new ids do not start at 1.
+        insert_new(
+            tx.conn(),
+            &[event("email_processed", Outcome::Queued, 1, "m0", "x")],
+        )
+        .await
+        .unwrap();
+
+        let rows = batch_with_unsubscribe(contact, "a");
+        assert_eq!(insert_new(tx.conn(), &rows).await.unwrap().total(), 5);
+        let (id, pointed) = ids_and_consent(tx.conn(), "a2").await;
+        assert_eq!(
+            pointed,
+            vec![id],
+            "the ledger entry points at the unsubscribe's row"
+        );
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_repeats_is_counted_under_the_ids_of_the_rows_that_went_in() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let contact = contacts::create(tx.conn(), 0).await.unwrap();
+        insert_new(
+            tx.conn(),
+            &[event("email_delivered", Outcome::Delivered, 1, "m1", "b0")],
+        )
+        .await
+        .unwrap();
+
+        // b0 is already logged and b3 comes twice: two of six rows are repeats.
+        let mut rows = batch_with_unsubscribe(contact, "b");
+        rows.push(rows[3].clone());
+        let inserted = insert_new(tx.conn(), &rows).await.unwrap();
+        assert_eq!(inserted.total(), 4);
+        let (id, pointed) = ids_and_consent(tx.conn(), "b2").await;
+        assert_eq!(pointed, vec![id]);
+        let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM interaction_log")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+        assert_eq!(logged, 5);
         tx.commit().await.unwrap();
     }
 
