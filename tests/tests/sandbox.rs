@@ -130,10 +130,12 @@ async fn an_allowed_name_or_address_on_the_private_network_is_still_refused() {
 #[tokio::test]
 async fn a_call_that_finds_every_instance_slot_taken_fails_as_busy_and_is_kept() {
     // One slot: a looping plugin holds it for its whole budget, so a call that arrives meanwhile
-    // waits its own (shorter) budget for a slot and never runs.
+    // waits its own (shorter) budget for a slot and never runs. The margins are wide (the
+    // spinner has had a second to take the slot, and holds it a second and a half past the
+    // other's wait) so that a loaded machine cannot reorder them.
     let setup = Setup::new(&[
-        misbehaving("spinner", "loop").limit("webhook_timeout_ms", 1_500),
-        misbehaving("crasher", "trap").limit("webhook_timeout_ms", 200),
+        misbehaving("spinner", "loop").limit("webhook_timeout_ms", 3_000),
+        misbehaving("crasher", "trap").limit("webhook_timeout_ms", 500),
     ])
     .env("SWITCHBOARD_INSTANCE_SLOTS", "1");
     let server = setup.start();
@@ -141,18 +143,18 @@ async fn a_call_that_finds_every_instance_slot_taken_fails_as_busy_and_is_kept()
         async |id: &str| post(&server.url(&format!("/webhooks/{id}")), &[], b"{}".to_vec()).await;
 
     let (spinner, crasher) = tokio::join!(attempt("spinner"), async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
         attempt("crasher").await
     });
     expect_failure(
         &spinner,
         "plugin_timeout",
-        "exceeded its time budget of 1500 ms",
+        "exceeded its time budget of 3000 ms",
     );
     expect_failure(
         &crasher,
         "plugin_busy",
-        "plugin `crasher` did not start: no instance slot came free within its time budget of 200 ms",
+        "plugin `crasher` did not start: no instance slot came free within its time budget of 500 ms",
     );
 
     // The slot is free again: the same plugin now runs (and fails its own way).
