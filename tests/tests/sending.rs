@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 use switchboard_e2e::api::Api;
+use switchboard_e2e::manifest::PluginConfig;
 use switchboard_e2e::outbox::{attempt, contact, history, send, status, wait_for};
 use switchboard_e2e::relay::{Relay, Script};
 use switchboard_e2e::server::{Server, Setup};
@@ -36,6 +37,33 @@ impl Office {
     }
 
     async fn with_sender_address(script: Script, from_email: &str) -> Self {
+        Office::build(script, from_email, |plugins, setup| (plugins, setup)).await
+    }
+
+    /// An office with a single plugin instance slot, a looping plugin (`spinner`, serving SMS in
+    /// place of Twilio) that holds it for 3 s per webhook, and SendGrid's send budget cut to
+    /// half a second.
+    async fn crowded() -> Self {
+        Office::build(
+            Script::default(),
+            "office@example.org",
+            |mut plugins, setup| {
+                plugins[0] = plugins[0].clone().limit("send_timeout_ms", 500);
+                plugins[1] = PluginConfig::new("spinner", "misbehave", &["sms"])
+                    .config("mode", "loop")
+                    .limit("webhook_timeout_ms", 3_000);
+                (plugins, setup.env("SWITCHBOARD_INSTANCE_SLOTS", "1"))
+            },
+        )
+        .await
+    }
+
+    /// Builds the office; `adjust` may change its plugins (SendGrid, then Twilio) and setup.
+    async fn build(
+        script: Script,
+        from_email: &str,
+        adjust: impl FnOnce(Vec<PluginConfig>, Setup) -> (Vec<PluginConfig>, Setup),
+    ) -> Self {
         let relay = Relay::start(Script {
             upstream: Some(vendor_mock("PRISM_SENDGRID_URL")),
             stamp_message_ids: true,
@@ -53,7 +81,9 @@ impl Office {
             .config("api_base", &twilio)
             .allow_host(twilio.trim_start_matches("http://").trim_end_matches('/'))
             .private_network();
-        let setup = Setup::new(&[sendgrid, twilio])
+        let (plugins, setup) = adjust(vec![sendgrid, twilio], Setup::new(&[]));
+        setup.write_plugins(&plugins);
+        let setup = setup
             .env(TWILIO_AUTH_TOKEN_VAR, TWILIO_AUTH_TOKEN)
             .env("E2E_SENDGRID_API_KEY", "SG.test-key")
             .env("SWITCHBOARD_SEND_RETRY_BASE_MS", "200");
@@ -286,6 +316,43 @@ async fn a_rate_limit_answer_holds_the_retry_until_retry_after() {
         .expect("a retry was scheduled");
     assert_eq!(retry["detail"]["failure"]["kind"], "rate_limited");
     assert_eq!(retry["detail"]["failure"]["retry_after_ms"], 2000);
+}
+
+#[tokio::test]
+async fn a_send_that_finds_no_free_plugin_slot_waits_without_using_up_a_try() {
+    let office = Office::crowded().await;
+    let ana = contact(&office.staff(), &[("email", EMAIL)]).await;
+    let sender = office.sender();
+    let spinner = office.server.url("/webhooks/spinner");
+    let (held, sent) = tokio::join!(
+        switchboard_e2e::server::post(&spinner, &[], b"{}".to_vec()),
+        async {
+            // The spinner takes the only slot first; the email waits for it, in vain, until the
+            // spinner's budget runs out.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let body = json!({
+                "contact_id": ana,
+                "idempotency_key": "crowded-1",
+                "urgency": "normal",
+                "kind": "renewal",
+                "content": { "email": { "subject": "Your renewal", "text": "Hello Ana." } }
+            });
+            let accepted = send(&sender, &body).await;
+            let id = accepted["message_id"].as_str().unwrap().to_string();
+            wait_for(&sender, &id, "sent", |m| status(m) == "sent").await
+        }
+    );
+    assert_eq!(held.status, 503, "{}", held.text());
+    let first = attempt(&sent, 1);
+    assert_eq!(
+        (first["channel"].as_str(), first["tries"].as_i64()),
+        (Some("email"), Some(1)),
+        "waiting for a slot is not a try: {sent:#}"
+    );
+    let events = history(&sent);
+    assert!(events.iter().any(|e| e == "plugin_busy"), "{events:?}");
+    assert!(!events.iter().any(|e| e == "retry_scheduled"), "{events:?}");
+    assert_eq!(office.mail_sends().len(), 1, "one request reached SendGrid");
 }
 
 #[tokio::test]

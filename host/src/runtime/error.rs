@@ -77,11 +77,14 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// The [`code`](Self::code) of [`CallError::Busy`].
+    pub const BUSY: &'static str = "plugin_busy";
+
     /// A short machine-readable name for the kind of failure.
     pub fn code(&self) -> &'static str {
         match self {
             CallError::Timeout { .. } => "plugin_timeout",
-            CallError::Busy { .. } => "plugin_busy",
+            CallError::Busy { .. } => Self::BUSY,
             CallError::MemoryLimit { .. } => "plugin_memory_limit",
             CallError::Trap { .. } => "plugin_trap",
             CallError::Failed { .. } => "plugin_failed",

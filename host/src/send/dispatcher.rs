@@ -28,7 +28,7 @@ use crate::prefs::select::{ChannelStatus, RankedChannel};
 use crate::prefs::settings::Urgency;
 use crate::prefs::{Engine, SelectRequest};
 use crate::runtime::bindings::{self, OutboundMessage};
-use crate::runtime::{LivePlugins, Plugin};
+use crate::runtime::{CallError, LivePlugins, Plugin};
 use crate::staff::StaffError;
 use crate::store::call_tasks::{self, NewTask};
 use crate::store::interactions::{self, NewInteraction};
@@ -38,6 +38,8 @@ use crate::store::{Store, StoreError, contacts};
 
 /// The longest a vendor's Retry-After is honoured.
 const MAX_RETRY_AFTER_MS: u64 = 3_600_000;
+/// How long an attempt whose plugin found no free instance slot waits before it is tried again.
+const BUSY_RETRY_MS: i64 = 1_000;
 
 /// The carrier names of the two channels Switchboard carries itself.
 pub const CALL_QUEUE: &str = "call_queue";
@@ -451,6 +453,11 @@ impl Dispatcher {
         let message = outbound(attempt, to, parts)?;
         let tried = through_plugin(&plugin, &message).await;
         let now = now_ms();
+        if let Tried::Failed(failure) = &tried
+            && failure.kind == CallError::BUSY
+        {
+            return self.put_back_unsent(attempt, &failure.message, now).await;
+        }
         match &tried {
             Tried::Failed(failure) if failure.retryable => {
                 // A vendor's wait is honoured up to an hour: a bogus Retry-After must not stall
@@ -504,6 +511,33 @@ impl Dispatcher {
         };
         self.record_try(attempt, record).await?;
         // A fallback attempt may now be due.
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The plugin never ran (every instance slot stayed busy for its whole budget), so nothing
+    /// was sent: the attempt goes back to the queue a little later without using up a try, and
+    /// its history says why.
+    async fn put_back_unsent(
+        &self,
+        attempt: &Claimed,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), CarryError> {
+        let until = now.saturating_add(BUSY_RETRY_MS);
+        let mut tx = self.store.begin_write().await?;
+        outbox::release(tx.conn(), attempt, until, now).await?;
+        let detail = json!({ "until": until, "reason": reason });
+        outbox::add_event(
+            tx.conn(),
+            &attempt.message_id,
+            Some(attempt.seq),
+            now,
+            "plugin_busy",
+            &detail,
+        )
+        .await?;
+        tx.commit().await?;
         self.wake.notify_one();
         Ok(())
     }
