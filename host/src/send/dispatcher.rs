@@ -229,20 +229,8 @@ impl Dispatcher {
             }
             ChannelStatus::Deferred => {
                 let until = ranked.available_at.unwrap_or(now + 60_000);
-                let mut tx = self.store.begin_write().await?;
-                outbox::release(tx.conn(), attempt, until, now).await?;
-                let detail = json!({ "until": until, "reason": ranked.reason });
-                outbox::add_event(
-                    tx.conn(),
-                    &attempt.message_id,
-                    Some(attempt.seq),
-                    now,
-                    "deferred",
-                    &detail,
-                )
-                .await?;
-                tx.commit().await?;
-                Ok(())
+                self.put_back(attempt, until, "deferred", &ranked.reason, now)
+                    .await
             }
             ChannelStatus::Eligible => {
                 let Some(address) = self.address(attempt).await? else {
@@ -456,7 +444,11 @@ impl Dispatcher {
         if let Tried::Failed(failure) = &tried
             && failure.kind == CallError::BUSY
         {
-            return self.put_back_unsent(attempt, &failure.message, now).await;
+            // The plugin never ran, so nothing was sent: not a try.
+            let until = now.saturating_add(BUSY_RETRY_MS);
+            return self
+                .put_back(attempt, until, CallError::BUSY, &failure.message, now)
+                .await;
         }
         match &tried {
             Tried::Failed(failure) if failure.retryable => {
@@ -515,16 +507,17 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// The plugin never ran (every instance slot stayed busy for its whole budget), so nothing
-    /// was sent: the attempt goes back to the queue a little later without using up a try, and
-    /// its history says why.
-    async fn put_back_unsent(
+    /// Puts a claimed attempt back in the queue until `until` without using up a try (it was not
+    /// tried: its channel is deferred, or its plugin found no free instance slot), and records
+    /// why in its history as `event`.
+    async fn put_back(
         &self,
         attempt: &Claimed,
+        until: i64,
+        event: &str,
         reason: &str,
         now: i64,
     ) -> Result<(), CarryError> {
-        let until = now.saturating_add(BUSY_RETRY_MS);
         let mut tx = self.store.begin_write().await?;
         outbox::release(tx.conn(), attempt, until, now).await?;
         let detail = json!({ "until": until, "reason": reason });
@@ -533,7 +526,7 @@ impl Dispatcher {
             &attempt.message_id,
             Some(attempt.seq),
             now,
-            "plugin_busy",
+            event,
             &detail,
         )
         .await?;
