@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::store::api_keys::KeyRef;
 use crate::store::api_keys::{self, KeyRow};
 use crate::store::{Store, StoreError};
 
@@ -39,6 +40,8 @@ pub enum Scope {
     Privacy,
     /// The organisation's portal app: contacts' portal inboxes.
     Portal,
+    /// Reading the server's Prometheus metrics (`GET /metrics`; an admin key may read them too).
+    Metrics,
 }
 
 impl Scope {
@@ -49,6 +52,7 @@ impl Scope {
         Scope::Analyst,
         Scope::Privacy,
         Scope::Portal,
+        Scope::Metrics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,7 @@ impl Scope {
             Scope::Analyst => "analyst",
             Scope::Privacy => "privacy",
             Scope::Portal => "portal",
+            Scope::Metrics => "metrics",
         }
     }
 
@@ -76,7 +81,9 @@ impl std::fmt::Display for Scope {
 /// Why a key could not be made or used.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("unknown scope {0:?}; scopes are admin, staff, sender, analyst, privacy, portal")]
+    #[error(
+        "unknown scope {0:?}; scopes are admin, staff, sender, analyst, privacy, portal, metrics"
+    )]
     UnknownScope(String),
     #[error("a key needs at least one scope")]
     NoScope,
@@ -84,7 +91,7 @@ pub enum AuthError {
     BadName,
     #[error("a key named {0:?} already exists")]
     NameTaken(String),
-    #[error("no key named {0:?}")]
+    #[error("no key with {0}")]
     NoSuchKey(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -147,6 +154,7 @@ pub async fn create_key(
     store: &Store,
     name: &str,
     scopes: &BTreeSet<Scope>,
+    actor: &str,
     now: i64,
 ) -> Result<NewKey, AuthError> {
     let name = name.trim();
@@ -167,13 +175,28 @@ pub async fn create_key(
         revoked_at: None,
         last_used_at: None,
     };
+    // The key and its audit entry in one transaction: no key exists that the trail misses.
     let mut tx = store.begin_write().await?;
     let Some(id) = api_keys::insert(tx.conn(), &row, &token_hash(&token)).await? else {
         return Err(AuthError::NameTaken(name.to_string()));
     };
-    tx.commit().await?;
     let info = key_info(KeyRow { id, ..row })?;
+    audit_key(tx.conn(), actor, "key.create", &info, now).await?;
+    tx.commit().await?;
     Ok(NewKey { info, token })
+}
+
+/// Writes a key change to the audit log (never the token).
+async fn audit_key(
+    conn: &mut sqlx::AnyConnection,
+    actor: &str,
+    action: &str,
+    key: &KeyInfo,
+    now: i64,
+) -> Result<(), AuthError> {
+    let detail = serde_json::json!({ "key_id": key.id, "name": key.name, "scopes": key.scopes });
+    crate::store::audit::record(conn, now, actor, action, None, &detail).await?;
+    Ok(())
 }
 
 /// Every key, oldest first.
@@ -185,14 +208,21 @@ pub async fn list_keys(store: &Store) -> Result<Vec<KeyInfo>, AuthError> {
         .collect()
 }
 
-/// Revokes a key by name or id; revoking twice is harmless. Returns the key.
-pub async fn revoke_key(store: &Store, name_or_id: &str, now: i64) -> Result<KeyInfo, AuthError> {
+/// Revokes a key, with its audit entry; revoking twice is harmless. Returns the key.
+pub async fn revoke_key(
+    store: &Store,
+    key: &KeyRef,
+    actor: &str,
+    now: i64,
+) -> Result<KeyInfo, AuthError> {
     let mut tx = store.begin_write().await?;
-    let Some(row) = api_keys::revoke(tx.conn(), name_or_id, now).await? else {
-        return Err(AuthError::NoSuchKey(name_or_id.to_string()));
+    let Some(row) = api_keys::revoke(tx.conn(), key, now).await? else {
+        return Err(AuthError::NoSuchKey(key.to_string()));
     };
+    let info = key_info(row)?;
+    audit_key(tx.conn(), actor, "key.revoke", &info, now).await?;
     tx.commit().await?;
-    key_info(row)
+    Ok(info)
 }
 
 /// The caller a token belongs to, if it is a live key.
@@ -286,7 +316,9 @@ mod tests {
     async fn a_key_authenticates_until_revoked() {
         let (store, _dir) = testing::store().await;
         let scopes = parse_scopes(&["staff"]).unwrap();
-        let key = create_key(&store, "front desk", &scopes, 1).await.unwrap();
+        let key = create_key(&store, "front desk", &scopes, "test", 1)
+            .await
+            .unwrap();
         assert!(key.token.starts_with("sb_") && key.token.len() == 46);
         assert!(key.token.starts_with(&key.info.prefix));
 
@@ -296,15 +328,66 @@ mod tests {
         assert_eq!(authenticate(&store, "sb_wrong", 2).await.unwrap(), None);
 
         assert!(matches!(
-            create_key(&store, "front desk", &scopes, 3).await,
+            create_key(&store, "front desk", &scopes, "test", 3).await,
             Err(AuthError::NameTaken(_))
         ));
-        let revoked = revoke_key(&store, "front desk", 4).await.unwrap();
+        let by_name = KeyRef::Name("front desk".into());
+        let revoked = revoke_key(&store, &by_name, "test", 4).await.unwrap();
         assert_eq!(revoked.revoked_at, Some(4));
         assert_eq!(authenticate(&store, &key.token, 5).await.unwrap(), None);
         assert!(matches!(
-            revoke_key(&store, "nobody", 5).await,
+            revoke_key(&store, &KeyRef::Name("nobody".into()), "test", 5).await,
             Err(AuthError::NoSuchKey(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn revoking_by_id_never_takes_a_key_named_like_that_id() {
+        let (store, _dir) = testing::store().await;
+        let scopes = parse_scopes(&["staff"]).unwrap();
+        let first = create_key(&store, "first", &scopes, "test", 1)
+            .await
+            .unwrap();
+        // A key whose name is the other key's id.
+        let named = create_key(&store, &first.info.id.to_string(), &scopes, "test", 1)
+            .await
+            .unwrap();
+        let revoked = revoke_key(&store, &KeyRef::Id(first.info.id), "test", 2)
+            .await
+            .unwrap();
+        assert_eq!(revoked.id, first.info.id);
+        assert!(
+            authenticate(&store, &named.token, 3)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(authenticate(&store, &first.token, 3).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_key_and_its_audit_entry_are_written_together() {
+        let (store, _dir) = testing::store().await;
+        let scopes = parse_scopes(&["admin"]).unwrap();
+        let key = create_key(&store, "ops", &scopes, "staff:root", 7)
+            .await
+            .unwrap();
+        revoke_key(&store, &KeyRef::Id(key.info.id), "staff:root", 8)
+            .await
+            .unwrap();
+        let entries = crate::store::audit::recent(store.pool(), None, i64::MAX, 10)
+            .await
+            .unwrap();
+        let actions: Vec<(&str, &str, i64)> = entries
+            .iter()
+            .map(|e| (e.action.as_str(), e.actor.as_str(), e.at))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("key.revoke", "staff:root", 8),
+                ("key.create", "staff:root", 7)
+            ]
+        );
     }
 }

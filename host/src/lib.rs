@@ -18,6 +18,7 @@ pub mod config;
 pub mod domain;
 pub mod identity;
 pub mod ingest;
+pub mod metrics;
 pub mod prefs;
 pub mod runtime;
 pub mod send;

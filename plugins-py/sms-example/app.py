@@ -1,6 +1,6 @@
 """A Switchboard channel plugin in Python: the example vendor's SMS webhooks and messages API.
 
-It implements the same `switchboard:channel@1.1.0` world, and the same example vendor, as the Rust
+It implements the same `switchboard:channel@1.2.0` world, and the same example vendor, as the Rust
 template in `plugins/template/` (see its `src/lib.rs` for the vendor's format), to show that the
 contract does not care which language a plugin is written in. Each concern is one module:
 `signature.py` (is the webhook authentic?), `events.py` (webhook body -> interactions),
@@ -29,7 +29,7 @@ import signature
 from events import CHANNEL
 
 # The contract version the bindings were generated from (`wit/`, package switchboard:channel).
-INTERFACE_VERSION = "1.1.0"
+INTERFACE_VERSION = "1.2.0"
 
 
 class Plugin(exports.Plugin):
@@ -45,10 +45,11 @@ class Plugin(exports.Plugin):
         )
 
     def handle_webhook(self, request: WebhookRequest) -> WebhookAccepted:
+        # Verify first, before the method or the body (contract 1.2.0): anyone can send a
+        # request, and only one the host saw verified may be called malformed and be stored.
+        signature.verify(request)
         if request.method != "POST":
             raise Err(WebhookRejection_Malformed(f"expected POST, got {request.method}"))
-        # Authenticate before parsing: an unsigned body is not worth reading.
-        signature.verify(request)
         try:
             interactions = events.parse_batch(request.body)
         except events.Malformed as why:

@@ -1,10 +1,12 @@
 """The example vendor's webhook signature: `x-example-signature` is the lowercase hex HMAC-SHA256
 of the raw body, keyed with the secret `signing_secret`.
 
-The host computes the HMAC (`secrets.hmac`), so the secret never enters the plugin.
+The host computes the HMAC and compares it (`secrets.verify-hmac`, contract 1.2.0): the secret
+never enters the plugin, and the host knows the request was verified, which is what allows it to
+keep a request the plugin afterwards finds malformed. Check it first, before the method or the
+body: anyone can send a request.
 """
 
-import hmac
 from typing import Callable, List, Optional
 
 from componentize_py_types import Err
@@ -23,29 +25,37 @@ SECRET = "signing_secret"
 
 def verify(request: WebhookRequest) -> None:
     """Returns if the request carries the signature of its body; raises `Err(rejection)` if not."""
-    check(header(request.headers, SIGNATURE_HEADER), request.body, host_hmac)
+    check(header(request.headers, SIGNATURE_HEADER), request.body, host_verify)
 
 
-def check(presented: Optional[str], body: bytes, mac: Callable[[bytes], bytes]) -> None:
-    """The whole check, with the HMAC passed in so that it also runs natively in the tests."""
+def check(presented: Optional[str], body: bytes, matches: Callable[[bytes, bytes], bool]) -> None:
+    """The whole check, with the host's comparison (`matches(message, presented)`) passed in so
+    that it also runs natively in the tests."""
     if presented is None:
         raise Err(WebhookRejection_BadSignature(f"missing {SIGNATURE_HEADER} header"))
-    expected = mac(body).hex()
-    # Constant time, so that how long a wrong guess takes says nothing about the right one.
-    if not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+    try:
+        decoded = bytes.fromhex(presented.strip())
+    except ValueError:
+        raise Err(WebhookRejection_BadSignature(f"{SIGNATURE_HEADER} is not hex"))
+    if not matches(body, decoded):
         raise Err(WebhookRejection_BadSignature(f"{SIGNATURE_HEADER} does not match the body"))
 
 
-def host_hmac(message: bytes) -> bytes:
-    """HMAC-SHA256 keyed with the signing secret, by the host. An unset secret is the operator's
-    mistake, not a forgery: `misconfigured` keeps the request for replay."""
+def host_verify(message: bytes, presented: bytes) -> bool:
+    """Whether `presented` is the HMAC-SHA256 of `message` keyed with the signing secret, decided
+    by the host in constant time. An unset secret is the operator's mistake, not a forgery:
+    `misconfigured` keeps the request for replay."""
     try:
-        return secrets.hmac(secrets.HmacAlgorithm.SHA256, SECRET, message)
+        return secrets.verify_hmac(
+            secrets.HmacAlgorithm.SHA256, SECRET, secrets.KeyEncoding_Utf8(), message, presented
+        )
     except Err as e:
-        if isinstance(e.value, secrets.SecretError_Undeclared):
+        if isinstance(e.value, secrets.KeyError_Undeclared):
             why = f"secret `{e.value.value}` is not declared in plugins.toml"
-        else:
+        elif isinstance(e.value, secrets.KeyError_Unset):
             why = f"secret `{e.value.value}` is declared but its environment variable is not set"
+        else:
+            why = f"the secret is not usable as a key: {e.value.value}"
         raise Err(WebhookRejection_Misconfigured(f"cannot check signatures: {why}"))
 
 

@@ -32,9 +32,9 @@ EMPTY = b'{"events":[]}'
 GOOD = "9143599b84c2a12759cbcd7c08c1afc8d8f398c34152ba18abe5130e19db1f47"
 
 
-def webhook(body: bytes, signature=None) -> WebhookRequest:
+def webhook(body: bytes, signature=None, method="POST") -> WebhookRequest:
     headers = [] if signature is None else [Header("x-example-signature", signature)]
-    return WebhookRequest("POST", "/webhooks/sms-example-py", "", headers, body, 1700000002000)
+    return WebhookRequest(method, "/webhooks/sms-example-py", "", headers, body, 1700000002000)
 
 
 class TestCase(unittest.TestCase):
@@ -47,10 +47,11 @@ class TestCase(unittest.TestCase):
 
 class Webhooks(TestCase):
     def setUp(self):
-        # The host's `secrets.hmac`, keyed with the test secret.
-        def host(_algorithm, _name, message):
-            return hmac.new(b"example-test-secret", message, hashlib.sha256).digest()
-        patcher = mock.patch.object(secrets, "hmac", side_effect=host)
+        # The host's `secrets.verify-hmac`, keyed with the test secret.
+        def host(_algorithm, _name, _encoding, message, presented):
+            expected = hmac.new(b"example-test-secret", message, hashlib.sha256).digest()
+            return hmac.compare_digest(expected, presented)
+        patcher = mock.patch.object(secrets, "verify_hmac", side_effect=host)
         patcher.start()
         self.addCleanup(patcher.stop)
 
@@ -64,16 +65,35 @@ class Webhooks(TestCase):
             why = self.rejection(lambda: app.Plugin().handle_webhook(webhook(EMPTY, signature)))
             self.assertIsInstance(why, WebhookRejection_BadSignature, signature)
 
+    def test_the_host_is_handed_the_raw_body_and_the_decoded_signature(self):
+        app.Plugin().handle_webhook(webhook(EMPTY, GOOD.upper()))
+        algorithm, name, encoding, message, presented = secrets.verify_hmac.call_args.args
+        self.assertEqual((algorithm, name), (secrets.HmacAlgorithm.SHA256, "signing_secret"))
+        self.assertIsInstance(encoding, secrets.KeyEncoding_Utf8)
+        self.assertEqual((message, presented), (EMPTY, bytes.fromhex(GOOD)))
+
     def test_an_unset_secret_is_a_misconfiguration(self):
-        secrets.hmac.side_effect = Err(secrets.SecretError_Unset("signing_secret"))
+        secrets.verify_hmac.side_effect = Err(secrets.KeyError_Unset("signing_secret"))
         why = self.rejection(lambda: app.Plugin().handle_webhook(webhook(EMPTY, GOOD)))
         self.assertIsInstance(why, WebhookRejection_Misconfigured)
         self.assertIn("signing_secret", why.value)
 
+    def test_a_put_with_no_signature_is_refused_as_a_bad_signature_not_malformed(self):
+        why = self.rejection(lambda: app.Plugin().handle_webhook(webhook(b"junk", None, "PUT")))
+        self.assertEqual(why, WebhookRejection_BadSignature("missing x-example-signature header"))
+        secrets.verify_hmac.assert_not_called()
+
+    def test_a_validly_signed_request_with_the_wrong_method_is_malformed(self):
+        why = self.rejection(lambda: app.Plugin().handle_webhook(webhook(EMPTY, GOOD, "PUT")))
+        self.assertEqual(why, WebhookRejection_Malformed("expected POST, got PUT"))
+
     def test_a_signed_bad_body_is_malformed(self):
-        secrets.hmac.side_effect = lambda *_: bytes.fromhex(GOOD)  # whatever the body
+        secrets.verify_hmac.side_effect = lambda *_: True  # whatever the body
         why = self.rejection(lambda: app.Plugin().handle_webhook(webhook(b"{", GOOD)))
         self.assertIsInstance(why, WebhookRejection_Malformed)
+
+    def test_it_reports_interface_1_2_0(self):
+        self.assertEqual(app.Plugin().describe().interface_version, "1.2.0")
 
 
 class Events(TestCase):

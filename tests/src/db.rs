@@ -43,6 +43,10 @@ pub struct RawWebhook {
     pub interactions: i64,
     pub duplicates: i64,
     pub body: Vec<u8>,
+    /// The headers kept with it, `(name, value)`, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// Whether the host saw its signature verified before keeping it.
+    pub verified: bool,
 }
 
 impl Db {
@@ -114,8 +118,34 @@ impl Db {
                 interactions: row.get("interactions"),
                 duplicates: row.get("duplicates"),
                 body: row.get("body"),
+                headers: serde_json::from_str(row.get::<&str, _>("headers"))
+                    .expect("headers are a JSON list of pairs"),
+                verified: row.get::<i64, _>("verified") != 0,
             })
             .collect()
+    }
+
+    /// Runs one statement (a trigger a fault test installs, a checkpoint).
+    pub async fn execute(&self, sql: &str) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// `(kind, value_hash, scheme)` of every suppression list entry.
+    pub async fn suppressions(&self) -> Vec<(String, String, String)> {
+        sqlx::query_as(
+            "SELECT kind, value_hash, scheme FROM suppressions ORDER BY kind, value_hash",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("read suppressions")
+    }
+
+    /// Closes the connection (so that the database file can be read whole).
+    pub async fn close(self) {
+        self.pool.close().await;
     }
 
     /// `(contact_id, kind, value)` of every identity.

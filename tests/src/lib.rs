@@ -9,12 +9,15 @@
 pub mod api;
 pub mod bench;
 pub mod db;
+pub mod load;
 pub mod mailgun;
 pub mod manifest;
 pub mod outbox;
 pub mod relay;
+pub mod rss;
 pub mod server;
 pub mod sign;
+pub mod small_disk;
 pub mod standard_webhooks;
 pub mod vendors;
 pub mod voice;

@@ -110,6 +110,30 @@ impl Setup {
         }
     }
 
+    /// Runs `switchboard serve` expecting it to refuse to start: it must exit by itself within a
+    /// minute (a server that starts instead is killed, and the test fails).
+    pub fn serve_refused(&self) -> CliOutput {
+        let mut child = self
+            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start switchboard serve");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("wait for the server").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("collect its output");
+                panic!(
+                    "the server started instead of refusing to; its log:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        CliOutput::from(child.wait_with_output().expect("collect its output"))
+    }
+
     /// The database, for reading what landed.
     pub async fn db(&self) -> Db {
         Db::open(&self.database_path()).await

@@ -1,6 +1,7 @@
 //! Interface versions: a plugin built against the first released contract (1.0.0) keeps loading
-//! and serving on this host (1.1.0, which added `secrets.hmac-decoded`), and one built for a
-//! version this host does not implement is refused at start-up with both versions named.
+//! and serving on this host (1.2.0, which added the host's signature checks and once-only
+//! nonces), and one built for a version this host does not implement is refused at start-up with
+//! both versions named.
 
 use switchboard_e2e::manifest::PluginConfig;
 use switchboard_e2e::repo_root;
@@ -26,7 +27,7 @@ async fn a_plugin_built_against_1_0_keeps_loading_and_serving() {
 
 #[test]
 fn a_plugin_for_another_version_is_refused_naming_both() {
-    for claimed in ["2.0.0", "1.2.0"] {
+    for claimed in ["2.0.0", "1.3.0"] {
         let plugin = PluginConfig::new("future", "misbehave", &["email"])
             .config("claim_interface_version", claimed);
         let setup = Setup::new(&[plugin]);
@@ -34,7 +35,7 @@ fn a_plugin_for_another_version_is_refused_naming_both() {
         assert!(!output.success, "a {claimed} plugin must not load");
         assert!(
             output.stderr.contains(&format!(
-                "plugin `future` was built against switchboard:channel@{claimed}; this host supports 1.1.0"
+                "plugin `future` was built against switchboard:channel@{claimed}; this host supports 1.2.0 and older 1.x"
             )),
             "{}",
             output.stderr

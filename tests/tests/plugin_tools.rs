@@ -43,10 +43,10 @@ fn check_reports_the_contract_a_component_implements() {
     assert_eq!(report["loads"], true);
     assert_eq!(report["interface_supported"], true);
     assert_eq!(report["describe"]["name"], "sms-twilio");
-    assert_eq!(report["describe"]["interface_version"], "1.1.0");
+    assert_eq!(report["describe"]["interface_version"], "1.2.0");
     assert_eq!(
         report["exports"],
-        json!(["switchboard:channel/plugin@1.1.0"])
+        json!(["switchboard:channel/plugin@1.2.0"])
     );
     let imports: Vec<&str> = report["imports"]
         .as_array()
@@ -55,7 +55,7 @@ fn check_reports_the_contract_a_component_implements() {
         .map(|i| i.as_str().unwrap())
         .collect();
     assert!(
-        imports.contains(&"switchboard:channel/secrets@1.1.0"),
+        imports.contains(&"switchboard:channel/secrets@1.2.0"),
         "{imports:?}"
     );
 }

@@ -18,7 +18,7 @@ fn plugins_list_prints_what_each_plugin_describes() {
         text.stdout
     );
     assert!(
-        text.stdout.contains("interface  switchboard:channel@1.1.0"),
+        text.stdout.contains("interface  switchboard:channel@1.2.0"),
         "{}",
         text.stdout
     );
@@ -28,7 +28,7 @@ fn plugins_list_prints_what_each_plugin_describes() {
     assert_eq!(twilio["id"], "sms-twilio");
     assert_eq!(twilio["describe"]["vendor"], "twilio");
     assert_eq!(twilio["describe"]["channels"], serde_json::json!(["sms"]));
-    assert_eq!(twilio["describe"]["interface_version"], "1.1.0");
+    assert_eq!(twilio["describe"]["interface_version"], "1.2.0");
     assert_eq!(twilio["unset_secrets"], serde_json::json!(["auth_token"]));
     assert_eq!(twilio["sha256"].as_str().unwrap().len(), 64);
 }

@@ -40,7 +40,7 @@ async fn a_python_plugin_serves_webhooks_like_a_rust_one() {
     assert!(listed.success, "{}", listed.stderr);
     let describe = &listed.json()[0]["describe"];
     assert_eq!(describe["name"], "sms-example-py");
-    assert_eq!(describe["interface_version"], "1.1.0");
+    assert_eq!(describe["interface_version"], "1.2.0");
 
     let server = setup.start();
     let now = switchboard_e2e::now_ms();

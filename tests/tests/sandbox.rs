@@ -97,7 +97,8 @@ async fn each_misbehaving_plugin_fails_alone_while_a_good_webhook_succeeds() {
 async fn an_allowed_name_or_address_on_the_private_network_is_still_refused() {
     let setup = Setup::new(&[
         misbehaving("by-name", "forbidden-http")
-            .config("url", "https://localhost:9/metadata")
+            // An allow-list entry without a port allows 443 only, so the URL keeps to it.
+            .config("url", "https://localhost/metadata")
             .allow_host("localhost"),
         misbehaving("by-address", "forbidden-http")
             .config("url", "https://169.254.169.254/latest/meta-data")

@@ -56,7 +56,7 @@ fn the_plugin_declares_every_channel_and_takes_its_vendor_from_its_configuration
     for plugin in json.as_array().unwrap() {
         assert_eq!(plugin["describe"]["name"], "webhook-standard");
         assert_eq!(plugin["describe"]["channels"], json!(ALL_CHANNELS));
-        assert_eq!(plugin["describe"]["interface_version"], "1.1.0");
+        assert_eq!(plugin["describe"]["interface_version"], "1.2.0");
         assert_eq!(plugin["unset_secrets"], json!(["signing_secret"]));
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{JsonBody, PathParams, QueryParams};
 use super::{ApiError, AppState};
-use crate::auth::{self, AuthError, Caller, KeyInfo, NewKey};
+use crate::auth::{self, AuthError, Caller, KeyInfo, KeyRef, NewKey};
 use crate::clock::now_ms;
 use crate::runtime::{Description, ReloadReport};
 use crate::store::audit::{self, AuditEntry};
@@ -104,10 +104,15 @@ pub async fn create_key(
 ) -> Result<(StatusCode, Json<NewKey>), ApiError> {
     let scopes = auth::parse_scopes(&request.scopes).map_err(key_error)?;
     let now = now_ms();
-    let key = auth::create_key(state.ingest.store(), &request.name, &scopes, now)
-        .await
-        .map_err(key_error)?;
-    audit_key(&state, &caller, "key.create", &key.info, now).await?;
+    let key = auth::create_key(
+        state.ingest.store(),
+        &request.name,
+        &scopes,
+        &caller.actor(),
+        now,
+    )
+    .await
+    .map_err(key_error)?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -120,11 +125,14 @@ pub async fn revoke_key(
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<KeyInfo>, ApiError> {
-    let now = now_ms();
-    let key = auth::revoke_key(state.ingest.store(), &id.to_string(), now)
-        .await
-        .map_err(key_error)?;
-    audit_key(&state, &caller, "key.revoke", &key, now).await?;
+    let key = auth::revoke_key(
+        state.ingest.store(),
+        &KeyRef::Id(id),
+        &caller.actor(),
+        now_ms(),
+    )
+    .await
+    .map_err(key_error)?;
     Ok(Json(key))
 }
 
@@ -168,29 +176,9 @@ pub async fn audit_log(
     Ok(Json(entries))
 }
 
-async fn audit_key(
-    state: &AppState,
-    caller: &Caller,
-    action: &str,
-    key: &KeyInfo,
-    now: i64,
-) -> Result<(), ApiError> {
-    let detail = serde_json::json!({ "key_id": key.id, "name": key.name, "scopes": key.scopes });
-    let mut tx = state
-        .ingest
-        .store()
-        .begin_write()
-        .await
-        .map_err(ApiError::internal)?;
-    audit::record(tx.conn(), now, &caller.actor(), action, None, &detail)
-        .await
-        .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)
-}
-
 fn key_error(error: AuthError) -> ApiError {
     match error {
-        AuthError::Store(error) => ApiError::internal(error),
+        AuthError::Store(error) => ApiError::store(error),
         AuthError::NoSuchKey(_) => {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
         }

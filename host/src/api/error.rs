@@ -2,7 +2,7 @@
 //! `{"error": {"code": "unknown_plugin", "message": "...", ...details}}`.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -13,7 +13,12 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Map<String, Value>,
+    /// Seconds to send as `Retry-After` (503s the client should try again after).
+    pub retry_after: Option<u32>,
 }
+
+/// How long a client should wait before trying again after the database refused for now.
+const DATABASE_RETRY_AFTER_SECONDS: u32 = 5;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -22,6 +27,29 @@ impl ApiError {
             code,
             message: message.into(),
             details: Map::new(),
+            retry_after: None,
+        }
+    }
+
+    /// Asks the client to try again after `seconds` (`Retry-After`).
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// A storage failure: 503 with `Retry-After` when the database refused for now (locked, full,
+    /// read-only, out of connections), so clients and vendors retry; 500 otherwise.
+    pub fn store(error: crate::store::StoreError) -> Self {
+        if error.is_transient() {
+            tracing::warn!(%error, "database unavailable; answering 503");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database cannot take this request now; try again shortly",
+            )
+            .retry_after(DATABASE_RETRY_AFTER_SECONDS)
+        } else {
+            ApiError::internal(error)
         }
     }
 
@@ -47,7 +75,13 @@ impl IntoResponse for ApiError {
         body.insert("code".into(), json!(self.code));
         body.insert("message".into(), json!(self.message));
         body.extend(self.details);
-        (self.status, Json(json!({ "error": body }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": body }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -70,7 +104,7 @@ impl From<crate::staff::StaffError> for ApiError {
             StaffError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
-            StaffError::Store(error) => ApiError::internal(error),
+            StaffError::Store(error) => ApiError::store(error),
         }
     }
 }

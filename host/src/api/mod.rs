@@ -4,7 +4,12 @@
 //! - `POST /webhooks/{plugin_id}`: a vendor's webhook, authenticated by the vendor's signature.
 //! - `/api/...`: staff routes, each behind an API key with one scope (see [`auth`]); listed in
 //!   the OpenAPI document at `GET /api/openapi.json` (any live key).
-//! - `GET /healthz`: liveness.
+//! - `GET /healthz`: whether the database and the webhook committer work (see [`health`]).
+//! - `GET /metrics`: Prometheus metrics, for a key with the `metrics` or `admin` scope.
+//!
+//! Every route sits behind the edge layers (see [`router`]): a request id and its span, a
+//! deadline for the body, and a cap on requests in flight per surface. [`listen`] serves the
+//! router on a socket with a connection cap and a header deadline.
 //!
 //! Sending (`/api/messages`, scope `sender`), the staff call queue (`/api/call-tasks`) and the
 //! portal inbox (`/api/portal/...`, scope `portal`, for the portal app's own key) front the outbox
@@ -12,26 +17,32 @@
 
 mod admin;
 mod auth;
+mod body_deadline;
 mod call_tasks;
 mod contacts;
 mod error;
 mod extract;
 mod health;
+mod inflight;
+pub mod listen;
 mod logging;
 mod messages;
+mod metrics;
 pub mod openapi;
 mod portal;
 mod preferences;
 mod privacy;
 mod reading;
+pub mod request_id;
 mod webhooks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
-use axum::routing::{any, get};
+use axum::routing::{get, post};
 use utoipa::{Modify as _, OpenApi as _};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -82,8 +93,19 @@ impl AppState {
     }
 }
 
-/// The application's routes.
-pub fn router(state: AppState) -> Router {
+/// The limits every request is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeSettings {
+    /// `/webhooks/...` requests handled at once; more are answered 503.
+    pub max_inflight_webhooks: usize,
+    /// `/api/...` requests handled at once; more are answered 503.
+    pub max_inflight_api: usize,
+    /// The time a request's whole body may take to arrive; later is answered 408.
+    pub body_timeout: Duration,
+}
+
+/// The application's routes, behind the edge layers.
+pub fn router(state: AppState, edge: EdgeSettings) -> Router {
     let (api, _) = api_routes().split_for_parts();
     let api = guard(api, &state);
     // The document names no data, but it is under /api like the rest: any live key reads it.
@@ -93,12 +115,55 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_any,
         ));
-    Router::new()
+    let routes = Router::new()
         .merge(api)
         .merge(document)
-        .route("/webhooks/{plugin_id}", any(webhooks::receive))
+        // Vendors POST; a few verify an endpoint with a GET (Meta's `hub.challenge`). Any other
+        // method is 405 before a plugin sees it, and nothing is stored.
+        .route(
+            "/webhooks/{plugin_id}",
+            post(webhooks::receive).get(webhooks::receive),
+        )
         .route("/healthz", get(health::healthz))
+        .route(
+            "/metrics",
+            get(metrics::scrape).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_any,
+            )),
+        )
+        .with_state(state);
+    // Layers apply to the routes added above this line only: add routes before it.
+    edge_layers(routes, edge)
+}
+
+/// The layers around every route, outermost last: the request id's span covers everything, the
+/// request count sees the final status, and a request past its body deadline or beyond its
+/// surface's slots is answered here.
+fn edge_layers(routes: Router, edge: EdgeSettings) -> Router {
+    routes
+        .layer(middleware::from_fn_with_state(
+            inflight::Inflight::new(edge.max_inflight_webhooks, edge.max_inflight_api),
+            inflight::limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            edge.body_timeout,
+            body_deadline::deadline,
+        ))
+        .layer(middleware::from_fn(metrics::count))
+        .layer(middleware::from_fn(request_id::middleware))
+}
+
+/// The router of the separate metrics address (`--metrics-listen`): `GET /metrics` without a
+/// key, for a scraper on a network that only operators reach.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { metrics::exposition(&state).await }),
+        )
         .with_state(state)
+        .layer(middleware::from_fn(request_id::middleware))
 }
 
 /// The staff routes, grouped by the scope they need. The scope is also written into each route's
@@ -135,6 +200,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(call_tasks::complete))
         .routes(routes!(portal::inbox))
         .routes(routes!(portal::read))
+        .routes(routes!(portal::record_consent))
         .routes(routes!(privacy::export))
         .routes(routes!(admin::plugins))
         .routes(routes!(admin::reload_plugins))

@@ -1,12 +1,16 @@
-//! The portal inbox, for the organisation's portal app (scope `portal`).
+//! What the organisation's portal app may do with its own key (scope `portal`): read a
+//! contact's portal inbox, mark messages read, record preference-centre choices.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 
-use super::extract::PathParams;
+use super::extract::{JsonBody, PathParams};
 use super::{ApiError, AppState};
 use crate::auth::Caller;
 use crate::clock::now_ms;
+use crate::prefs::ConsentChange;
+use crate::store::consent::{ConsentEntry, ConsentSource};
 use crate::store::portal_inbox::PortalMessage;
 
 /// A contact's portal inbox, newest first.
@@ -36,4 +40,37 @@ pub async fn read(
             .read_portal_message(id, &message_id, &caller, now_ms())
             .await?,
     ))
+}
+
+/// A choice the person made in the portal's preference centre: an opt-in or opt-out for a
+/// channel, recorded with source `preference_centre` under the portal app's key.
+#[utoipa::path(post, path = "/api/portal/contacts/{id}/consent", tag = "portal",
+    params(("id" = i64, Path, description = "contact id")), request_body = ConsentChange,
+    responses((status = 201, body = ConsentEntry)), security(("bearer" = ["portal"])))]
+pub async fn record_consent(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParams(id): PathParams<i64>,
+    JsonBody(change): JsonBody<ConsentChange>,
+) -> Result<(StatusCode, Json<ConsentEntry>), ApiError> {
+    if change
+        .source
+        .is_some_and(|source| source != ConsentSource::PreferenceCentre)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "source: the portal records preference_centre choices only",
+        )
+        .with("field", "source"));
+    }
+    let change = ConsentChange {
+        source: Some(ConsentSource::PreferenceCentre),
+        ..change
+    };
+    let entry = state
+        .engine
+        .record_consent(id, &change, &caller, now_ms())
+        .await?;
+    Ok((StatusCode::CREATED, Json(entry)))
 }

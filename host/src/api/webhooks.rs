@@ -9,7 +9,11 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::{ApiError, AppState};
 use crate::ingest::{InboundRequest, WebhookOutcome};
+use crate::metrics;
 use crate::runtime::bindings::HttpResponse;
+
+/// How long a vendor should wait before retrying a webhook whose plugin failed.
+const FAILED_RETRY_AFTER_SECONDS: u32 = 30;
 
 pub async fn receive(
     State(state): State<AppState>,
@@ -27,6 +31,7 @@ pub async fn receive(
         } else {
             "is not installed"
         };
+        metrics::webhook_unknown_plugin();
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_plugin",
@@ -34,7 +39,9 @@ pub async fn receive(
         ));
     };
     let limit = plugin.spec.limits.max_body_bytes;
-    let body = read_body(&headers, body, limit).await?;
+    let body = read_body(&headers, body, limit)
+        .await
+        .inspect_err(|refused| metrics::webhook_unread(plugin.id(), refused.code))?;
     let request = InboundRequest {
         method: method.as_str().to_string(),
         path: uri.path().to_string(),
@@ -54,7 +61,9 @@ pub async fn receive(
         .ingest
         .receive(&plugin, request)
         .await
-        .map_err(ApiError::internal)?;
+        .inspect(|outcome| metrics::webhook(plugin.id(), outcome.status()))
+        .inspect_err(|_| metrics::webhook(plugin.id(), metrics::webhook_status::ERROR))
+        .map_err(ApiError::store)?;
     Ok(answer(outcome))
 }
 
@@ -99,12 +108,15 @@ fn answer(outcome: WebhookOutcome) -> Response {
         } => ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", reason)
             .with("raw_webhook_id", raw_webhook_id)
             .into_response(),
+        // The vendor should retry: the plugin, its configuration or its capacity may be fixed by
+        // then (and an unstored request is only waiting for that).
         WebhookOutcome::Failed {
             code,
             reason,
             raw_webhook_id,
         } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, reason)
             .with("raw_webhook_id", raw_webhook_id)
+            .retry_after(FAILED_RETRY_AFTER_SECONDS)
             .into_response(),
     }
 }

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use super::Common;
 use switchboard::auth::{self, Scope};
 use switchboard::clock::now_ms;
-use switchboard::store::Store;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
@@ -14,7 +13,8 @@ pub enum KeysCommand {
         /// A name that says who or what uses the key.
         #[arg(long)]
         name: String,
-        /// Scopes: admin, staff, sender, analyst, privacy, portal (repeat or comma-separate).
+        /// Scopes: admin, staff, sender, analyst, privacy, portal, metrics (repeat or
+        /// comma-separate).
         #[arg(long = "scope", required = true, value_delimiter = ',')]
         scopes: Vec<String>,
         /// Print JSON instead of text.
@@ -30,9 +30,14 @@ pub enum KeysCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Revoke a key by name or id.
+    /// Revoke a key by name, or by id with `--id`.
     Revoke {
-        key: String,
+        /// The key's name.
+        #[arg(required_unless_present = "id", conflicts_with = "id")]
+        name: Option<String>,
+        /// The key's id (as `keys list` shows it).
+        #[arg(long)]
+        id: Option<i64>,
         #[command(flatten)]
         common: Common,
     },
@@ -48,8 +53,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
         } => {
             let store = common.open_store().await?;
             let scopes: BTreeSet<Scope> = auth::parse_scopes(&scopes)?;
-            let key = auth::create_key(&store, &name, &scopes, now_ms()).await?;
-            audit(&store, "key.create", &key.info).await?;
+            let key = auth::create_key(&store, &name, &scopes, "cli", now_ms()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&key)?);
             } else {
@@ -85,21 +89,17 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        KeysCommand::Revoke { key, common } => {
+        KeysCommand::Revoke { name, id, common } => {
             let store = common.open_store().await?;
-            let revoked = auth::revoke_key(&store, &key, now_ms()).await?;
-            audit(&store, "key.revoke", &revoked).await?;
+            let key = match (id, name) {
+                (Some(id), _) => auth::KeyRef::Id(id),
+                (None, Some(name)) => auth::KeyRef::Name(name),
+                (None, None) => anyhow::bail!("give the key's name, or --id"),
+            };
+            let revoked = auth::revoke_key(&store, &key, "cli", now_ms()).await?;
             println!("revoked key {} ({})", revoked.id, revoked.name);
         }
     }
-    Ok(())
-}
-
-async fn audit(store: &Store, action: &str, key: &auth::KeyInfo) -> anyhow::Result<()> {
-    let detail = serde_json::json!({ "key_id": key.id, "name": key.name, "scopes": key.scopes });
-    let mut tx = store.begin_write().await?;
-    switchboard::store::audit::record(tx.conn(), now_ms(), "cli", action, None, &detail).await?;
-    tx.commit().await?;
     Ok(())
 }
 

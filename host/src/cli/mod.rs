@@ -59,6 +59,10 @@ pub struct Common {
         default_value = "switchboard-data/switchboard.db"
     )]
     database: String,
+    /// The server key (for the suppression list's hashes; see README "The server key"). By
+    /// default `<database file>.key`; generated on the first start.
+    #[arg(long, env = "SWITCHBOARD_SERVER_KEY_FILE")]
+    server_key_file: Option<PathBuf>,
     /// The plugin manifest.
     #[arg(long, env = "SWITCHBOARD_PLUGINS", default_value = "plugins.toml")]
     plugins: PathBuf,
@@ -80,7 +84,7 @@ pub struct Common {
 impl Common {
     /// Opens the database, bringing its schema up to date.
     async fn open_store(&self) -> anyhow::Result<switchboard::store::Store> {
-        switchboard::store::Store::open(&self.database)
+        switchboard::store::Store::open_with_key(&self.database, self.server_key_file.as_deref())
             .await
             .with_context(|| format!("opening the database {}", self.database))
     }

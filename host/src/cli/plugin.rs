@@ -200,12 +200,12 @@ async fn test(
     let mut all_accepted = true;
     for (i, recorded) in requests.into_iter().enumerate() {
         let raw = raw_request(plugin.id(), recorded).with_context(|| format!("request {i}"))?;
-        let verdict = judge(&plugin, &raw, sandbox.default_country_code.as_deref()).await;
-        all_accepted &= matches!(verdict, Verdict::Accepted { .. });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&verdict_json(i, &verdict))?
-        );
+        let judged = judge(&plugin, &raw, sandbox.default_country_code.as_deref()).await;
+        all_accepted &= matches!(judged.verdict, Verdict::Accepted { .. });
+        let mut report = verdict_json(i, &judged.verdict);
+        // Whether the server would store it if it were not accepted (see wit/types.wit).
+        report["signature_verified_by_host"] = json!(judged.verified);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     }
     if !all_accepted {
         bail!("not every request was accepted");
@@ -306,6 +306,7 @@ fn spec(
         allow_private_network: false,
         config: pairs("--config", &sandbox.config)?,
         secrets: pairs("--secret", &sandbox.secrets)?,
+        keep_headers: Vec::new(),
         limits: Limits::default(),
     })
 }

@@ -4,7 +4,6 @@ use super::Common;
 use anyhow::Context as _;
 use switchboard::ingest::{Ingest, IngestSettings, replay};
 use switchboard::runtime::LivePlugins;
-use switchboard::store::Store;
 use switchboard::store::raw_webhooks::ReplayFilter;
 
 #[derive(Debug, clap::Args)]
@@ -23,7 +22,7 @@ pub struct ReplayArgs {
 }
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.common.database).await?;
+    let store = args.common.open_store().await?;
     let (_manifest, _runtime, plugins) = args.common.load_plugins_with_runtime().await?;
     let ingest = Ingest::new(
         store,

@@ -5,7 +5,6 @@ use anyhow::Context as _;
 use super::Common;
 use switchboard::domain::Channel;
 use switchboard::send::{DirectMessage, send_direct};
-use switchboard::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {
@@ -32,7 +31,7 @@ pub struct SendArgs {
 }
 
 pub async fn run(args: SendArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.common.database).await?;
+    let store = args.common.open_store().await?;
     let (_manifest, plugins) = args.common.load_plugins().await?;
     let plugin = plugins
         .get(&args.plugin)

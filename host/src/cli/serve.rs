@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::Common;
-use switchboard::api::{AppState, router};
+use switchboard::api::listen::{self, ListenSettings};
+use switchboard::api::{AppState, EdgeSettings, metrics_router, router};
 use switchboard::ingest::{Ingest, IngestSettings};
 use switchboard::prefs::Engine;
 use switchboard::prefs::settings::Settings;
@@ -16,7 +17,6 @@ use switchboard::send::accept::Outbox;
 use switchboard::send::dispatcher::{DispatchSettings, Dispatcher};
 use switchboard::send::policy::RetryPolicy;
 use switchboard::staff::identify::IdentifySettings;
-use switchboard::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -46,9 +46,40 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_SEND_RETRY_BASE_MS", default_value_t = 2000,
           value_parser = clap::value_parser!(u64).range(10..=600_000))]
     send_retry_base_ms: u64,
+    /// Connections open at once; beyond it new connections wait in the listen backlog until
+    /// one closes.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
+    /// The time a request's headers may take to arrive (also how long a kept-alive connection
+    /// may stay idle), in ms; a client slower than this is disconnected.
+    #[arg(long, env = "SWITCHBOARD_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    header_timeout_ms: u64,
+    /// The time a request's whole body may take to arrive, in ms; a slower one is answered 408
+    /// and its connection closed.
+    #[arg(long, env = "SWITCHBOARD_BODY_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    body_timeout_ms: u64,
+    /// Webhook requests handled at once; more are answered 503 with Retry-After: 1.
+    #[arg(long, env = "SWITCHBOARD_MAX_INFLIGHT_WEBHOOKS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_inflight_webhooks: u32,
+    /// Staff API requests handled at once; more are answered 503 with Retry-After: 1.
+    #[arg(long, env = "SWITCHBOARD_MAX_INFLIGHT_API", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_inflight_api: u32,
+    /// A second address serving only `GET /metrics`, without a key (for a scraper on a network
+    /// only operators reach). Without it, /metrics is on the main address for a key with the
+    /// `metrics` or `admin` scope.
+    #[arg(long, env = "SWITCHBOARD_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     common: Common,
 }
+
+/// Connections the metrics address keeps open at once: one scraper, a few people.
+const METRICS_CONNECTIONS: usize = 16;
 
 /// Reads identity-resolution settings, refusing unknown keys and values that make no sense.
 fn identify_settings(path: Option<&std::path::Path>) -> anyhow::Result<IdentifySettings> {
@@ -76,9 +107,7 @@ fn preference_settings(path: Option<&std::path::Path>) -> anyhow::Result<Setting
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.common.database)
-        .await
-        .with_context(|| format!("opening the database {}", args.common.database))?;
+    let store = args.common.open_store().await?;
     let (_manifest, runtime, plugins) = args.common.load_plugins_with_runtime().await?;
     let live = Arc::new(LivePlugins::new(plugins));
     let reloader = Arc::new(Reloader::new(
@@ -133,23 +162,70 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
+    let limits = ListenSettings {
+        max_connections: args.max_connections as usize,
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
+    };
+    let edge = EdgeSettings {
+        max_inflight_webhooks: args.max_inflight_webhooks as usize,
+        max_inflight_api: args.max_inflight_api as usize,
+        body_timeout: Duration::from_millis(args.body_timeout_ms),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics_server = match args.metrics_listen {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("listening for metrics on {at}"))?;
+            let at = listener.local_addr()?;
+            println!("switchboard metrics on http://{at}/metrics");
+            let limits = ListenSettings {
+                max_connections: METRICS_CONNECTIONS,
+                ..limits
+            };
+            let app = metrics_router(state.clone());
+            Some(tokio::spawn(listen::serve(
+                listener,
+                app,
+                limits,
+                stopping_signal(stopped.clone()),
+            )))
+        }
+        None => None,
+    };
     // Scripts and tests read this line to find the port.
     println!("switchboard listening on http://{address}");
     tracing::info!(%address, "serving");
     // On the signal the dispatcher claims nothing more; the sends in flight finish and are
     // recorded before the process ends, so a restart does not repeat them.
     let stopping = dispatcher.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            stopping.stop();
-        })
-        .await?;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stopping.stop();
+        let _ = stop.send(true);
+    });
+    listen::serve(
+        listener,
+        router(state, edge),
+        limits,
+        stopping_signal(stopped),
+    )
+    .await;
+    if let Some(metrics_server) = metrics_server
+        && let Err(error) = metrics_server.await
+    {
+        tracing::warn!(%error, "the metrics server did not stop cleanly");
+    }
     if let Err(error) = dispatching.await {
         tracing::warn!(%error, "the dispatcher did not stop cleanly");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Completes once the shutdown signal has come (or its sender is gone).
+async fn stopping_signal(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stopped| *stopped).await;
 }
 
 async fn shutdown_signal() {

@@ -48,6 +48,12 @@ pub struct PluginEntry {
     /// Secret name → the environment variable holding its value.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// Request headers to store with each webhook for replay, besides those always kept
+    /// (`content-type` and names containing `signature` or `timestamp`, or starting with
+    /// `webhook-`): e.g. a vendor header the plugin reads that none of those cover. Everything
+    /// else (`authorization`, `cookie`, proxies' `x-forwarded-*`) is never stored.
+    #[serde(default)]
+    pub keep_headers: Vec<String>,
     /// Resource limits for each call into the plugin.
     #[serde(default)]
     pub limits: Limits,
@@ -69,6 +75,10 @@ pub struct Limits {
     /// The most messages the outbox sends through this plugin per second (the vendor's own rate
     /// limit, or the account's); unpaced when absent.
     pub sends_per_second: Option<u32>,
+    /// The most bytes of webhooks this plugin could not verify because of our configuration
+    /// (its signing secret unset, say) that are kept for replay at a time; beyond it they are
+    /// answered 503 and not stored (the vendor retries).
+    pub unverified_kept_bytes: u64,
 }
 
 impl Default for Limits {
@@ -79,6 +89,7 @@ impl Default for Limits {
             send_timeout_ms: 15_000,
             max_body_bytes: 1024 * 1024,
             sends_per_second: None,
+            unverified_kept_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct PluginSpec {
     pub config: BTreeMap<String, String>,
     /// Secret name → environment variable.
     pub secrets: BTreeMap<String, String>,
+    /// Header names (lowercase) stored for replay besides the ones always kept.
+    pub keep_headers: Vec<String>,
     pub limits: Limits,
 }
 
@@ -153,6 +155,11 @@ fn check_entry(
         allow_private_network: entry.allow_private_network,
         config,
         secrets: entry.secrets,
+        keep_headers: entry
+            .keep_headers
+            .iter()
+            .map(|name| name.trim().to_ascii_lowercase())
+            .collect(),
         limits: entry.limits,
     })
 }
@@ -229,6 +236,9 @@ fn check_limits(limits: &Limits) -> Result<(), (&'static str, String)> {
         .is_some_and(|rate| !(1..=10_000).contains(&rate))
     {
         return Err(("sends_per_second", "must be 1–10000".into()));
+    }
+    if limits.unverified_kept_bytes > 1024 * 1024 * 1024 {
+        return Err(("unverified_kept_bytes", "must be at most 1 GiB".into()));
     }
     Ok(())
 }

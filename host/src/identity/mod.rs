@@ -7,4 +7,4 @@ mod resolve;
 pub use normalize::{
     Hints, IdentityError, IdentityKey, IdentityKind, normalize_email, normalize_phone,
 };
-pub use resolve::{Resolution, Subject, resolve_batch};
+pub use resolve::{Linking, Resolution, Subject, resolve_batch};

@@ -3,9 +3,14 @@
 //!
 //! In order of trust: our own contact id echoed by the vendor; the contact of earlier interactions
 //! of the same message; a known identity (email, phone, external id, strongest first); and
-//! otherwise a new contact owning the identities. Identities the batch reveals for a contact are
-//! linked to it unless another contact already owns them. The whole batch takes a handful of
-//! queries, not a handful per interaction.
+//! otherwise a new contact owning the identities. The whole batch takes a handful of queries, not
+//! a handful per interaction.
+//!
+//! Who may add identities to an existing contact is a matter of trust ([`Linking`]): staff may
+//! (what they log names the person on purpose); a vendor's event may not. A contact id or a
+//! message id in a vendor event is only an echo of what we sent — a forged or replayed event can
+//! carry one beside an attacker's address — so vendor events link identities only to the
+//! contact they create.
 //!
 //! A contact id that was merged into another leads to the survivor. An interaction that reaches
 //! no contact but names an erased person's identifier (the suppression list) is suppressed: it
@@ -17,8 +22,8 @@ use sqlx::AnyConnection;
 
 use super::{Hints, IdentityKey};
 use crate::domain::{Channel, Outcome};
-use crate::store::StoreError;
 use crate::store::interactions::{self, MessageFacts};
+use crate::store::{ServerKey, StoreError};
 use crate::store::{contacts, suppressions};
 
 /// What resolution needs to know about one interaction.
@@ -42,11 +47,24 @@ pub struct Resolution {
     pub suppressed: bool,
 }
 
+/// Which identities a batch may link to contacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linking {
+    /// Staff logs: identities the batch names for a contact are linked to it, unless another
+    /// contact owns them.
+    Staff,
+    /// Vendor events: identities are linked only to a contact created for them here; a known
+    /// contact gains none.
+    Vendor,
+}
+
 /// Resolves a batch, in order, inside the caller's transaction. `source` is recorded on the
-/// identities it links (`plugin:<id>`).
+/// identities it links (`plugin:<id>`, `staff:<key>`).
 pub async fn resolve_batch(
     conn: &mut AnyConnection,
+    key: &ServerKey,
     subjects: &[Subject<'_>],
+    linking: Linking,
     source: &str,
     now: i64,
 ) -> Result<Vec<Resolution>, StoreError> {
@@ -87,7 +105,7 @@ pub async fn resolve_batch(
         .filter(|k| !owners.contains_key(*k))
         .cloned()
         .collect();
-    let suppressed = suppressions::suppressed(conn, &unowned).await?;
+    let suppressed = suppressions::suppressed(conn, key, &unowned).await?;
 
     let mut resolutions = Vec::with_capacity(subjects.len());
     for subject in subjects {
@@ -108,18 +126,21 @@ pub async fn resolve_batch(
             .identities
             .iter()
             .any(|k| suppressed.contains(k));
-        let contact_id = match known_contact(claim, subject, &valid_contacts, &facts, &owners) {
+        let known = known_contact(claim, subject, &valid_contacts, &facts, &owners);
+        let contact_id = match known {
             Some(contact) => Some(contact),
             None if subject.hints.identities.is_empty() || names_erased => None,
             None => Some(contacts::create(conn, now).await?),
         };
         if let Some(contact) = contact_id {
-            let linkable = subject
-                .hints
-                .identities
-                .iter()
-                .filter(|k| !suppressed.contains(*k));
-            link_new_identities(conn, contact, linkable, &mut owners, source, now).await?;
+            if known.is_none() || linking == Linking::Staff {
+                let linkable = subject
+                    .hints
+                    .identities
+                    .iter()
+                    .filter(|k| !suppressed.contains(*k));
+                link_new_identities(conn, contact, linkable, &mut owners, source, now).await?;
+            }
             if let Some(message) = message {
                 let facts = messages.entry(message).or_default();
                 facts.contact_id = facts.contact_id.or(Some(contact));
@@ -225,9 +246,16 @@ mod tests {
             subject(Outcome::Delivered, 1_500, Some("m1"), &ana),
             subject(Outcome::Opened, 61_000, Some("m1"), &ana),
         ];
-        let resolved = resolve_batch(tx.conn(), &batch, "plugin:test", 0)
-            .await
-            .unwrap();
+        let resolved = resolve_batch(
+            tx.conn(),
+            store.key(),
+            &batch,
+            Linking::Vendor,
+            "plugin:test",
+            0,
+        )
+        .await
+        .unwrap();
         let contact = resolved[0].contact_id.unwrap();
         assert!(resolved.iter().all(|r| r.contact_id == Some(contact)));
         let ttas: Vec<_> = resolved.iter().map(|r| r.time_to_action_ms).collect();
@@ -259,16 +287,51 @@ mod tests {
             subject(Outcome::Clicked, 500, None, &by_claim),
             subject(Outcome::Delivered, 600, None, &stale_claim),
         ];
-        let resolved = resolve_batch(tx.conn(), &batch, "plugin:test", 0)
-            .await
-            .unwrap();
+        let resolved = resolve_batch(
+            tx.conn(),
+            store.key(),
+            &batch,
+            Linking::Vendor,
+            "plugin:test",
+            0,
+        )
+        .await
+        .unwrap();
         let contacts: Vec<_> = resolved.iter().map(|r| r.contact_id).collect();
         assert_eq!(contacts, [Some(ana), Some(ana), Some(ben)]);
         assert_eq!(resolved[0].time_to_action_ms, Some(300));
     }
 
     #[tokio::test]
-    async fn identities_seen_with_a_contact_are_linked_to_it() {
+    async fn a_vendor_event_naming_our_contact_id_links_no_new_address_to_it() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let victim = contacts::create(tx.conn(), 0).await.unwrap();
+        // A forged event: the victim's contact id beside the attacker's address.
+        let attacker = IdentityKey::email("attacker@example.net").unwrap();
+        let forged = hints(Some(victim), std::slice::from_ref(&attacker));
+        let resolved = resolve_batch(
+            tx.conn(),
+            store.key(),
+            &[subject(Outcome::Delivered, 1, None, &forged)],
+            Linking::Vendor,
+            "plugin:t",
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(resolved[0].contact_id, Some(victim), "still attributed");
+        assert!(
+            contacts::identities_of(tx.conn(), victim)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the attacker's address was linked to the victim"
+        );
+    }
+
+    #[tokio::test]
+    async fn identities_staff_log_with_a_contact_are_linked_to_it() {
         let (store, _dir) = testing::store().await;
         let mut tx = store.begin_write().await.unwrap();
         let ana = contacts::create(tx.conn(), 0).await.unwrap();
@@ -276,8 +339,10 @@ mod tests {
         let seen = hints(Some(ana), std::slice::from_ref(&phone));
         resolve_batch(
             tx.conn(),
+            store.key(),
             &[subject(Outcome::Delivered, 1, None, &seen)],
-            "plugin:t",
+            Linking::Staff,
+            "staff:front-desk",
             0,
         )
         .await
@@ -295,7 +360,9 @@ mod tests {
         let nothing = hints(None, &[]);
         let resolved = resolve_batch(
             tx.conn(),
+            store.key(),
             &[subject(Outcome::Delivered, 1, Some("m"), &nothing)],
+            Linking::Vendor,
             "t",
             0,
         )
@@ -321,7 +388,7 @@ mod tests {
             .await
             .unwrap();
         let erased = IdentityKey::email("gone@example.org").unwrap();
-        suppressions::add(tx.conn(), std::slice::from_ref(&erased), 1)
+        suppressions::add(tx.conn(), store.key(), std::slice::from_ref(&erased), 1)
             .await
             .unwrap();
 
@@ -333,7 +400,9 @@ mod tests {
             subject(Outcome::Delivered, 2, None, &by_erased),
             subject(Outcome::Delivered, 3, None, &ours_with_erased),
         ];
-        let resolved = resolve_batch(tx.conn(), &batch, "t", 0).await.unwrap();
+        let resolved = resolve_batch(tx.conn(), store.key(), &batch, Linking::Vendor, "t", 0)
+            .await
+            .unwrap();
         assert_eq!(resolved[0].contact_id, Some(survivor));
         assert_eq!(
             (resolved[1].contact_id, resolved[1].suppressed),

@@ -13,10 +13,11 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::CheckedInteraction;
-use super::record::{AcceptedWebhook, RawRow, Recorded, Source, record_accepted, record_group};
+use super::record::{AcceptedWebhook, Committed, RawRow, Source, record_accepted, record_group};
 use crate::clock::now_ms;
+use crate::store::nonces::Nonce;
 use crate::store::raw_webhooks::RawRequest;
-use crate::store::{Store, StoreError};
+use crate::store::{ServerKey, Store, StoreError};
 
 /// A group takes webhooks until it holds this many interactions (at least one webhook).
 const MAX_GROUP_INTERACTIONS: usize = 2_000;
@@ -35,7 +36,8 @@ struct Job {
     vendor: String,
     raw: RawRequest,
     interactions: Vec<CheckedInteraction>,
-    done: oneshot::Sender<Result<Recorded, StoreError>>,
+    nonces: Vec<Nonce>,
+    done: oneshot::Sender<Result<Committed, StoreError>>,
 }
 
 impl Job {
@@ -51,6 +53,7 @@ impl Job {
             raw: RawRow::New(&self.raw),
             received_at: self.raw.received_at,
             interactions: &self.interactions,
+            nonces: &self.nonces,
         }
     }
 }
@@ -74,20 +77,32 @@ impl Committer {
         Ok(Committer { queue })
     }
 
-    /// Records an accepted webhook (the raw request and its interactions), returning once it is
-    /// committed.
+    /// Whether the committer thread still runs: its end (or a panic) drops the queue's receiver.
+    pub fn is_alive(&self) -> bool {
+        !self.queue.is_closed()
+    }
+
+    /// Webhooks waiting in the queue (not counting the group being recorded).
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// Records an accepted webhook (the raw request, its interactions and its once-only values),
+    /// returning once it is committed.
     pub async fn record(
         &self,
         source: Source<'_>,
         raw: RawRequest,
         interactions: Vec<CheckedInteraction>,
-    ) -> Result<Recorded, StoreError> {
+        nonces: Vec<Nonce>,
+    ) -> Result<Committed, StoreError> {
         let (done, result) = oneshot::channel();
         let job = Job {
             plugin_id: source.plugin_id.to_string(),
             vendor: source.vendor.to_string(),
             raw,
             interactions,
+            nonces,
             done,
         };
         self.queue.send(job).await.map_err(|_| not_recorded())?;
@@ -144,7 +159,8 @@ async fn commit_group(store: Store, group: Vec<Job>) {
                 return;
             }
         };
-        let recorded = match record_together(tx.conn(), &group).await {
+        let key = store.key();
+        let recorded = match record_together(tx.conn(), key, &group).await {
             Ok(results) => tx.commit().await.map(|()| results),
             Err(error) => Err(error),
         };
@@ -173,13 +189,14 @@ async fn commit_group(store: Store, group: Vec<Job>) {
 /// consecutive webhooks from one plugin together. Results are in the group's order.
 async fn record_together(
     conn: &mut sqlx::AnyConnection,
+    key: &ServerKey,
     group: &[Job],
-) -> Result<Vec<Recorded>, StoreError> {
+) -> Result<Vec<Committed>, StoreError> {
     let now = now_ms();
     let mut results = Vec::with_capacity(group.len());
     for run in group.chunk_by(|a, b| a.plugin_id == b.plugin_id && a.vendor == b.vendor) {
         let webhooks: Vec<AcceptedWebhook<'_>> = run.iter().map(Job::webhook).collect();
-        results.extend(record_group(conn, run[0].source(), &webhooks, now).await?);
+        results.extend(record_group(conn, key, run[0].source(), &webhooks, now).await?);
     }
     Ok(results)
 }
@@ -189,7 +206,16 @@ mod tests {
     use super::*;
     use crate::domain::{Channel, Direction, Outcome};
     use crate::identity::{Hints, IdentityKey};
+    use crate::ingest::record::Recorded;
     use crate::store::testing;
+
+    /// What was recorded of a webhook that used no once-only value.
+    fn recorded_of(committed: Committed) -> Recorded {
+        match committed {
+            Committed::Recorded(recorded) => recorded,
+            other => panic!("not recorded: {other:?}"),
+        }
+    }
 
     const SOURCE: Source<'static> = Source {
         plugin_id: "email-sendgrid",
@@ -248,14 +274,15 @@ mod tests {
                 raw: RawRow::New(&request),
                 received_at: request.received_at,
                 interactions,
+                nonces: &[],
             })
             .collect();
         let mut tx = store.begin_write().await.unwrap();
-        let recorded = record_group(tx.conn(), SOURCE, &webhooks, now_ms())
+        let recorded = record_group(tx.conn(), store.key(), SOURCE, &webhooks, now_ms())
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        recorded
+        recorded.into_iter().map(recorded_of).collect()
     }
 
     async fn log_rows(store: &Store) -> Vec<(String, Option<i64>, i64)> {
@@ -292,24 +319,50 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_webhook_about_only_erased_people_besides_repeats_loses_its_body_in_a_group() {
+    async fn an_erased_persons_event_is_cut_from_a_shared_body_and_the_others_stay() {
         let (store, _dir) = testing::store().await;
         let erased = IdentityKey::email("gone@example.org").unwrap();
         let mut tx = store.begin_write().await.unwrap();
-        crate::store::suppressions::add(tx.conn(), &[erased], now_ms())
+        crate::store::suppressions::add(tx.conn(), store.key(), &[erased], now_ms())
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        let first = vec![event("e1", "m1", Outcome::Queued, Some("ana@example.org"))];
-        // A repeat of e1, and an event about the erased person: alone after the first, this
-        // webhook's only new event names no one but them, so its body must not be kept.
-        let second = vec![
+        let ana_text = r#"{"email":"ana@example.org","sg_event_id":"e1","ip":"1.1.1.1"}"#;
+        let gone_text = r#"{"email":"gone@example.org","sg_event_id":"e9","ip":"9.9.9.9"}"#;
+        let with_text = |mut i: CheckedInteraction, text: &str| {
+            i.metadata = text.to_string();
+            i
+        };
+        let first = vec![with_text(
             event("e1", "m1", Outcome::Queued, Some("ana@example.org")),
-            event("e9", "m9", Outcome::Opened, Some("gone@example.org")),
+            ana_text,
+        )];
+        // A repeat of e1, and an event about the erased person, in one batch.
+        let second = vec![
+            with_text(
+                event("e1", "m1", Outcome::Queued, Some("ana@example.org")),
+                ana_text,
+            ),
+            with_text(
+                event("e9", "m9", Outcome::Opened, Some("gone@example.org")),
+                gone_text,
+            ),
         ];
-        let recorded = record_together_now(&store, &[first, second]).await;
+        let mut request = raw(SOURCE.plugin_id);
+        request.body = format!("[{ana_text}, {gone_text}]").into_bytes();
+        let webhooks = [&first, &second].map(|interactions| AcceptedWebhook {
+            raw: RawRow::New(&request),
+            received_at: request.received_at,
+            interactions,
+            nonces: &[],
+        });
+        let mut tx = store.begin_write().await.unwrap();
+        let recorded = record_group(tx.conn(), store.key(), SOURCE, &webhooks, now_ms())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
 
-        let second = recorded[1];
+        let second = recorded_of(recorded[1].clone());
         assert_eq!(
             (second.interactions, second.duplicates, second.suppressed),
             (0, 1, 1)
@@ -319,10 +372,76 @@ mod tests {
             .fetch_one(store.pool())
             .await
             .unwrap();
+        assert_eq!(String::from_utf8(body).unwrap(), format!("[{ana_text}]"));
+    }
+
+    #[tokio::test]
+    async fn a_webhook_about_only_an_erased_person_keeps_no_body() {
+        let (store, _dir) = testing::store().await;
+        let erased = IdentityKey::email("gone@example.org").unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        crate::store::suppressions::add(tx.conn(), store.key(), &[erased], now_ms())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let only = vec![event("e9", "m9", Outcome::Opened, Some("gone@example.org"))];
+        let recorded = record_together_now(&store, &[only]).await;
+        let body: Vec<u8> = sqlx::query_scalar("SELECT body FROM raw_webhooks WHERE id = $1")
+            .bind(recorded[0].raw_webhook_id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
         assert!(
             body.is_empty(),
             "the body naming only an erased person was kept"
         );
+    }
+
+    #[tokio::test]
+    async fn a_second_request_with_a_used_token_is_refused_and_stores_nothing() {
+        let (store, _dir) = testing::store().await;
+        let token = [Nonce {
+            value: "tok".into(),
+            expires_at: i64::MAX,
+        }];
+        let events = vec![event(
+            "e1",
+            "m1",
+            Outcome::Delivered,
+            Some("ana@example.org"),
+        )];
+        let forged = vec![event(
+            "e2",
+            "m2",
+            Outcome::Delivered,
+            Some("eve@example.org"),
+        )];
+        let request = raw(SOURCE.plugin_id);
+        let webhooks = [&events, &forged].map(|interactions| AcceptedWebhook {
+            raw: RawRow::New(&request),
+            received_at: request.received_at,
+            interactions,
+            nonces: &token,
+        });
+        let mut tx = store.begin_write().await.unwrap();
+        let results = record_group(tx.conn(), store.key(), SOURCE, &webhooks, now_ms())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(matches!(results[0], Committed::Recorded(_)));
+        assert_eq!(
+            results[1],
+            Committed::Replayed {
+                nonce: "tok".into()
+            }
+        );
+        let ids: Vec<String> = log_rows(&store).await.into_iter().map(|r| r.0).collect();
+        assert_eq!(ids, ["e1"]);
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_webhooks")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(stored, 1);
     }
 
     #[tokio::test]
@@ -347,8 +466,9 @@ mod tests {
                     ),
                 ];
                 committer
-                    .record(SOURCE, raw(SOURCE.plugin_id), events)
+                    .record(SOURCE, raw(SOURCE.plugin_id), events, Vec::new())
                     .await
+                    .map(recorded_of)
             })
         });
         let mut added = 0;
@@ -386,6 +506,7 @@ mod tests {
                     Outcome::Queued,
                     Some("cy@example.org"),
                 )],
+                nonces: Vec::new(),
                 done,
             };
             (job, result)
@@ -396,8 +517,14 @@ mod tests {
 
         commit_group(store.clone(), vec![good, broken, also_good]).await;
 
-        assert_eq!(good_result.await.unwrap().unwrap().interactions, 1);
-        assert_eq!(also_good_result.await.unwrap().unwrap().interactions, 1);
+        assert_eq!(
+            recorded_of(good_result.await.unwrap().unwrap()).interactions,
+            1
+        );
+        assert_eq!(
+            recorded_of(also_good_result.await.unwrap().unwrap()).interactions,
+            1
+        );
         let error = broken_result.await.unwrap().unwrap_err();
         assert!(
             error.to_string().contains("refused for the test"),

@@ -7,7 +7,9 @@
 
 use serde::Serialize;
 
-use super::record::{AcceptedWebhook, RawRow, record_accepted, record_unprocessed};
+use super::record::{
+    AcceptedWebhook, Committed, Keep, RawRow, record_accepted, record_unprocessed,
+};
 use super::{Ingest, Verdict, judge, source};
 use crate::clock::now_ms;
 use crate::store::StoreError;
@@ -49,36 +51,59 @@ pub async fn replay(ingest: &Ingest, filter: &ReplayFilter) -> Result<ReplayRepo
         };
         let raw = RawRow::Stored(stored.id);
         let country = ingest.settings.default_country_code.as_deref();
-        let result = match judge(plugin, &stored.request, country).await {
+        let judged = judge(plugin, &stored.request, country).await;
+        let keep = Keep {
+            verified: judged.verified || stored.verified,
+            unverified_budget: u64::MAX,
+            nonces: &judged.nonces,
+        };
+        let result = match judged.verdict {
             Verdict::Accepted { interactions, .. } => {
                 let webhook = AcceptedWebhook {
                     raw,
                     received_at: stored.request.received_at,
                     interactions: &interactions,
+                    nonces: &judged.nonces,
                 };
-                let recorded =
-                    record_accepted(ingest.store(), source(plugin), webhook, now_ms()).await?;
-                report.processed += 1;
-                report.interactions += recorded.interactions;
-                report.duplicates += recorded.duplicates;
-                format!(
-                    "processed: {} interactions, {} already recorded",
-                    recorded.interactions, recorded.duplicates
-                )
+                match record_accepted(ingest.store(), source(plugin), webhook, now_ms()).await? {
+                    Committed::Recorded(recorded) => {
+                        report.processed += 1;
+                        report.interactions += recorded.interactions;
+                        report.duplicates += recorded.duplicates;
+                        format!(
+                            "processed: {} interactions, {} already recorded",
+                            recorded.interactions, recorded.duplicates
+                        )
+                    }
+                    Committed::Replayed { .. } => {
+                        let reason = "refused on replay: its signature's token was already used \
+                                      by another request";
+                        record_unprocessed(ingest.store(), raw, RawStatus::Failed, reason, keep)
+                            .await?;
+                        report.still_failed += 1;
+                        reason.to_string()
+                    }
+                }
             }
             Verdict::Malformed(reason) => {
-                record_unprocessed(ingest.store(), raw, RawStatus::Rejected, &reason).await?;
+                record_unprocessed(ingest.store(), raw, RawStatus::Rejected, &reason, keep).await?;
                 report.rejected += 1;
                 format!("rejected: {reason}")
             }
             Verdict::BadSignature(reason) => {
-                let reason = format!("signature refused on replay: {reason}");
-                record_unprocessed(ingest.store(), raw, RawStatus::Failed, &reason).await?;
+                let reason = match stored.redacted_at {
+                    Some(_) => format!(
+                        "signature refused on replay: an erasure cut someone's events from its \
+                         body, so it no longer matches its signature ({reason})"
+                    ),
+                    None => format!("signature refused on replay: {reason}"),
+                };
+                record_unprocessed(ingest.store(), raw, RawStatus::Failed, &reason, keep).await?;
                 report.still_failed += 1;
                 reason
             }
             Verdict::Failed { reason, .. } => {
-                record_unprocessed(ingest.store(), raw, RawStatus::Failed, &reason).await?;
+                record_unprocessed(ingest.store(), raw, RawStatus::Failed, &reason, keep).await?;
                 report.still_failed += 1;
                 format!("failed: {reason}")
             }

@@ -15,7 +15,9 @@ const MAX_SUMMARY_CHARS: usize = 500;
 const MAX_METADATA_BYTES: usize = 64 * 1024;
 const MAX_REPLY_BYTES: usize = 1024 * 1024;
 /// How far past the time of receipt an event may claim to have happened (vendor clock skew).
-const MAX_FUTURE_SKEW_MS: i64 = 24 * 60 * 60 * 1000;
+/// A later date is clamped to the time of receipt: the log orders consent by time, and a forged
+/// opt-out dated next year must not outrank the real consent given meanwhile.
+const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// An interaction that passed the checks, its hints normalized.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -72,14 +74,22 @@ fn check_one(
             "channel {channel} is not assigned to this plugin in plugins.toml"
         ));
     }
-    if interaction.occurred_at <= 0
-        || interaction.occurred_at > expect.received_at + MAX_FUTURE_SKEW_MS
-    {
+    if interaction.occurred_at <= 0 {
         return Err(format!(
             "occurred-at {} is not a plausible time (ms since the epoch)",
             interaction.occurred_at
         ));
     }
+    let occurred_at = if interaction.occurred_at > expect.received_at + MAX_FUTURE_SKEW_MS {
+        tracing::debug!(
+            occurred_at = interaction.occurred_at,
+            received_at = expect.received_at,
+            "event dated in the future; clamped to its time of receipt"
+        );
+        expect.received_at
+    } else {
+        interaction.occurred_at
+    };
     Ok(CheckedInteraction {
         kind: interaction.kind,
         channel,
@@ -90,7 +100,7 @@ fn check_one(
             interaction.vendor_status,
             MAX_VENDOR_STATUS_LEN,
         )?,
-        occurred_at: interaction.occurred_at,
+        occurred_at,
         vendor_message_id: optional_text(
             "vendor-message-id",
             interaction.vendor_message_id,
@@ -143,8 +153,9 @@ fn check_metadata(metadata: String) -> Result<String, String> {
     if !metadata.trim_start().starts_with('{') {
         return Err("metadata must be a JSON object".to_string());
     }
-    // Checked for well-formedness only: nothing here needs its contents.
-    match serde_json::from_str::<serde::de::IgnoredAny>(&metadata) {
+    // Read as the timeline will read it back (numbers in range, nesting within serde_json's
+    // limit), so that what is stored can always be shown.
+    match serde_json::from_str::<serde_json::Value>(&metadata) {
         Ok(_) => Ok(metadata),
         Err(e) => Err(format!("metadata is not JSON: {e}")),
     }
@@ -274,10 +285,7 @@ mod tests {
                 |i| i.channel = WitChannel::Sms,
                 "channel sms is not assigned",
             ),
-            (
-                |i| i.occurred_at = NOW + 2 * MAX_FUTURE_SKEW_MS,
-                "not a plausible time",
-            ),
+            (|i| i.occurred_at = -5, "not a plausible time"),
             (|i| i.metadata = "[1]".into(), "must be a JSON object"),
             (|i| i.metadata = "{\"a\": ".into(), "metadata is not JSON"),
             (
@@ -291,6 +299,21 @@ mod tests {
             let error = check_interactions(vec![interaction(), bad], expect()).unwrap_err();
             assert!(error.contains(expected), "{error}");
         }
+    }
+
+    #[test]
+    fn an_event_dated_beyond_the_clock_skew_is_clamped_to_its_time_of_receipt() {
+        let mut next_year = interaction();
+        next_year.occurred_at = NOW + 365 * 24 * 60 * 60 * 1000;
+        let mut skewed = interaction();
+        skewed.occurred_at = NOW + 60_000;
+        let checked = check_interactions(vec![next_year, skewed], expect()).unwrap();
+        assert_eq!(checked[0].occurred_at, NOW, "clamped");
+        assert_eq!(
+            checked[1].occurred_at,
+            NOW + 60_000,
+            "within the skew: kept"
+        );
     }
 
     #[test]

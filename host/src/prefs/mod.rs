@@ -245,6 +245,7 @@ impl Engine {
 
     /// Ranks the channels for a message to a contact and decides.
     pub async fn select(&self, request: &SelectRequest, now: i64) -> Result<Selection, StaffError> {
+        let _timer = crate::metrics::selection_timer();
         let kind = crate::staff::required_text("kind", &request.kind, 64)?;
         let at = request.at.unwrap_or(now);
         let mut conn = self

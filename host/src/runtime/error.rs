@@ -72,6 +72,12 @@ pub enum CallError {
         trap: String,
         stderr: String,
     },
+    /// The plugin handed the host more data in one transfer (its answer, or the arguments of one
+    /// host call) than the call's transfer budget allows; the host refused it before copying it.
+    #[error(
+        "plugin `{plugin}` handed the host more than its transfer budget of {budget_bytes} bytes at once (in its answer or in the arguments of one host call)"
+    )]
+    OutputTooLarge { plugin: String, budget_bytes: usize },
     #[error("plugin `{plugin}` failed: {detail}")]
     Failed { plugin: String, detail: String },
 }
@@ -87,6 +93,7 @@ impl CallError {
             CallError::Busy { .. } => Self::BUSY,
             CallError::MemoryLimit { .. } => "plugin_memory_limit",
             CallError::Trap { .. } => "plugin_trap",
+            CallError::OutputTooLarge { .. } => "plugin_output_too_large",
             CallError::Failed { .. } => "plugin_failed",
         }
     }

@@ -3,13 +3,15 @@
 //!
 //! A plugin gets no filesystem, environment, arguments or sockets; its only ways out are the host
 //! interfaces of `wit/host.wit`, each checked here: HTTP to allow-listed hosts, its own config,
-//! secrets used on its behalf, the clock and a bounded log.
+//! secrets used on its behalf, signature checks, nonces, the clock and a bounded log. What it
+//! hands back to the host (answers, host-call arguments) is bounded in bytes before it is copied.
 
 pub mod bindings;
 mod cache;
 pub mod egress;
 mod engine;
 mod error;
+mod facts;
 mod host;
 mod plugin;
 mod registry;
@@ -22,25 +24,26 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::sync::Semaphore;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 
 pub use error::{CallError, LoadError};
+pub use facts::{MAX_NONCE_BYTES, MAX_NONCES_PER_CALL, Nonce};
 pub use host::verify_ecdsa_p256;
-pub use plugin::{Description, Plugin};
+pub use plugin::{Description, Plugin, WebhookCall};
 pub use registry::{LivePlugins, Plugins};
 pub use reload::{ReloadReport, Reloader};
 
 use crate::config::{PluginSpec, validate::MAX_MEMORY_MIB};
-use bindings::{ChannelPlugin, ChannelPluginPre};
+use bindings::ChannelPluginPre;
 use cache::ArtifactCache;
 use egress::{Egress, EgressPolicy};
 use plugin::Shared;
 use secrets::Secrets;
-use state::{PluginContext, PluginState};
+use state::{PluginContext, PluginState, transfer_budget};
 
 /// The contract version this host implements. Plugins built against the same major version and
-/// an equal or older minor version load.
-pub const INTERFACE_VERSION: &str = "1.1.0";
+/// an equal or older minor version load (1.0 and 1.1 plugins simply do not import what 1.2 added).
+pub const INTERFACE_VERSION: &str = "1.2.0";
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]
@@ -68,7 +71,7 @@ impl Runtime {
         engine::start_epoch_ticker(&engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        ChannelPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        host::add_to_linker(&mut linker)?;
         let cache = ArtifactCache::new(settings.cache_dir, &engine);
         let shared = Shared {
             engine,
@@ -114,6 +117,7 @@ impl Runtime {
                 allow_private_network: spec.allow_private_network,
             },
             memory_limit_bytes: usize::try_from(spec.limits.memory_mib).unwrap_or(usize::MAX) << 20,
+            transfer_budget_bytes: transfer_budget(spec.limits.max_body_bytes),
         });
         let plugin = Plugin::new(spec.clone(), sha256, pre, context, self.shared.clone())
             .await
@@ -258,9 +262,12 @@ mod tests {
     fn interface_versions_are_compatible_within_a_major() {
         assert!(is_supported_interface("1.0.0"));
         assert!(is_supported_interface("1.1.0"));
+        assert!(is_supported_interface("1.1.3"));
+        assert!(is_supported_interface("1.2.0"));
         assert!(!is_supported_interface("2.0.0"));
+        assert!(!is_supported_interface("0.9.0"));
         assert!(
-            !is_supported_interface("1.2.0"),
+            !is_supported_interface("1.3.0"),
             "a newer minor may use imports we lack"
         );
         assert!(!is_supported_interface("one"));

@@ -1,6 +1,7 @@
 //! A loaded plugin and the four calls into it. Each call gets a fresh store and instance (nothing
-//! leaks from one webhook to the next), the plugin's memory cap, and a time budget that covers
-//! instantiation, guest code and host calls alike.
+//! leaks from one webhook to the next), the plugin's memory cap, a time budget that covers
+//! instantiation, guest code and host calls alike, and a transfer budget that bounds what the host
+//! copies out of the guest at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use super::bindings::{
 };
 use super::egress::Egress;
 use super::error::CallError;
+use super::facts::{CallFacts, Nonce};
 use super::state::{PluginContext, PluginState};
 use crate::config::PluginSpec;
 use crate::domain::{Channel, Outcome};
@@ -51,6 +53,20 @@ impl From<PluginInfo> for Description {
             description: info.description,
         }
     }
+}
+
+/// A `handle-webhook` call that returned: the plugin's answer, and what the host itself saw during
+/// the call.
+#[derive(Debug)]
+pub struct WebhookCall {
+    /// What the plugin answered.
+    pub answer: Result<WebhookAccepted, WebhookRejection>,
+    /// Whether a signature check through the host matched during the call
+    /// (`secrets.verify-hmac` or `crypto.verify-signature` answered `true`).
+    pub verified: bool,
+    /// The values the plugin registered with `nonces.use-once`, each once (at most
+    /// [`MAX_NONCES_PER_CALL`](super::MAX_NONCES_PER_CALL)).
+    pub nonces: Vec<Nonce>,
 }
 
 /// A plugin ready to be called.
@@ -112,16 +128,19 @@ impl Plugin {
     }
 
     /// Verifies and parses one webhook request.
-    pub async fn handle_webhook(
-        &self,
-        request: &WebhookRequest,
-    ) -> Result<Result<WebhookAccepted, WebhookRejection>, CallError> {
+    pub async fn handle_webhook(&self, request: &WebhookRequest) -> Result<WebhookCall, CallError> {
         let budget = Duration::from_millis(self.spec.limits.webhook_timeout_ms);
-        self.call(budget, async |store, plugin| {
-            plugin
+        self.call("handle_webhook", budget, async |store, plugin| {
+            let answer = plugin
                 .switchboard_channel_plugin()
-                .call_handle_webhook(store, request)
-                .await
+                .call_handle_webhook(&mut *store, request)
+                .await?;
+            let CallFacts { verified, nonces } = std::mem::take(&mut store.data_mut().facts);
+            Ok(WebhookCall {
+                answer,
+                verified,
+                nonces,
+            })
         })
         .await
     }
@@ -132,7 +151,7 @@ impl Plugin {
         message: &OutboundMessage,
     ) -> Result<Result<SendReceipt, SendFailure>, CallError> {
         let budget = Duration::from_millis(self.spec.limits.send_timeout_ms);
-        self.call(budget, async |store, plugin| {
+        self.call("send", budget, async |store, plugin| {
             plugin
                 .switchboard_channel_plugin()
                 .call_send(store, message)
@@ -145,7 +164,7 @@ impl Plugin {
     pub async fn map_outcome(&self, vendor_status: &str) -> Result<Outcome, CallError> {
         let budget = Duration::from_millis(self.spec.limits.webhook_timeout_ms);
         let outcome = self
-            .call(budget, async |store, plugin| {
+            .call("map_outcome", budget, async |store, plugin| {
                 plugin
                     .switchboard_channel_plugin()
                     .call_map_outcome(store, vendor_status)
@@ -155,12 +174,18 @@ impl Plugin {
         Ok(outcome.into())
     }
 
+    /// Calls the plugin, and records the call's time and failure under `name` in the metrics.
     async fn call<R>(
         &self,
+        name: &'static str,
         budget: Duration,
         body: impl AsyncFnOnce(&mut Store<PluginState>, &ChannelPlugin) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        call(&self.pre, &self.context, &self.shared, budget, body).await
+        let started = std::time::Instant::now();
+        let result = call(&self.pre, &self.context, &self.shared, budget, body).await;
+        let failure = result.as_ref().err().map(CallError::code);
+        crate::metrics::plugin_call(self.id(), name, started.elapsed(), failure);
+        result
     }
 }
 
@@ -195,6 +220,8 @@ async fn call<R>(
     let state = PluginState::new(context.clone(), shared.egress.clone(), deadline);
     let mut store = Store::new(&shared.engine, state);
     store.limiter(|state| &mut state.limiter);
+    // Wasmtime checks every transfer out of the guest against this before copying it.
+    store.set_hostcall_fuel(context.transfer_budget_bytes);
     // Yield to the executor at every epoch tick, so the timeout below can stop a runaway guest.
     store.set_epoch_deadline(1);
     store.epoch_deadline_async_yield_and_update(1);
@@ -221,6 +248,17 @@ fn classify(plugin: &str, error: wasmtime::Error, state: &PluginState) -> CallEr
             stderr,
         };
     }
+    if exceeded_transfer_budget(&error) {
+        tracing::debug!(
+            plugin,
+            error = format!("{error:?}"),
+            "plugin transfer refused"
+        );
+        return CallError::OutputTooLarge {
+            plugin: plugin.to_string(),
+            budget_bytes: state.plugin.transfer_budget_bytes,
+        };
+    }
     if let Some(trap) = error.downcast_ref::<Trap>() {
         tracing::debug!(plugin, error = format!("{error:?}"), "plugin trap");
         return CallError::Trap {
@@ -232,5 +270,146 @@ fn classify(plugin: &str, error: wasmtime::Error, state: &PluginState) -> CallEr
     CallError::Failed {
         plugin: plugin.to_string(),
         detail: format!("{error:#}"),
+    }
+}
+
+/// What wasmtime 48 says when a transfer out of the guest exceeds the store's hostcall fuel (its
+/// error type is private, so its text is what can be recognised).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// Whether `error` is wasmtime refusing a transfer over the budget set with `set_hostcall_fuel`.
+fn exceeded_transfer_budget(error: &wasmtime::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
+}
+
+#[cfg(test)]
+mod tests {
+    //! These load the built plugins (`cargo xtask test` builds them first).
+
+    use super::*;
+    use crate::runtime::bindings::Header;
+    use crate::runtime::{Runtime, RuntimeSettings};
+    use switchboard_e2e::manifest::{PluginConfig, manifest};
+    use switchboard_e2e::sign::SendGridKey;
+    use switchboard_e2e::vendors::{sendgrid_event, sendgrid_plugin};
+
+    async fn load(dir: &std::path::Path, plugin: PluginConfig) -> Plugin {
+        let manifest_path = dir.join("plugins.toml");
+        std::fs::write(&manifest_path, manifest(&[plugin])).unwrap();
+        let loaded = crate::config::load(&manifest_path).unwrap();
+        let runtime = Runtime::new(RuntimeSettings {
+            cache_dir: dir.join("cache"),
+            instance_slots: 2,
+        })
+        .unwrap();
+        runtime.load(&loaded.plugins[0]).await.unwrap()
+    }
+
+    /// A one-event SendGrid delivery, signed with `key`.
+    fn signed_delivery(key: &SendGridKey) -> WebhookRequest {
+        let now_secs = switchboard_e2e::now_ms() / 1000;
+        let event = sendgrid_event("delivered", "ana@example.org", now_secs, "m1", "ev-1");
+        let body = serde_json::to_vec(&[event]).unwrap();
+        let headers = key
+            .headers(now_secs, &body)
+            .into_iter()
+            .map(|(name, value)| Header {
+                name: name.to_ascii_lowercase(),
+                value,
+            })
+            .collect();
+        WebhookRequest {
+            method: "POST".into(),
+            path: "/webhooks/email-sendgrid".into(),
+            query: String::new(),
+            headers,
+            body,
+            received_at: now_secs * 1000,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_webhook_call_reports_whether_the_host_saw_its_signature_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SendGridKey::fixed();
+        let plugin = load(dir.path(), sendgrid_plugin(&key)).await;
+
+        let genuine = plugin.handle_webhook(&signed_delivery(&key)).await.unwrap();
+        assert!(matches!(&genuine.answer, Ok(a) if a.interactions.len() == 1));
+        assert!(genuine.verified);
+        assert!(genuine.nonces.is_empty());
+
+        let forged = plugin
+            .handle_webhook(&signed_delivery(&SendGridKey::other()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            forged.answer,
+            Err(WebhookRejection::BadSignature(_))
+        ));
+        assert!(!forged.verified);
+    }
+
+    #[tokio::test]
+    async fn a_plugin_built_against_contract_1_0_still_loads_and_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm =
+            switchboard_e2e::repo_root().join("tests/fixtures/interface-1.0.0/misbehave.wasm");
+        let plugin = load(dir.path(), PluginConfig::at("old", wasm, &["email"])).await;
+        assert_eq!(plugin.description.interface_version, "1.0.0");
+        let call = plugin
+            .handle_webhook(&signed_delivery(&SendGridKey::fixed()))
+            .await
+            .unwrap();
+        assert!(matches!(&call.answer, Ok(a) if a.interactions.is_empty()));
+        assert!(!call.verified);
+        assert!(call.nonces.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_plugin_handing_the_host_more_than_its_transfer_budget_fails_only_that_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugin = load(
+            dir.path(),
+            PluginConfig::new("misbehave", "misbehave", &["email"]),
+        )
+        .await;
+        // `describe` hands the host its name, "misbehave": nine bytes, one more than allowed.
+        let tight = Arc::new(PluginContext {
+            id: "misbehave".into(),
+            config: plugin.context.config.clone(),
+            secrets: plugin.context.secrets.clone(),
+            egress: plugin.context.egress.clone(),
+            memory_limit_bytes: plugin.context.memory_limit_bytes,
+            transfer_budget_bytes: 8,
+        });
+        let error = call(
+            &plugin.pre,
+            &tight,
+            &plugin.shared,
+            Duration::from_secs(5),
+            async |store, instance| {
+                instance
+                    .switchboard_channel_plugin()
+                    .call_describe(store)
+                    .await
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&error, CallError::OutputTooLarge { plugin, budget_bytes: 8 } if plugin == "misbehave"),
+            "{error:?}"
+        );
+        assert_eq!(error.code(), "plugin_output_too_large");
+
+        // Its next call, within the budget the plugin was loaded with, is unaffected.
+        assert_eq!(plugin.context.transfer_budget_bytes, 16 << 20);
+        assert_eq!(
+            plugin.map_outcome("delivered").await.unwrap(),
+            Outcome::Unknown
+        );
     }
 }

@@ -34,6 +34,16 @@ pub enum Tried {
 
 /// Calls the plugin's `send` once.
 pub async fn through_plugin(plugin: &Plugin, message: &OutboundMessage) -> Tried {
+    let tried = try_once(plugin, message).await;
+    let result = match &tried {
+        Tried::Sent { .. } => "sent",
+        Tried::Failed(failure) => failure.kind.as_str(),
+    };
+    crate::metrics::send_attempt(plugin.id(), result);
+    tried
+}
+
+async fn try_once(plugin: &Plugin, message: &OutboundMessage) -> Tried {
     match plugin.send(message).await {
         Ok(Ok(receipt)) => Tried::Sent {
             vendor_message_id: receipt.vendor_message_id,
@@ -59,9 +69,10 @@ fn call_failure(error: &CallError) -> Failure {
     let (retryable, outcome_unknown) = match error {
         CallError::Timeout { .. } => (true, true),
         CallError::Busy { .. } => (true, false),
-        CallError::MemoryLimit { .. } | CallError::Trap { .. } | CallError::Failed { .. } => {
-            (false, false)
-        }
+        CallError::MemoryLimit { .. }
+        | CallError::Trap { .. }
+        | CallError::OutputTooLarge { .. }
+        | CallError::Failed { .. } => (false, false),
     };
     Failure {
         kind: error.code().to_string(),

@@ -166,11 +166,17 @@ impl Dispatcher {
         let lease_until = now + self.longest_send_budget() + self.settings.lease_margin_ms;
         let claimed = {
             let mut tx = self.store.begin_write().await?;
-            let recovered = outbox::recover_expired(tx.conn(), now).await?;
+            let (recovered, stopped) = outbox::recover_expired(tx.conn(), now).await?;
             if recovered > 0 {
                 tracing::warn!(
                     recovered,
                     "attempts whose dispatcher stopped mid-send queued again"
+                );
+            }
+            if stopped > 0 {
+                tracing::error!(
+                    stopped,
+                    "attempts lost a second time before their result was recorded: stopped as unknown"
                 );
             }
             let claimed =
@@ -549,9 +555,32 @@ impl Dispatcher {
                     tokio::time::sleep(Duration::from_millis(PAUSES_MS[failures])).await;
                     failures += 1;
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => {
+                    // The full record keeps failing. The vendor has the message: stop it as
+                    // unknown with one small write if that still works, rather than let the lease
+                    // run out and send it again.
+                    let why = format!(
+                        "the vendor answered, but its answer could not be recorded ({error}); \
+                         not tried again"
+                    );
+                    match self.record_unknown(attempt, &why).await {
+                        Ok(()) => {
+                            tracing::error!(message = %attempt.message_id, %error, "send recorded as outcome unknown")
+                        }
+                        Err(also) => {
+                            tracing::error!(message = %attempt.message_id, %error, %also, "send not recorded; its lease will recover it once")
+                        }
+                    }
+                    return Err(error.into());
+                }
             }
         }
+    }
+
+    async fn record_unknown(&self, attempt: &Claimed, why: &str) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        outbox::record_unknown(tx.conn(), attempt, why, now_ms()).await?;
+        tx.commit().await
     }
 
     async fn record_try_once(

@@ -11,7 +11,7 @@ use crate::identity::{IdentityKey, IdentityKind};
 use crate::prefs::local_time;
 use crate::store::contacts::{self, Contact, Identity, Moved, Search};
 use crate::store::interactions::{self, NewInteraction};
-use crate::store::{Store, audit, engagement, suppressions};
+use crate::store::{ServerKey, Store, audit, engagement, suppressions};
 use sqlx::AnyConnection;
 
 /// An identifier as staff give it.
@@ -159,7 +159,7 @@ impl Contacts {
         let id =
             contacts::create_named(tx.conn(), name.as_deref(), timezone.as_deref(), now).await?;
         for key in &keys {
-            link(tx.conn(), id, key, &caller.actor(), now).await?;
+            link(tx.conn(), self.store.key(), id, key, &caller.actor(), now).await?;
         }
         let view = view(tx.conn(), id).await?;
         tx.commit().await?;
@@ -282,7 +282,7 @@ impl Contacts {
         let key = self.identity_key("identity", input)?;
         let mut tx = self.store.begin_write().await?;
         exists(tx.conn(), id).await?;
-        link(tx.conn(), id, &key, &caller.actor(), now).await?;
+        link(tx.conn(), self.store.key(), id, &key, &caller.actor(), now).await?;
         let view = view(tx.conn(), id).await?;
         tx.commit().await?;
         Ok(view)
@@ -373,6 +373,7 @@ impl Contacts {
 /// person's identifier on purpose takes it off the suppression list.
 async fn link(
     conn: &mut AnyConnection,
+    server_key: &ServerKey,
     contact_id: i64,
     key: &IdentityKey,
     actor: &str,
@@ -390,7 +391,7 @@ async fn link(
         }
         None => {}
     }
-    suppressions::remove(conn, std::slice::from_ref(key)).await?;
+    suppressions::remove(conn, server_key, std::slice::from_ref(key)).await?;
     contacts::link_identity(conn, contact_id, key, actor, now).await?;
     Ok(())
 }

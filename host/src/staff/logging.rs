@@ -11,7 +11,7 @@ use super::intents::{intent_name, raise};
 use super::{StaffError, required_text, text_field};
 use crate::auth::Caller;
 use crate::domain::{Channel, Direction, Outcome};
-use crate::identity::{Hints, Subject, resolve_batch};
+use crate::identity::{Hints, Linking, Subject, resolve_batch};
 use crate::store::interactions::{self, NewInteraction};
 
 /// Most attendees or VoIP records in one request.
@@ -258,7 +258,15 @@ impl Contacts {
             })
             .collect();
         let mut tx = self.store().begin_write().await?;
-        let resolved = resolve_batch(tx.conn(), &subjects, &caller.actor(), now).await?;
+        let resolved = resolve_batch(
+            tx.conn(),
+            self.store().key(),
+            &subjects,
+            Linking::Staff,
+            &caller.actor(),
+            now,
+        )
+        .await?;
         let mut rows = Vec::new();
         let mut suppressed = 0;
         for (record, resolution) in batch.records.iter().zip(resolved) {
@@ -432,8 +440,15 @@ impl Contacts {
             vendor_message_id: None,
             hints,
         };
-        let resolved =
-            resolve_batch(conn, std::slice::from_ref(&subject), &caller.actor(), now).await?;
+        let resolved = resolve_batch(
+            conn,
+            self.store().key(),
+            std::slice::from_ref(&subject),
+            Linking::Staff,
+            &caller.actor(),
+            now,
+        )
+        .await?;
         match resolved.first() {
             Some(r) if r.suppressed => Err(StaffError::Conflict(
                 "this number belonged to an erased person; create the contact explicitly first"

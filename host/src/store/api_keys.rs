@@ -59,28 +59,52 @@ pub async fn by_hash(pool: &AnyPool, token_hash: &str) -> Result<Option<KeyRow>,
     row.as_ref().map(key_from_row).transpose()
 }
 
-/// Revokes the key named `name_or_id` (its name, or else its id in digits); keeps the first
-/// revocation time. Returns the key, or `None` if there is none.
+/// Revokes a key, keeping the first revocation time. Returns the key, or `None` if there is
+/// none.
 pub async fn revoke(
     conn: &mut AnyConnection,
-    name_or_id: &str,
+    key: &KeyRef,
     now: i64,
 ) -> Result<Option<KeyRow>, StoreError> {
-    let id: i64 = name_or_id.parse().unwrap_or(-1);
-    let sql = format!(
-        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1)
-         WHERE name = $2
-            OR (id = $3 AND NOT EXISTS (SELECT 1 FROM api_keys WHERE name = $4))
-         RETURNING {COLUMNS}"
-    );
-    let row = super::sql::dynamic(sql)
-        .bind(now)
-        .bind(name_or_id)
-        .bind(id)
-        .bind(name_or_id)
-        .fetch_optional(conn)
-        .await?;
+    let update = |column: &str| {
+        format!(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE {column} = $2
+             RETURNING {COLUMNS}"
+        )
+    };
+    let row = match key {
+        KeyRef::Id(id) => {
+            super::sql::dynamic(update("id"))
+                .bind(now)
+                .bind(*id)
+                .fetch_optional(conn)
+                .await?
+        }
+        KeyRef::Name(name) => {
+            super::sql::dynamic(update("name"))
+                .bind(now)
+                .bind(name.as_str())
+                .fetch_optional(conn)
+                .await?
+        }
+    };
     row.as_ref().map(key_from_row).transpose()
+}
+
+/// A key named by its id or by its name — never guessed from text, since a key may be named "7".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    Id(i64),
+    Name(String),
+}
+
+impl std::fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyRef::Id(id) => write!(f, "id {id}"),
+            KeyRef::Name(name) => write!(f, "name {name:?}"),
+        }
+    }
 }
 
 /// Records that a key was used.

@@ -399,6 +399,8 @@ pub async fn merge(
         .execute(&mut *conn)
         .await?;
     }
+    // The webhooks about the merged contact are about the survivor now (export, erasure).
+    super::raw_webhooks::move_links(conn, survivor, merged).await?;
     // Stated preferences: the survivor's own win; the merged contact's are kept if it had none.
     sqlx::query(
         "UPDATE contact_preferences SET contact_id = $1 WHERE contact_id = $2

@@ -324,17 +324,18 @@ fn bind_row(
         .bind(row.created_by.as_str())
 }
 
-/// Which of `event_ids` the log already holds for `external_system`.
+/// Which of `event_ids` the log already holds for `external_system`, each with the contact its
+/// interaction is about.
 pub async fn known_event_ids(
     conn: &mut AnyConnection,
     external_system: &str,
     event_ids: &[&str],
-) -> Result<HashSet<String>, StoreError> {
-    let mut known = HashSet::new();
+) -> Result<HashMap<String, Option<i64>>, StoreError> {
+    let mut known = HashMap::new();
     for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
         let mut params = Params::for_connection(conn);
         let sql = format!(
-            "SELECT vendor_event_id FROM interaction_log
+            "SELECT vendor_event_id, contact_id FROM interaction_log
              WHERE external_system = {} AND vendor_event_id IN ({})",
             params.one(),
             params.list(chunk.len())
@@ -344,10 +345,39 @@ pub async fn known_event_ids(
             query = query.bind(*id);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            known.insert(row.try_get("vendor_event_id")?);
+            known.insert(row.try_get("vendor_event_id")?, row.try_get("contact_id")?);
         }
     }
     Ok(known)
+}
+
+/// The metadata of a contact's interactions recorded from one stored webhook.
+pub async fn metadata_from_webhook(
+    conn: &mut AnyConnection,
+    contact_id: i64,
+    raw_webhook_id: i64,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT metadata FROM interaction_log WHERE contact_id = $1 AND raw_webhook_id = $2",
+    )
+    .bind(contact_id)
+    .bind(raw_webhook_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("metadata")?)).collect()
+}
+
+/// How many interactions a contact has.
+pub async fn count_of_contact(
+    conn: &mut AnyConnection,
+    contact_id: i64,
+) -> Result<u64, StoreError> {
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM interaction_log WHERE contact_id = $1")
+            .bind(contact_id)
+            .fetch_one(conn)
+            .await?;
+    Ok(count.max(0) as u64)
 }
 
 /// The interaction of a raw webhook for a contact with this vendor event id (or, without one,
@@ -634,7 +664,7 @@ pub(crate) mod tests {
         let known = known_event_ids(tx.conn(), "sendgrid", &["e1", "e2"])
             .await
             .unwrap();
-        assert_eq!(known, HashSet::from(["e1".to_string()]));
+        assert_eq!(known.keys().collect::<Vec<_>>(), ["e1"]);
         tx.commit().await.unwrap();
     }
 

@@ -27,6 +27,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "outbox",
         include_str!("../../migrations/sqlite/0004_outbox.sql"),
     ),
+    (
+        5,
+        "hardening",
+        include_str!("../../migrations/sqlite/0005_hardening.sql"),
+    ),
 ];
 
 /// The SQLite migrator.

@@ -18,10 +18,12 @@ pub mod engagement;
 pub mod intents;
 pub mod interactions;
 mod migrations;
+pub mod nonces;
 pub mod outbox;
 pub mod portal_inbox;
 pub mod preferences;
 pub mod raw_webhooks;
+pub mod server_key;
 mod sql;
 pub mod suppressions;
 
@@ -31,8 +33,11 @@ use std::time::Duration;
 
 use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
+
+pub use server_key::ServerKey;
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,34 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    #[error("server key: {0}")]
+    ServerKey(String),
+    /// A concurrent writer got there first (e.g. took a once-only value); try again alone.
+    #[error("conflict with a concurrent write: {0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// Whether the database refused for now — locked by another process beyond the busy timeout,
+    /// its disk full, read-only, or its connections exhausted — so that the request may succeed
+    /// if tried again later: the HTTP layer answers 503 with `Retry-After`, not 500.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => true,
+            StoreError::Sql(sqlx::Error::Io(_)) => true,
+            StoreError::Sql(sqlx::Error::Database(error)) => {
+                // SQLite's primary result codes: BUSY 5, LOCKED 6, NOMEM 7, READONLY 8, IOERR 10,
+                // FULL 13, CANTOPEN 14 (extended codes carry them in the low byte).
+                let code = error
+                    .code()
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .map(|c| c & 0xff);
+                matches!(code, Some(5 | 6 | 7 | 8 | 10 | 13 | 14))
+            }
+            StoreError::Unavailable(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The database.
@@ -59,6 +92,7 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     writer: Arc<Mutex<()>>,
+    key: Arc<ServerKey>,
     _checkpointer: Arc<Checkpointer>,
 }
 
@@ -93,20 +127,45 @@ impl Drop for Checkpointer {
 }
 
 /// A write transaction: holds the process's writer slot until committed or dropped.
+///
+/// It runs `BEGIN IMMEDIATE` / `COMMIT` itself rather than through sqlx's `Transaction`: when a
+/// commit fails (a full disk, a file turned read-only) SQLite has already rolled back, but sqlx
+/// would still count the connection as inside a transaction, and every later `begin` on it would
+/// fail until a restart. A transaction that did not commit discards its connection instead, and
+/// the pool opens a fresh one — which also picks up a database file that became writable again.
 pub struct WriteTx<'a> {
-    tx: Transaction<'static, Any>,
+    conn: PoolConnection<Any>,
+    committed: bool,
     _writer: MutexGuard<'a, ()>,
 }
 
 impl WriteTx<'_> {
     /// The connection to run statements on.
     pub fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        &mut self.conn
     }
 
-    pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
-        Ok(())
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        match self.conn.execute("COMMIT").await {
+            Ok(_) => {
+                self.committed = true;
+                Ok(())
+            }
+            Err(error) => {
+                // Usually rolled back already; if not, closing the connection does it.
+                let _ = self.conn.execute("ROLLBACK").await;
+                Err(error.into())
+            }
+        }
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Closing a SQLite connection rolls back what it left open.
+            self.conn.close_on_drop();
+        }
     }
 }
 
@@ -114,6 +173,15 @@ impl Store {
     /// Opens (creating if needed) the database at `location` — a file path or a `sqlite://` URL
     /// — and brings its schema up to date.
     pub async fn open(location: &str) -> Result<Self, StoreError> {
+        Self::open_with_key(location, None).await
+    }
+
+    /// Opens the database at `location` with the server key at `key_file` (by default beside
+    /// the database file, see [`server_key`]).
+    pub async fn open_with_key(
+        location: &str,
+        key_file: Option<&Path>,
+    ) -> Result<Self, StoreError> {
         let url = sqlite_url(location)?;
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new()
@@ -121,10 +189,13 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    // WAL lets readers work while one writer commits; NORMAL sync in WAL mode
-                    // survives a process crash (a power loss may lose the last commits).
+                    // WAL lets readers work while one writer commits. FULL sync makes every
+                    // commit durable before it returns, so a vendor that heard 200 keeps its
+                    // webhook through a power loss too (group commit pays for the fsync; cost in
+                    // BENCHMARKS.md). Erased data is overwritten, not left in free pages.
                     conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA secure_delete = ON").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     // 16 MiB of page cache per connection (SQLite's default is 2 MiB): the
@@ -144,12 +215,35 @@ impl Store {
             .connect(&url)
             .await?;
         migrations::sqlite().run(&pool).await?;
+        let key = {
+            let mut conn = pool.acquire().await?;
+            let key = match sqlite_file(location) {
+                Some(file) => {
+                    let path =
+                        key_file.map_or_else(|| server_key::default_path(file), Path::to_path_buf);
+                    ServerKey::open(&mut conn, &path).await?
+                }
+                None => {
+                    let key = ServerKey::ephemeral()?;
+                    key.adopt(&mut conn).await?;
+                    key
+                }
+            };
+            suppressions::rekey_legacy(&mut conn, &key).await?;
+            key
+        };
         let checkpointer = Arc::new(Checkpointer::start(pool.clone()));
         Ok(Store {
             pool,
             writer: Arc::new(Mutex::new(())),
+            key: Arc::new(key),
             _checkpointer: checkpointer,
         })
+    }
+
+    /// The server key (for the suppression list's hashes).
+    pub fn key(&self) -> &ServerKey {
+        &self.key
     }
 
     /// Copies the whole write-ahead log into the database and truncates it (after a bulk
@@ -173,12 +267,30 @@ impl Store {
     /// Starts a write transaction, waiting for this process's other writers first.
     pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
         let writer = self.writer.lock().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.pool.acquire().await?;
+        if let Err(error) = conn.execute("BEGIN IMMEDIATE").await {
+            conn.close_on_drop();
+            return Err(error.into());
+        }
         Ok(WriteTx {
-            tx,
+            conn,
+            committed: false,
             _writer: writer,
         })
     }
+}
+
+/// The database file a SQLite location names; `None` for an in-memory database or another URL.
+fn sqlite_file(location: &str) -> Option<&Path> {
+    if location == "sqlite::memory:" {
+        return None;
+    }
+    let path = match location.strip_prefix("sqlite://") {
+        Some(rest) => rest.split('?').next().unwrap_or(rest),
+        None if location.contains("://") => return None,
+        None => location,
+    };
+    Some(Path::new(path))
 }
 
 /// The sqlx URL for a SQLite location, creating the file's directory.
@@ -186,14 +298,9 @@ fn sqlite_url(location: &str) -> Result<String, StoreError> {
     if location == "sqlite::memory:" {
         return Ok(location.to_string());
     }
-    let path = match location.strip_prefix("sqlite://") {
-        Some(rest) => rest.split('?').next().unwrap_or(rest),
-        None if location.contains("://") => {
-            return Err(StoreError::UnsupportedUrl(location.to_string()));
-        }
-        None => location,
+    let Some(path) = sqlite_file(location) else {
+        return Err(StoreError::UnsupportedUrl(location.to_string()));
     };
-    let path = Path::new(path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),

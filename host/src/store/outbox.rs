@@ -30,6 +30,9 @@ pub enum MessageStatus {
     Delivered,
     /// No channel is left to try: final.
     Failed,
+    /// A carrier was called, but whether the vendor took it could not be recorded, twice over:
+    /// not tried again (it might reach them twice) and not fallen back from. Final.
+    Unknown,
 }
 
 /// Where an attempt stands.
@@ -43,6 +46,8 @@ pub enum AttemptStatus {
     Failed,
     /// Not made: an earlier attempt reached the person.
     Cancelled,
+    /// Carried, but the vendor's answer could not be recorded: stopped, see [`MessageStatus::Unknown`].
+    Unknown,
 }
 
 macro_rules! words {
@@ -64,10 +69,13 @@ macro_rules! words {
     };
 }
 
-words!(MessageStatus { Pending => "pending", Sent => "sent", Delivered => "delivered", Failed => "failed" });
+words!(MessageStatus {
+    Pending => "pending", Sent => "sent", Delivered => "delivered", Failed => "failed",
+    Unknown => "unknown",
+});
 words!(AttemptStatus {
     Queued => "queued", InFlight => "in_flight", Sent => "sent", Delivered => "delivered",
-    Failed => "failed", Cancelled => "cancelled",
+    Failed => "failed", Cancelled => "cancelled", Unknown => "unknown",
 });
 
 /// A message to store, with its first attempt when it has one.
@@ -319,37 +327,117 @@ pub async fn next_due(conn: &mut AnyConnection) -> Result<Option<i64>, StoreErro
     Ok(row.try_get("due")?)
 }
 
-/// Queues again every attempt whose lease ran out, marked ambiguous: the dispatcher holding it
-/// stopped (a crash) after it may have called the vendor. Returns how many.
-pub async fn recover_expired(conn: &mut AnyConnection, now: i64) -> Result<u64, StoreError> {
-    let rows = sqlx::query(
+/// Deals with every attempt whose lease ran out: its dispatcher stopped (a crash) or could not
+/// record the vendor's answer, after it may have called the vendor. The first time, the attempt is
+/// queued again marked ambiguous (tried with the same idempotency key); the second time it stops
+/// as [`AttemptStatus::Unknown`], so that a recording that keeps failing cannot resend the message
+/// every lease period. Returns how many were queued again and how many stopped.
+pub async fn recover_expired(conn: &mut AnyConnection, now: i64) -> Result<(u64, u64), StoreError> {
+    let requeued = sqlx::query(
         "UPDATE message_attempts
-         SET status = 'queued', ambiguous = 1, tries = tries + 1, due_at = $1,
-             lease_until = NULL, updated_at = $1
-         WHERE status = 'in_flight' AND lease_until < $1
+         SET status = 'queued', ambiguous = 1, tries = tries + 1, recoveries = recoveries + 1,
+             due_at = $1, lease_until = NULL, updated_at = $1
+         WHERE status = 'in_flight' AND lease_until < $1 AND recoveries = 0
          RETURNING message_id, seq",
     )
     .bind(now)
     .fetch_all(&mut *conn)
     .await?;
-    for row in &rows {
-        let message_id: String = row.try_get("message_id")?;
-        let seq: i64 = row.try_get("seq")?;
+    for row in &requeued {
         let detail = json!({
             "reason": "the dispatcher holding this attempt stopped before recording the vendor's \
                        answer; tried again with the same idempotency key",
         });
         add_event(
             conn,
-            &message_id,
-            Some(seq),
+            &row.try_get::<String, _>("message_id")?,
+            Some(row.try_get("seq")?),
             now,
             "outcome_unknown",
             &detail,
         )
         .await?;
     }
-    Ok(rows.len() as u64)
+    let stopped = sqlx::query(
+        "UPDATE message_attempts
+         SET status = 'unknown', ambiguous = 1, tries = tries + 1, recoveries = recoveries + 1,
+             lease_until = NULL, updated_at = $1,
+             last_error = 'the vendor''s answer could not be recorded twice; not tried again'
+         WHERE status = 'in_flight' AND lease_until < $1 AND recoveries > 0
+         RETURNING message_id, seq",
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &stopped {
+        stop_unknown(
+            conn,
+            &row.try_get::<String, _>("message_id")?,
+            row.try_get("seq")?,
+            "the dispatcher lost this attempt a second time before recording the vendor's \
+             answer; it is not tried again, so that the person is not reached twice",
+            now,
+        )
+        .await?;
+    }
+    Ok((requeued.len() as u64, stopped.len() as u64))
+}
+
+/// The vendor answered but its answer cannot be recorded: the attempt stops as unknown (neither
+/// retried nor fallen back from) under the dispatcher's lease. False if the lease was lost.
+pub async fn record_unknown(
+    conn: &mut AnyConnection,
+    attempt: &Claimed,
+    why: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let recorded = dynamic(format!(
+        "UPDATE message_attempts
+         SET status = 'unknown', ambiguous = 1, tries = tries + 1, lease_until = NULL,
+             last_error = $1, updated_at = $2
+         WHERE id = $3 AND {}",
+        held(4)
+    ))
+    .bind(why)
+    .bind(now)
+    .bind(attempt.attempt_id)
+    .bind(attempt.lease_until)
+    .execute(&mut *conn)
+    .await?;
+    if recorded.rows_affected() == 0 {
+        return Ok(false);
+    }
+    stop_unknown(conn, &attempt.message_id, attempt.seq, why, now).await?;
+    Ok(true)
+}
+
+/// A message whose attempt ended unknown is not tried further: its status says so.
+async fn stop_unknown(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    seq: i64,
+    why: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    add_event(
+        conn,
+        message_id,
+        Some(seq),
+        now,
+        "outcome_unknown",
+        &json!({ "reason": why, "stopped": true }),
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE messages SET status = 'unknown', status_reason = $1, updated_at = $2
+         WHERE id = $3 AND status IN ('pending', 'sent')",
+    )
+    .bind(why)
+    .bind(now)
+    .bind(message_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Extends the lease right before the carrier is called, so that the whole call is covered;
@@ -1102,7 +1190,7 @@ mod tests {
 
         // The holder stopped: after the lease the attempt is queued again, marked ambiguous.
         let mut tx = store.begin_write().await.unwrap();
-        assert_eq!(recover_expired(tx.conn(), 2_000).await.unwrap(), 1);
+        assert_eq!(recover_expired(tx.conn(), 2_000).await.unwrap(), (1, 0));
         tx.commit().await.unwrap();
         let again = claim(&store, 2_000).await;
         assert_eq!(again.len(), 1);
@@ -1114,6 +1202,57 @@ mod tests {
         let shown = shown(&store, "msg_a").await;
         assert!(shown.attempts[0].outcome_was_unknown);
         assert!(shown.history.iter().any(|e| e.event == "outcome_unknown"));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_lost_a_second_time_stops_as_unknown_instead_of_being_sent_again() {
+        let (store, _dir) = testing::store().await;
+        message(&store, "msg_u", &[Channel::Email, Channel::Sms], true).await;
+        claim(&store, 10).await;
+        let mut tx = store.begin_write().await.unwrap();
+        assert_eq!(recover_expired(tx.conn(), 2_000).await.unwrap(), (1, 0));
+        tx.commit().await.unwrap();
+        assert_eq!(claim(&store, 2_000).await.len(), 1, "tried once more");
+
+        // Its result is lost again: it stops, and no other channel is tried.
+        let mut tx = store.begin_write().await.unwrap();
+        assert_eq!(recover_expired(tx.conn(), 60_000).await.unwrap(), (0, 1));
+        tx.commit().await.unwrap();
+        assert!(
+            claim(&store, 60_000).await.is_empty(),
+            "nothing left to send"
+        );
+        let shown = shown(&store, "msg_u").await;
+        assert_eq!(shown.status, MessageStatus::Unknown);
+        assert_eq!(shown.attempts.len(), 1, "no fallback");
+        assert_eq!(shown.attempts[0].status, AttemptStatus::Unknown);
+        let mut tx = store.begin_write().await.unwrap();
+        assert_eq!(
+            recover_expired(tx.conn(), 120_000).await.unwrap(),
+            (0, 0),
+            "and stays stopped"
+        );
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_send_whose_answer_cannot_be_recorded_stops_as_unknown_under_its_lease() {
+        let (store, _dir) = testing::store().await;
+        message(&store, "msg_r", &[Channel::Email, Channel::Sms], true).await;
+        let held = claim(&store, 10).await.remove(0);
+        let mut tx = store.begin_write().await.unwrap();
+        assert!(
+            record_unknown(tx.conn(), &held, "could not record", 20)
+                .await
+                .unwrap()
+        );
+        tx.commit().await.unwrap();
+        let shown = shown(&store, "msg_r").await;
+        assert_eq!(shown.status, MessageStatus::Unknown);
+        assert_eq!(shown.attempts[0].status, AttemptStatus::Unknown);
+        let mut tx = store.begin_write().await.unwrap();
+        assert_eq!(recover_expired(tx.conn(), 999_999).await.unwrap(), (0, 0));
+        tx.commit().await.unwrap();
     }
 
     #[tokio::test]

@@ -1,10 +1,12 @@
-//! Raw webhooks: every authenticated request a vendor sent, byte for byte, so that it can be
-//! replayed when a plugin is fixed.
+//! Raw webhooks: every verified request a vendor sent — its body byte for byte and the headers
+//! a replay needs — so that it can be replayed when a plugin is fixed; and, within a budget per
+//! plugin, the requests our own configuration kept a plugin from verifying.
 
 use serde::Serialize;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
+use super::sql::{Params, dynamic};
 use super::{Store, StoreError};
 
 /// What became of a raw webhook.
@@ -59,22 +61,33 @@ pub struct RawWebhook {
     pub status: RawStatus,
     pub error: Option<String>,
     pub attempts: i64,
+    /// Whether the host saw its signature verified before storing it.
+    pub verified: bool,
+    /// When an erasure removed someone's events from its body.
+    pub redacted_at: Option<i64>,
 }
 
-/// Stores a request with its first status.
+/// The columns [`raw_webhook_from_row`] reads.
+const COLUMNS: &str = "id, plugin_id, received_at, method, path, query, headers, body, status, \
+                       error, attempts, verified, redacted_at";
+
+/// Stores a request with its first status; `verified` says whether its signature was seen
+/// verified (see [`unverified_usage`] for the others).
 pub async fn insert(
     conn: &mut AnyConnection,
     request: &RawRequest,
     status: RawStatus,
     error: Option<&str>,
     processed_at: Option<i64>,
+    verified: bool,
 ) -> Result<i64, StoreError> {
     let headers = serde_json::to_string(&request.headers)
         .map_err(|e| StoreError::Corrupt(format!("headers do not serialize: {e}")))?;
     let id = sqlx::query_scalar(
         "INSERT INTO raw_webhooks
-             (plugin_id, received_at, method, path, query, headers, body, status, error, processed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             (plugin_id, received_at, method, path, query, headers, body, status, error,
+              processed_at, verified)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          RETURNING id",
     )
     .bind(&request.plugin_id)
@@ -87,9 +100,76 @@ pub async fn insert(
     .bind(status.as_str())
     .bind(error)
     .bind(processed_at)
+    .bind(i64::from(verified))
     .fetch_one(conn)
     .await?;
     Ok(id)
+}
+
+/// How much a plugin's unverified, unprocessed requests take: (requests, bytes of body and
+/// headers).
+pub async fn unverified_usage(
+    conn: &mut AnyConnection,
+    plugin_id: &str,
+) -> Result<(u64, u64), StoreError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS requests,
+                COALESCE(SUM(LENGTH(body) + LENGTH(headers) + LENGTH(query)), 0) AS bytes
+         FROM raw_webhooks WHERE plugin_id = $1 AND verified = 0 AND status <> 'processed'",
+    )
+    .bind(plugin_id)
+    .fetch_one(conn)
+    .await?;
+    let requests: i64 = row.try_get("requests")?;
+    let bytes: i64 = row.try_get("bytes")?;
+    Ok((requests.max(0) as u64, bytes.max(0) as u64))
+}
+
+/// Records which contacts each stored webhook is about (repeats of known links are fine).
+pub async fn link_contacts(
+    conn: &mut AnyConnection,
+    links: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    for chunk in links.chunks(400) {
+        let mut params = Params::for_connection(conn);
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|_| format!("({}, {})", params.one(), params.one()))
+            .collect();
+        let sql = format!(
+            "INSERT INTO webhook_contacts (raw_webhook_id, contact_id) VALUES {}
+             ON CONFLICT DO NOTHING",
+            values.join(", ")
+        );
+        let mut query = dynamic(sql);
+        for (raw_webhook_id, contact_id) in chunk {
+            query = query.bind(*raw_webhook_id).bind(*contact_id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Moves a merged contact's links to the survivor.
+pub async fn move_links(
+    conn: &mut AnyConnection,
+    survivor: i64,
+    merged: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO webhook_contacts (raw_webhook_id, contact_id)
+         SELECT raw_webhook_id, $1 FROM webhook_contacts WHERE contact_id = $2
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(survivor)
+    .bind(merged)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM webhook_contacts WHERE contact_id = $1")
+        .bind(merged)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Records that a stored webhook was processed: its interaction counts and time.
@@ -102,7 +182,7 @@ pub async fn mark_processed(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE raw_webhooks
-         SET status = 'processed', error = NULL, interactions = $2, duplicates = $3, processed_at = $4
+         SET status = 'processed', verified = 1, error = NULL, interactions = $2, duplicates = $3, processed_at = $4
          WHERE id = $1",
     )
     .bind(id)
@@ -146,14 +226,14 @@ pub async fn replayable(
     store: &Store,
     filter: &ReplayFilter,
 ) -> Result<Vec<RawWebhook>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, plugin_id, received_at, method, path, query, headers, body, status, error, attempts
+    let rows = dynamic(format!(
+        "SELECT {COLUMNS}
          FROM raw_webhooks
          WHERE (status = 'failed' OR (status = 'rejected' AND $1 = 1))
            AND (CAST($2 AS TEXT) IS NULL OR plugin_id = $2)
            AND (CAST($3 AS BIGINT) IS NULL OR id = $3)
-         ORDER BY id",
-    )
+         ORDER BY id"
+    ))
     .bind(i64::from(filter.include_rejected))
     .bind(filter.plugin_id.as_deref())
     .bind(filter.id)
@@ -164,64 +244,94 @@ pub async fn replayable(
 
 /// One stored webhook by id.
 pub async fn get(store: &Store, id: i64) -> Result<Option<RawWebhook>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, plugin_id, received_at, method, path, query, headers, body, status, error, attempts
-         FROM raw_webhooks WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(store.pool())
-    .await?;
+    get_on(&mut *store.reader().await?, id).await
+}
+
+/// One stored webhook by id, read on `conn` (inside a transaction).
+pub async fn get_on(conn: &mut AnyConnection, id: i64) -> Result<Option<RawWebhook>, StoreError> {
+    let row = dynamic(format!("SELECT {COLUMNS} FROM raw_webhooks WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(raw_webhook_from_row).transpose()
 }
 
-/// The stored webhooks that name a person: those their interactions came from, and unprocessed
-/// ones (failed or rejected, so never attributed) whose body mentions one of `needles` — their
-/// identifiers, compared without regard to case, in plain and URL-encoded form.
-pub async fn naming(
+/// The stored webhooks about a contact: those any of their events came in, first or repeated.
+pub async fn about_contact(
     conn: &mut AnyConnection,
     contact_id: i64,
-    needles: &[String],
 ) -> Result<Vec<RawWebhook>, StoreError> {
-    let linked = sqlx::query(
-        "SELECT id, plugin_id, received_at, method, path, query, headers, body, status, error, attempts
-         FROM raw_webhooks
-         WHERE id IN (SELECT raw_webhook_id FROM interaction_log WHERE contact_id = $1)
-         ORDER BY id",
-    )
+    let rows = dynamic(format!(
+        "SELECT {COLUMNS} FROM raw_webhooks
+         WHERE id IN (SELECT raw_webhook_id FROM webhook_contacts WHERE contact_id = $1)
+         ORDER BY id"
+    ))
     .bind(contact_id)
     .fetch_all(&mut *conn)
     .await?;
-    let mut found: Vec<RawWebhook> = linked
-        .iter()
-        .map(raw_webhook_from_row)
-        .collect::<Result<_, _>>()?;
-    let needles: Vec<Vec<u8>> = needles
-        .iter()
-        .flat_map(|n| {
-            [
-                n.to_lowercase(),
-                n.to_lowercase().replace('+', "%2b").replace('@', "%40"),
-            ]
-        })
-        .map(String::into_bytes)
-        .collect();
-    let unprocessed = sqlx::query(
-        "SELECT id, plugin_id, received_at, method, path, query, headers, body, status, error, attempts
-         FROM raw_webhooks WHERE status <> 'processed' ORDER BY id",
+    rows.iter().map(raw_webhook_from_row).collect()
+}
+
+/// The ids of the stored webhooks about a contact (see [`about_contact`]).
+pub async fn ids_about_contact(
+    conn: &mut AnyConnection,
+    contact_id: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT raw_webhook_id FROM webhook_contacts WHERE contact_id = $1 ORDER BY raw_webhook_id",
     )
+    .bind(contact_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get("raw_webhook_id")?))
+        .collect()
+}
+
+/// The contacts a stored webhook is about.
+pub async fn contacts_of(
+    conn: &mut AnyConnection,
+    raw_webhook_id: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let rows = sqlx::query("SELECT contact_id FROM webhook_contacts WHERE raw_webhook_id = $1")
+        .bind(raw_webhook_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("contact_id")?)).collect()
+}
+
+/// The stored webhooks no plugin processed (failed or rejected: attributed to no one), oldest
+/// first, `batch` at a time after `after_id`.
+pub async fn unprocessed_after(
+    conn: &mut AnyConnection,
+    after_id: i64,
+    batch: i64,
+) -> Result<Vec<RawWebhook>, StoreError> {
+    let rows = dynamic(format!(
+        "SELECT {COLUMNS} FROM raw_webhooks
+         WHERE status <> 'processed' AND id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(after_id)
+    .bind(batch)
     .fetch_all(&mut *conn)
     .await?;
-    for row in &unprocessed {
-        let webhook = raw_webhook_from_row(row)?;
-        let body = webhook.request.body.to_ascii_lowercase();
-        if needles
-            .iter()
-            .any(|n| !n.is_empty() && body.windows(n.len()).any(|w| w == n.as_slice()))
-        {
-            found.push(webhook);
-        }
-    }
-    Ok(found)
+    rows.iter().map(raw_webhook_from_row).collect()
+}
+
+/// Replaces a stored webhook's body with a redacted one (someone's events removed), noting when.
+pub async fn replace_body(
+    conn: &mut AnyConnection,
+    id: i64,
+    body: &[u8],
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE raw_webhooks SET body = $1, redacted_at = $2 WHERE id = $3")
+        .bind(body)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Empties a stored webhook's headers and body, keeping the record that it came and why it was
@@ -270,13 +380,53 @@ fn raw_webhook_from_row(row: &sqlx::any::AnyRow) -> Result<RawWebhook, StoreErro
             .ok_or_else(|| StoreError::Corrupt(format!("raw webhook status {status:?}")))?,
         error: row.try_get("error")?,
         attempts: row.try_get("attempts")?,
+        verified: row.try_get::<i64, _>("verified")? != 0,
+        redacted_at: row.try_get("redacted_at")?,
     })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::testing;
+
+    /// Stores a request for tests that need a raw webhook to point at.
+    pub(crate) async fn stored_request(conn: &mut AnyConnection) -> i64 {
+        insert(conn, &request(), RawStatus::Processed, None, Some(1), true)
+            .await
+            .expect("store a request")
+    }
+
+    #[tokio::test]
+    async fn unverified_requests_are_measured_per_plugin_until_processed() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let conn = tx.conn();
+        let mut big = request();
+        big.body = vec![b'x'; 1000];
+        let kept = insert(
+            conn,
+            &big,
+            RawStatus::Failed,
+            Some("key unset"),
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+        insert(conn, &big, RawStatus::Failed, Some("trap"), None, true)
+            .await
+            .unwrap();
+        let (requests, bytes) = unverified_usage(conn, "email-sendgrid").await.unwrap();
+        assert_eq!(requests, 1);
+        assert!((1000..1100).contains(&bytes), "{bytes}");
+        assert_eq!(unverified_usage(conn, "sms-twilio").await.unwrap(), (0, 0));
+        mark_processed(conn, kept, 1, 0, 5).await.unwrap();
+        assert_eq!(
+            unverified_usage(conn, "email-sendgrid").await.unwrap(),
+            (0, 0)
+        );
+    }
 
     fn request() -> RawRequest {
         RawRequest {
@@ -294,21 +444,36 @@ mod tests {
     async fn a_failed_webhook_is_kept_whole_and_offered_for_replay() {
         let (store, _dir) = testing::store().await;
         let mut tx = store.begin_write().await.unwrap();
-        let failed = insert(tx.conn(), &request(), RawStatus::Failed, Some("trap"), None)
-            .await
-            .unwrap();
+        let failed = insert(
+            tx.conn(),
+            &request(),
+            RawStatus::Failed,
+            Some("trap"),
+            None,
+            true,
+        )
+        .await
+        .unwrap();
         let rejected = insert(
             tx.conn(),
             &request(),
             RawStatus::Rejected,
             Some("bad json"),
             None,
+            true,
         )
         .await
         .unwrap();
-        insert(tx.conn(), &request(), RawStatus::Processed, None, Some(1))
-            .await
-            .unwrap();
+        insert(
+            tx.conn(),
+            &request(),
+            RawStatus::Processed,
+            None,
+            Some(1),
+            true,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
 
         let only_failed = replayable(&store, &ReplayFilter::default()).await.unwrap();
@@ -340,9 +505,16 @@ mod tests {
     async fn processing_and_attempts_are_recorded() {
         let (store, _dir) = testing::store().await;
         let mut tx = store.begin_write().await.unwrap();
-        let id = insert(tx.conn(), &request(), RawStatus::Failed, Some("trap"), None)
-            .await
-            .unwrap();
+        let id = insert(
+            tx.conn(),
+            &request(),
+            RawStatus::Failed,
+            Some("trap"),
+            None,
+            true,
+        )
+        .await
+        .unwrap();
         record_attempt(tx.conn(), id, RawStatus::Failed, Some("trap again"))
             .await
             .unwrap();

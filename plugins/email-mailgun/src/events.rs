@@ -743,3 +743,75 @@ mod tests {
         assert!(Body::read(b"[]").is_err());
     }
 }
+
+/// Bounded fuzzing of the body split and the event parser: whatever the body, it splits or is
+/// refused, and the event parses or is refused, never panics; an accepted event keeps its own
+/// text. `PROPTEST_CASES=100000` runs longer.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use switchboard_plugin_sdk::fuzz;
+
+    const KEYS: &[&str] = &[
+        "signature",
+        "event-data",
+        "timestamp",
+        "token",
+        "event",
+        "id",
+        "recipient",
+        "severity",
+        "reason",
+        "url",
+        "delivery-status",
+        "code",
+        "message",
+        "description",
+        "headers",
+        "message-id",
+        "user-variables",
+        "switchboard_contact_id",
+        "delivered",
+        "failed",
+        "permanent",
+        "temporary",
+        "suppress-bounce",
+        "clicked",
+    ];
+    const RECEIVED_AT: Timestamp = 1_700_000_000_000;
+
+    fn splits_and_parses_or_refuses(body: &[u8]) -> Result<(), TestCaseError> {
+        if let Ok(split) = Body::read(body)
+            && let Ok(interaction) = parse_event(split.event_data, RECEIVED_AT)
+        {
+            let event: Value = serde_json::from_str(&interaction.metadata)?;
+            prop_assert!(event.is_object());
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in fuzz::bytes()) {
+            splits_and_parses_or_refuses(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_json_ish_text_never_panics(body in fuzz::json_ish(KEYS)) {
+            splits_and_parses_or_refuses(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_events_are_parsed_or_refused(
+            event in fuzz::json_object(KEYS),
+            signature in fuzz::json_value(KEYS),
+        ) {
+            let body = json!({"signature": signature, "event-data": event});
+            splits_and_parses_or_refuses(body.to_string().as_bytes())?;
+        }
+    }
+}

@@ -18,14 +18,20 @@
 //! followed by `signature.token` (no separator), keyed with the account's HTTP webhook signing key
 //! (the secret `webhook_signing_key`), compared in constant time. `signature.timestamp` must be
 //! within `timestamp_tolerance_secs` of the time Switchboard received the request (its
-//! `received-at`, which stays right when a stored webhook is replayed; never the clock). Mailgun
-//! also advises refusing a token seen before: a plugin keeps nothing between calls, but Switchboard
-//! stores each event id once, so a replayed body adds nothing.
+//! `received-at`, which stays right when a stored webhook is replayed; never the clock). The host
+//! computes and compares the HMAC (`secrets.verify-hmac`). Mailgun signs only the timestamp and
+//! the token, not the event, so a captured signature could be glued to another event: once it
+//! verifies, the token is registered with the host (`nonces.use-once`) until the end of the
+//! freshness window (`signature.timestamp` + tolerance), and a request that uses it again is
+//! refused as a bad signature (401). `switchboard replay` of a stored webhook is not refused.
 //!
-//! The signature is inside the body, so a body that is not a JSON object, lacks `signature`, or
-//! whose signature is malformed, wrong or stale is refused as a bad signature (401, nothing
-//! stored). Mailgun's legacy form-encoded webhooks are not accepted. An unset signing key is a
-//! misconfiguration (503; the request is kept as failed, to replay once the key is set).
+//! The signature is inside the body, so the body is split just far enough to find it, and
+//! verified first, before the method or the event is looked at: a body that is not a JSON object,
+//! lacks `signature`, or whose signature is malformed, wrong, stale or already used is refused as
+//! a bad signature (401, nothing stored), whatever else is wrong with the request. Mailgun's
+//! legacy form-encoded webhooks are not accepted. An unset signing key is a misconfiguration (503;
+//! the request is kept as failed, to replay once the key is set). Only a signed request may be
+//! malformed: another method than `POST` (400), or an event that breaks the rules below.
 //!
 //! **Event.** Read from `event-data` (`null` counts as absent; other keys are kept, in metadata):
 //! `event` (required), `timestamp` (required, Unix seconds with a fraction), `id`, `recipient`,
@@ -92,9 +98,10 @@ mod events;
 mod messages_api;
 mod signature;
 
+use serde_json::value::RawValue;
 use switchboard_plugin_sdk::{
     self as sdk, Channel, OutboundMessage, Outcome, PluginInfo, SendFailure, SendReceipt,
-    WebhookAccepted, WebhookRejection, WebhookRequest,
+    Timestamp, WebhookAccepted, WebhookRejection, WebhookRequest,
 };
 
 struct Mailgun;
@@ -112,20 +119,7 @@ impl sdk::Guest for Mailgun {
     }
 
     fn handle_webhook(request: WebhookRequest) -> Result<WebhookAccepted, WebhookRejection> {
-        if request.method != "POST" {
-            return Err(WebhookRejection::Malformed(format!(
-                "expected POST, got {}",
-                request.method
-            )));
-        }
-        let body = events::Body::read(&request.body).map_err(WebhookRejection::BadSignature)?;
-        signature::verify(body.signature, request.received_at)?;
-        let interaction = events::parse_event(body.event_data, request.received_at)
-            .map_err(WebhookRejection::Malformed)?;
-        Ok(WebhookAccepted {
-            interactions: vec![interaction],
-            reply: sdk::http_reply::empty_ok(),
-        })
+        handle(&request, signature::verify)
     }
 
     fn send(message: OutboundMessage) -> Result<SendReceipt, SendFailure> {
@@ -137,5 +131,118 @@ impl sdk::Guest for Mailgun {
     }
 }
 
+/// A webhook, in the order the contract asks for: the signature first — it is inside the body, so
+/// the body is split just far enough to find it, and a body where none can be found is a bad
+/// signature — then (`verify`: the host's check and nonce in the plugin, stand-ins in the tests)
+/// the method, then the event. Anyone can send a request; only one the host saw verified may be
+/// called malformed and cost Switchboard storage.
+fn handle(
+    request: &WebhookRequest,
+    verify: impl FnOnce(Option<&RawValue>, Timestamp) -> Result<(), WebhookRejection>,
+) -> Result<WebhookAccepted, WebhookRejection> {
+    let body = events::Body::read(&request.body).map_err(WebhookRejection::BadSignature)?;
+    verify(body.signature, request.received_at)?;
+    sdk::require_method(request, "POST")?;
+    let interaction = events::parse_event(body.event_data, request.received_at)
+        .map_err(WebhookRejection::Malformed)?;
+    Ok(WebhookAccepted {
+        interactions: vec![interaction],
+        reply: sdk::http_reply::empty_ok(),
+    })
+}
+
 #[cfg(target_arch = "wasm32")]
 sdk::export_plugin!(Mailgun);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use signature::tests::{KEY, Nonces, RECEIVED_AT_MS, good, host_with};
+
+    fn request(method: &str, body: &Value) -> WebhookRequest {
+        WebhookRequest {
+            method: method.into(),
+            path: "/webhooks/email-mailgun".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: body.to_string().into_bytes(),
+            received_at: RECEIVED_AT_MS,
+        }
+    }
+
+    fn delivered() -> Value {
+        json!({"event": "delivered", "id": "ev-1", "timestamp": 1_529_006_854.3,
+               "recipient": "ana@example.org"})
+    }
+
+    fn handle_natively(
+        request: &WebhookRequest,
+        nonces: &Nonces,
+    ) -> Result<WebhookAccepted, WebhookRejection> {
+        handle(request, |raw, received_at| {
+            signature::check(raw, received_at, Ok(300), host_with(KEY), |t, at| {
+                nonces.use_once(t, at)
+            })
+        })
+    }
+
+    #[test]
+    fn a_signed_event_is_accepted() {
+        let body = json!({"signature": good(), "event-data": delivered()});
+        let accepted = handle_natively(&request("POST", &body), &Nonces::default()).unwrap();
+        assert_eq!(accepted.interactions[0].kind, "email_delivered");
+    }
+
+    #[test]
+    fn a_put_with_no_signature_is_refused_as_a_bad_signature_not_malformed() {
+        let body = json!({"event-data": delivered()});
+        let refused = handle_natively(&request("PUT", &body), &Nonces::default());
+        assert_eq!(
+            refused.err(),
+            Some(WebhookRejection::BadSignature("missing `signature`".into()))
+        );
+        let not_json = WebhookRequest {
+            body: b"timestamp=1&token=t".to_vec(),
+            ..request("PUT", &body)
+        };
+        assert!(matches!(
+            handle_natively(&not_json, &Nonces::default()),
+            Err(WebhookRejection::BadSignature(why)) if why.starts_with("body is not a JSON object")
+        ));
+    }
+
+    #[test]
+    fn a_validly_signed_request_with_the_wrong_method_is_malformed() {
+        let body = json!({"signature": good(), "event-data": delivered()});
+        let refused = handle_natively(&request("PUT", &body), &Nonces::default());
+        assert_eq!(
+            refused.err(),
+            Some(WebhookRejection::Malformed("expected POST, got PUT".into()))
+        );
+    }
+
+    #[test]
+    fn a_validly_signed_body_without_its_event_is_malformed() {
+        let body = json!({"signature": good()});
+        let refused = handle_natively(&request("POST", &body), &Nonces::default());
+        assert_eq!(
+            refused.err(),
+            Some(WebhookRejection::Malformed("missing `event-data`".into()))
+        );
+    }
+
+    #[test]
+    fn a_replayed_mailgun_token_glued_to_another_event_is_refused() {
+        let nonces = Nonces::default();
+        let first = json!({"signature": good(), "event-data": delivered()});
+        assert!(handle_natively(&request("POST", &first), &nonces).is_ok());
+        let mut other = delivered();
+        other["event"] = json!("complained");
+        let replayed = json!({"signature": good(), "event-data": other});
+        assert!(matches!(
+            handle_natively(&request("POST", &replayed), &nonces),
+            Err(WebhookRejection::BadSignature(why)) if why.contains("already used")
+        ));
+    }
+}

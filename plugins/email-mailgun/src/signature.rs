@@ -1,11 +1,19 @@
 //! Mailgun's webhook signature: the body's `signature` object holds `timestamp` (Unix seconds),
 //! `token` (a random string) and `signature`, the lowercase hex HMAC-SHA256 of `timestamp`
 //! followed by `token` (no separator), keyed with the account's HTTP webhook signing key (the
-//! secret `webhook_signing_key`). The host computes the HMAC; the key never enters the plugin.
+//! secret `webhook_signing_key`). The host computes and compares the HMAC
+//! (`secrets.verify-hmac`): the key never enters the plugin, and the host knows the request was
+//! verified.
+//!
+//! The signature covers only the timestamp and the token, not the event: a captured signature
+//! could be glued to another body within its freshness window. So once it verifies, its token is
+//! registered with the host (`nonces.use-once`) until the window closes, and a second request
+//! with the same token is refused as a bad signature.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use switchboard_plugin_sdk::{self as sdk, Explain as _, WebhookRejection, secrets};
+use switchboard_plugin_sdk::signature::matches_hmac;
+use switchboard_plugin_sdk::{self as sdk, Timestamp, WebhookRejection, secrets};
 
 /// The name of the secret that keys the HMAC.
 pub const SECRET: &str = "webhook_signing_key";
@@ -13,34 +21,54 @@ const DEFAULT_TOLERANCE_SECS: i64 = 300;
 /// Bytes in an HMAC-SHA256.
 const HMAC_LEN: usize = 32;
 
-/// Accepts the request only if its `signature` object is fresh and made with the signing key.
+/// Accepts the request only if its `signature` object is fresh, made with the signing key, and
+/// its token not used before.
 pub fn verify(signature: Option<&RawValue>, received_at_ms: i64) -> Result<(), WebhookRejection> {
-    check(signature, received_at_ms, tolerance_secs()?, host_hmac)
+    check(
+        signature,
+        received_at_ms,
+        tolerance_secs(),
+        host_verify,
+        sdk::signature::use_once,
+    )
 }
 
-/// The whole check, with the HMAC passed in so that it also runs natively, in the unit tests.
+/// The whole check, with the host's calls passed in (`verify(message, presented)`,
+/// `use_once(token, expires_at)`) so that it also runs natively, in the unit tests.
 ///
 /// Freshness is judged against the time the request was received, not the clock: a webhook kept
-/// as failed (say, while the key was unset) must still verify when it is replayed later. Mailgun
-/// also advises refusing a token seen before; a plugin keeps no state between calls, but the host
-/// stores each event id once, so a replayed body adds nothing.
+/// as failed (say, while the key was unset) must still verify when it is replayed later. A body
+/// without a usable `signature` is a bad signature even while our configuration is broken: only
+/// one that carries a signature could have been checked with it fixed.
 pub fn check(
     signature: Option<&RawValue>,
     received_at_ms: i64,
-    tolerance_secs: i64,
-    hmac: impl Fn(&[u8]) -> Result<Vec<u8>, WebhookRejection>,
+    tolerance_secs: Result<i64, WebhookRejection>,
+    verify: impl FnOnce(&[u8], &[u8]) -> Result<bool, WebhookRejection>,
+    use_once: impl FnOnce(&str, Timestamp) -> Result<(), WebhookRejection>,
 ) -> Result<(), WebhookRejection> {
     let bad = WebhookRejection::BadSignature;
     let signed = Signed::parse(signature).map_err(bad)?;
+    let tolerance_secs = tolerance_secs?;
     check_freshness(signed.timestamp_secs, received_at_ms, tolerance_secs).map_err(bad)?;
-    let expected = hmac(&signed_payload(&signed.timestamp, &signed.token))?;
-    if sdk::constant_time_eq(&expected, &signed.signature) {
-        Ok(())
-    } else {
-        Err(bad(
+    let payload = signed_payload(&signed.timestamp, &signed.token);
+    if !verify(&payload, &signed.signature)? {
+        return Err(bad(
             "`signature.signature` does not match the timestamp and token".to_string(),
-        ))
+        ));
     }
+    use_once(
+        &signed.token,
+        expires_at(signed.timestamp_secs, tolerance_secs),
+    )
+}
+
+/// The end of a signature's freshness window, in milliseconds: until then its token could be
+/// replayed, so the host must remember it until then.
+pub fn expires_at(signed_at_secs: i64, tolerance_secs: i64) -> Timestamp {
+    signed_at_secs
+        .saturating_add(tolerance_secs)
+        .saturating_mul(1000)
 }
 
 /// The `signature` object, its fields still raw so that an error can name the one at fault.
@@ -132,11 +160,15 @@ pub fn signed_payload(timestamp: &str, token: &str) -> Vec<u8> {
     [timestamp.as_bytes(), token.as_bytes()].concat()
 }
 
-/// HMAC-SHA256 keyed with the webhook signing key, computed by the host.
-fn host_hmac(message: &[u8]) -> Result<Vec<u8>, WebhookRejection> {
-    secrets::hmac(secrets::HmacAlgorithm::Sha256, SECRET, message).map_err(|e| {
-        WebhookRejection::Misconfigured(format!("cannot check signatures: {}", e.explain()))
-    })
+/// HMAC-SHA256 keyed with the webhook signing key, computed and compared by the host.
+fn host_verify(message: &[u8], presented: &[u8]) -> Result<bool, WebhookRejection> {
+    matches_hmac(
+        secrets::HmacAlgorithm::Sha256,
+        SECRET,
+        &secrets::KeyEncoding::Utf8,
+        message,
+        presented,
+    )
 }
 
 fn tolerance_secs() -> Result<i64, WebhookRejection> {
@@ -162,41 +194,82 @@ fn hex_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hmac::{Hmac, Mac};
     use serde_json::{Value, json};
+    use std::cell::RefCell;
 
-    const KEY: &str = "mailgun-test-signing-key";
+    pub(crate) const KEY: &str = "mailgun-test-signing-key";
     /// The timestamp and token of the example in Mailgun's webhook documentation.
-    const TIMESTAMP: &str = "1529006854";
-    const TOKEN: &str = "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0";
+    pub(crate) const TIMESTAMP: &str = "1529006854";
+    pub(crate) const TOKEN: &str = "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0";
     const SIGNED_AT: i64 = 1_529_006_854;
-    const RECEIVED_AT_MS: i64 = SIGNED_AT * 1000 + 2_000;
+    pub(crate) const RECEIVED_AT_MS: i64 = SIGNED_AT * 1000 + 2_000;
     /// HMAC-SHA256(KEY, TIMESTAMP + TOKEN), computed apart from this crate (Python's `hmac`).
-    const GOOD: &str = "f1adbc71b89631d253ae9d52f234c3274ce91c2371eb1af6748f4b0d8bb0013e";
+    pub(crate) const GOOD: &str =
+        "f1adbc71b89631d253ae9d52f234c3274ce91c2371eb1af6748f4b0d8bb0013e";
 
-    /// What the host's `secrets.hmac` computes, natively.
-    fn hmac_with(key: &str) -> impl Fn(&[u8]) -> Result<Vec<u8>, WebhookRejection> {
-        move |message| {
+    /// What the host's `secrets.verify-hmac` answers, natively.
+    pub(crate) fn host_with(key: &str) -> impl Fn(&[u8], &[u8]) -> Result<bool, WebhookRejection> {
+        move |message, presented| {
             let mut mac =
                 Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
             mac.update(message);
-            Ok(mac.finalize().into_bytes().to_vec())
+            Ok(mac.verify_slice(presented).is_ok())
         }
+    }
+
+    /// The host's `nonces.use-once`, natively: each token once, within the contract's limits.
+    #[derive(Default)]
+    pub(crate) struct Nonces(pub(crate) RefCell<Vec<(String, Timestamp)>>);
+
+    impl Nonces {
+        pub(crate) fn use_once(
+            &self,
+            token: &str,
+            expires_at: Timestamp,
+        ) -> Result<(), WebhookRejection> {
+            // As `sdk::signature::use_once` words the host's refusal.
+            let refused = |why: &str| {
+                Err(WebhookRejection::BadSignature(format!(
+                    "the signature's token: {why}"
+                )))
+            };
+            let mut used = self.0.borrow_mut();
+            if token.len() > 256 {
+                return refused("longer than 256 bytes");
+            }
+            if used.iter().any(|(seen, _)| seen == token) {
+                return refused("already used");
+            }
+            used.push((token.to_string(), expires_at));
+            Ok(())
+        }
+    }
+
+    fn no_replay(_: &str, _: Timestamp) -> Result<(), WebhookRejection> {
+        Ok(())
     }
 
     fn signature(timestamp: Value, token: Value, signature: Value) -> Value {
         json!({"timestamp": timestamp, "token": token, "signature": signature})
     }
 
-    fn good() -> Value {
+    pub(crate) fn good() -> Value {
         signature(json!(TIMESTAMP), json!(TOKEN), json!(GOOD))
     }
 
     fn check_value(value: Option<&Value>, received_at_ms: i64) -> Result<(), String> {
         let raw = value.map(|v| RawValue::from_string(v.to_string()).unwrap());
-        check(raw.as_deref(), received_at_ms, 300, hmac_with(KEY)).map_err(|e| match e {
+        check(
+            raw.as_deref(),
+            received_at_ms,
+            Ok(300),
+            host_with(KEY),
+            no_replay,
+        )
+        .map_err(|e| match e {
             WebhookRejection::BadSignature(why) => why,
             other => panic!("expected a bad signature, got {other:?}"),
         })
@@ -217,8 +290,9 @@ mod tests {
         let other_key = check(
             Some(&raw),
             RECEIVED_AT_MS,
-            300,
-            hmac_with("old-signing-key"),
+            Ok(300),
+            host_with("old-signing-key"),
+            no_replay,
         );
         assert!(
             matches!(other_key, Err(WebhookRejection::BadSignature(why)) if why.contains("does not match"))
@@ -236,9 +310,9 @@ mod tests {
         assert!(stale.contains("tolerance is 300 s"), "{stale}");
         assert!(check_value(Some(&good()), (SIGNED_AT - 301) * 1000).is_err());
         assert!(check_value(Some(&good()), (SIGNED_AT + 300) * 1000).is_ok());
-        let never = |_: &[u8]| -> Result<Vec<u8>, WebhookRejection> { panic!("HMAC computed") };
+        let never = |_: &[u8], _: &[u8]| -> Result<bool, WebhookRejection> { panic!("checked") };
         let raw = RawValue::from_string(good().to_string()).unwrap();
-        assert!(check(Some(&raw), late, 300, never).is_err());
+        assert!(check(Some(&raw), late, Ok(300), never, no_replay).is_err());
     }
 
     #[test]
@@ -293,13 +367,146 @@ mod tests {
     #[test]
     fn a_missing_secret_is_a_misconfiguration() {
         let raw = RawValue::from_string(good().to_string()).unwrap();
-        let unset = |_: &[u8]| Err(WebhookRejection::Misconfigured("secret unset".into()));
-        let result = check(Some(&raw), RECEIVED_AT_MS, 300, unset);
+        let unset =
+            |_: &[u8], _: &[u8]| Err(WebhookRejection::Misconfigured("secret unset".into()));
+        let result = check(Some(&raw), RECEIVED_AT_MS, Ok(300), unset, no_replay);
         assert!(matches!(result, Err(WebhookRejection::Misconfigured(_))));
+    }
+
+    #[test]
+    fn a_bad_tolerance_is_a_misconfiguration_only_for_a_body_that_carries_a_signature() {
+        let broken = || Err(WebhookRejection::Misconfigured("tolerance".into()));
+        let raw = RawValue::from_string(good().to_string()).unwrap();
+        let signed = check(
+            Some(&raw),
+            RECEIVED_AT_MS,
+            broken(),
+            host_with(KEY),
+            no_replay,
+        );
+        assert!(matches!(signed, Err(WebhookRejection::Misconfigured(_))));
+        let unsigned = check(None, RECEIVED_AT_MS, broken(), host_with(KEY), no_replay);
+        assert!(matches!(unsigned, Err(WebhookRejection::BadSignature(_))));
+    }
+
+    #[test]
+    fn a_verified_token_is_registered_until_the_freshness_window_closes() {
+        let nonces = Nonces::default();
+        let raw = RawValue::from_string(good().to_string()).unwrap();
+        let first = check(
+            Some(&raw),
+            RECEIVED_AT_MS,
+            Ok(300),
+            host_with(KEY),
+            |t, at| nonces.use_once(t, at),
+        );
+        assert_eq!(first, Ok(()));
+        assert_eq!(
+            *nonces.0.borrow(),
+            [(TOKEN.to_string(), (SIGNED_AT + 300) * 1000)]
+        );
+    }
+
+    #[test]
+    fn a_replayed_mailgun_token_is_refused() {
+        let nonces = Nonces::default();
+        let raw = RawValue::from_string(good().to_string()).unwrap();
+        let use_once = |t: &str, at| nonces.use_once(t, at);
+        assert_eq!(
+            check(
+                Some(&raw),
+                RECEIVED_AT_MS,
+                Ok(300),
+                host_with(KEY),
+                use_once
+            ),
+            Ok(())
+        );
+        let again = check(
+            Some(&raw),
+            RECEIVED_AT_MS + 1_000,
+            Ok(300),
+            host_with(KEY),
+            use_once,
+        );
+        assert!(
+            matches!(again, Err(WebhookRejection::BadSignature(why)) if why.contains("already used"))
+        );
+    }
+
+    #[test]
+    fn an_unverified_token_is_not_registered() {
+        let nonces = Nonces::default();
+        let forged = signature(json!(TIMESTAMP), json!(TOKEN), json!("00".repeat(32)));
+        let raw = RawValue::from_string(forged.to_string()).unwrap();
+        let refused = check(
+            Some(&raw),
+            RECEIVED_AT_MS,
+            Ok(300),
+            host_with(KEY),
+            |t, at| nonces.use_once(t, at),
+        );
+        assert!(matches!(refused, Err(WebhookRejection::BadSignature(_))));
+        assert!(nonces.0.borrow().is_empty());
+    }
+
+    #[test]
+    fn the_window_end_saturates_instead_of_overflowing() {
+        assert_eq!(expires_at(1_529_006_854, 300), 1_529_007_154_000);
+        assert_eq!(expires_at(i64::MAX, 300), i64::MAX);
     }
 
     #[test]
     fn the_signed_payload_is_the_timestamp_then_the_token() {
         assert_eq!(signed_payload("17", "abc"), b"17abc");
+    }
+}
+
+/// Bounded fuzzing of the signature check: whatever the `signature` value, it is refused without
+/// panicking, and nothing is registered for it. `PROPTEST_CASES=100000` runs longer.
+#[cfg(test)]
+mod fuzz {
+    use super::tests::{KEY, Nonces, RECEIVED_AT_MS, TIMESTAMP, TOKEN, host_with};
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+    use switchboard_plugin_sdk::fuzz;
+
+    const KEYS: &[&str] = &["timestamp", "token", "signature", TIMESTAMP, TOKEN];
+
+    fn refused_unregistered(value: &serde_json::Value) -> Result<(), TestCaseError> {
+        let nonces = Nonces::default();
+        let raw = RawValue::from_string(value.to_string())?;
+        let verdict = check(
+            Some(&raw),
+            RECEIVED_AT_MS,
+            Ok(300),
+            host_with(KEY),
+            |t, at| nonces.use_once(t, at),
+        );
+        prop_assert!(
+            matches!(verdict, Err(WebhookRejection::BadSignature(_))),
+            "{verdict:?}"
+        );
+        prop_assert!(nonces.0.borrow().is_empty());
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn an_arbitrary_signature_value_is_refused(value in fuzz::json_value(KEYS)) {
+            refused_unregistered(&value)?;
+        }
+
+        #[test]
+        fn an_almost_right_signature_is_refused(
+            timestamp in prop_oneof![Just(TIMESTAMP.to_string()), "[0-9-]{0,22}"],
+            token in fuzz::text(KEYS),
+            signature in "[0-9a-fA-F]{0,66}",
+        ) {
+            refused_unregistered(&json!({"timestamp": timestamp, "token": token, "signature": signature}))?;
+        }
     }
 }

@@ -92,11 +92,17 @@ fn parse_event(json: &str, contact_id_arg: &str) -> Result<(Interaction, usize),
     interaction.vendor_status = Some(name.to_string());
     let sg_message_id = fields.sg_message_id.as_deref();
     interaction.vendor_message_id = sg_message_id.map(message_id_of);
-    interaction.vendor_event_id = fields
-        .sg_event_id
-        .as_deref()
-        .map(str::to_string)
-        .or_else(|| sg_message_id.map(|id| format!("{id}:{name}:{timestamp}")));
+    let text = json
+        .get(..length)
+        .ok_or("the event's end falls inside a character")?;
+    interaction.vendor_event_id = Some(
+        fields
+            .sg_event_id
+            .as_deref()
+            .map(str::to_string)
+            .or_else(|| sg_message_id.map(|id| format!("{id}:{name}:{timestamp}")))
+            .unwrap_or_else(|| digest_id(text)),
+    );
     interaction.summary = summary_of(name, &fields);
     if let Some(contact_id) = fields.contact_id {
         interaction.identities.push(Identity::ContactId(contact_id));
@@ -106,11 +112,19 @@ fn parse_event(json: &str, contact_id_arg: &str) -> Result<(Interaction, usize),
             .identities
             .push(Identity::Email(email.into_owned()));
     }
-    interaction.metadata = json
-        .get(..length)
-        .ok_or("the event's end falls inside a character")?
-        .to_string();
+    interaction.metadata = text.to_string();
     Ok((interaction, length))
+}
+
+/// An event id for an event with neither `sg_event_id` nor `sg_message_id`, from its verbatim
+/// text: SendGrid retries a batch byte for byte, so a retried event gets the same id and adds
+/// nothing. (Two events identical to the byte are the same event.)
+fn digest_id(event_text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "sha256:{}",
+        sdk::signature::hex_encode(&Sha256::digest(event_text.as_bytes()))
+    )
 }
 
 /// The fields of one event that Switchboard reads; the rest is skipped (and kept in metadata).
@@ -418,6 +432,20 @@ mod tests {
     }
 
     #[test]
+    fn an_event_with_no_ids_gets_one_from_its_own_text() {
+        let event = r#"{"email":"a@b.c","timestamp":5,"event":"open"}"#;
+        let batch = parse(&format!("[{event}, {event}]")).unwrap();
+        // sha256 of the event's text, computed apart (`printf %s "$event" | sha256sum`).
+        let expected = "sha256:caeded981cd8bb17be68f7b623f270740fdd03da36418e9b5b7c9a1b29048baa";
+        assert_eq!(batch[0].vendor_event_id.as_deref(), Some(expected));
+        assert_eq!(batch[1].vendor_event_id, batch[0].vendor_event_id);
+        let retried = parse(&format!(" [\n{event}\n] ")).unwrap();
+        assert_eq!(retried[0].vendor_event_id.as_deref(), Some(expected));
+        let other = parse(r#"[{"email":"a@b.c","timestamp":6,"event":"open"}]"#).unwrap();
+        assert_ne!(other[0].vendor_event_id.as_deref(), Some(expected));
+    }
+
+    #[test]
     fn malformed_batches_are_named() {
         assert!(parse("not json").unwrap_err().contains("not a JSON array"));
         assert!(
@@ -450,5 +478,75 @@ mod tests {
             text_time.starts_with("event 0: invalid type: string"),
             "{text_time}"
         );
+    }
+}
+
+/// Bounded fuzzing of the batch parser: whatever the body, it parses or refuses, never panics;
+/// an accepted batch has one interaction per event, each with an event id and its own text as
+/// metadata. `PROPTEST_CASES=100000` runs longer.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use switchboard_plugin_sdk::fuzz;
+
+    const KEYS: &[&str] = &[
+        "event",
+        "timestamp",
+        "email",
+        "sg_event_id",
+        "sg_message_id",
+        "type",
+        "url",
+        "reason",
+        "response",
+        "switchboard_contact_id",
+        "processed",
+        "delivered",
+        "bounce",
+        "blocked",
+        "click",
+        "open",
+        "dropped",
+        "deferred",
+        "unsubscribe",
+        "msg.filter1",
+    ];
+
+    fn parses_or_refuses(body: &[u8]) -> Result<(), TestCaseError> {
+        if let Ok(interactions) = parse_batch(body, "switchboard_contact_id") {
+            let batch: Value = serde_json::from_slice(body).expect("an accepted body is JSON");
+            prop_assert_eq!(interactions.len(), batch.as_array().map_or(0, Vec::len));
+            for interaction in &interactions {
+                prop_assert!(interaction.vendor_event_id.is_some());
+                prop_assert!(serde_json::from_str::<Value>(&interaction.metadata)?.is_object());
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in fuzz::bytes()) {
+            parses_or_refuses(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_json_ish_text_never_panics(body in fuzz::json_ish(KEYS)) {
+            parses_or_refuses(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_events_are_parsed_or_refused(events in proptest::collection::vec(fuzz::json_object(KEYS), 0..4)) {
+            parses_or_refuses(json!(events).to_string().as_bytes())?;
+        }
+
+        #[test]
+        fn arbitrary_json_is_parsed_or_refused(value in fuzz::json_value(KEYS)) {
+            parses_or_refuses(value.to_string().as_bytes())?;
+        }
     }
 }

@@ -526,3 +526,64 @@ mod tests {
         }
     }
 }
+
+/// Bounded fuzzing of the batch parser: whatever the body, it parses or refuses, never panics,
+/// and an accepted batch has one interaction per event. `PROPTEST_CASES=100000` runs longer.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use switchboard_plugin_sdk::fuzz;
+
+    const KEYS: &[&str] = &[
+        "events",
+        "id",
+        "type",
+        "occurred_at",
+        "user",
+        "contact_id",
+        "portal_user_id",
+        "email",
+        "page",
+        "document",
+        "message",
+        "title",
+        "subject",
+        "login",
+        "page_view",
+        "document_download",
+        "message_read",
+    ];
+    const RECEIVED_AT: Timestamp = 1_700_000_000_000;
+
+    fn parses_or_refuses(body: &[u8]) -> Result<(), TestCaseError> {
+        if let Ok(interactions) = parse_batch(body, RECEIVED_AT) {
+            let batch: Value = serde_json::from_slice(body).expect("an accepted body is JSON");
+            prop_assert_eq!(
+                interactions.len(),
+                batch["events"].as_array().map_or(0, Vec::len)
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in fuzz::bytes()) {
+            parses_or_refuses(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_json_ish_text_never_panics(body in fuzz::json_ish(KEYS)) {
+            parses_or_refuses(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_events_are_parsed_or_refused(events in proptest::collection::vec(fuzz::json_object(KEYS), 0..4)) {
+            parses_or_refuses(json!({ "events": events }).to_string().as_bytes())?;
+        }
+    }
+}

@@ -26,9 +26,11 @@
 //! - `t` must be within `timestamp_tolerance_secs` of the time Switchboard received the request
 //!   (the request's `received-at`, which stays right when a stored webhook is replayed).
 //!
-//! A missing or unparsable header, no matching `v1`, or a stale `t` is refused as a bad signature
-//! (401, nothing stored). An unset secret is a misconfiguration (503; the request is kept as
-//! failed, to replay once the secret is set).
+//! The signature is checked first, before the method or the body. A missing or unparsable header,
+//! more than 8 `v1` entries, no matching `v1`, or a stale `t` is refused as a bad signature (401,
+//! nothing stored), whatever else is wrong with the request. An unset secret is a
+//! misconfiguration (503; the request is kept as failed, to replay once the secret is set). Only
+//! a signed request may be malformed: another method than `POST` (400), or a bad body (below).
 //!
 //! **Body**:
 //!
@@ -108,20 +110,7 @@ impl sdk::Guest for Portal {
     }
 
     fn handle_webhook(request: WebhookRequest) -> Result<WebhookAccepted, WebhookRejection> {
-        if request.method != "POST" {
-            return Err(WebhookRejection::Malformed(format!(
-                "expected POST, got {}",
-                request.method
-            )));
-        }
-        signature::verify(&request)?;
-        let interactions = events::parse_batch(&request.body, request.received_at)
-            .map_err(WebhookRejection::Malformed)?;
-        let reply = accepted_reply(interactions.len());
-        Ok(WebhookAccepted {
-            interactions,
-            reply,
-        })
+        handle(&request, signature::verify)
     }
 
     fn send(_message: OutboundMessage) -> Result<SendReceipt, SendFailure> {
@@ -131,6 +120,24 @@ impl sdk::Guest for Portal {
     fn map_outcome(vendor_status: String) -> Outcome {
         events::outcome_of(&vendor_status)
     }
+}
+
+/// A webhook, in the order the contract asks for: the signature first (`verify`, the host's check
+/// in the plugin, a stand-in in the tests), then the method, then the body. Anyone can send a
+/// request; only one the host saw verified may be called malformed and cost Switchboard storage.
+fn handle(
+    request: &WebhookRequest,
+    verify: impl FnOnce(&WebhookRequest) -> Result<(), WebhookRejection>,
+) -> Result<WebhookAccepted, WebhookRejection> {
+    verify(request)?;
+    sdk::require_method(request, "POST")?;
+    let interactions = events::parse_batch(&request.body, request.received_at)
+        .map_err(WebhookRejection::Malformed)?;
+    let reply = accepted_reply(interactions.len());
+    Ok(WebhookAccepted {
+        interactions,
+        reply,
+    })
 }
 
 /// `{"accepted": N}`: the portal learns the batch was taken and how many events it counted.
@@ -161,6 +168,88 @@ sdk::export_plugin!(Portal);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use signature::tests::{BODY, GOOD_V1, RECEIVED_AT_MS, SECRET_VALUE, SIGNED_AT, host_with};
+
+    fn request(method: &str, body: &[u8], signature: Option<String>) -> WebhookRequest {
+        WebhookRequest {
+            method: method.into(),
+            path: "/webhooks/portal".into(),
+            query: String::new(),
+            headers: signature
+                .map(|value| sdk::Header {
+                    name: "x-portal-signature".into(),
+                    value,
+                })
+                .into_iter()
+                .collect(),
+            body: body.to_vec(),
+            received_at: RECEIVED_AT_MS,
+        }
+    }
+
+    fn handle_with(
+        request: &WebhookRequest,
+        verify: impl Fn(&[u8], &[u8]) -> Result<bool, WebhookRejection>,
+    ) -> Result<WebhookAccepted, WebhookRejection> {
+        handle(request, |r| {
+            let header = sdk::header(&r.headers, "x-portal-signature");
+            signature::check(header, &r.body, r.received_at, Ok(300), verify)
+        })
+    }
+
+    fn good_header() -> Option<String> {
+        Some(format!("t={SIGNED_AT},v1={GOOD_V1}"))
+    }
+
+    #[test]
+    fn a_signed_post_is_accepted() {
+        let accepted = handle_with(
+            &request("POST", BODY, good_header()),
+            host_with(SECRET_VALUE),
+        );
+        assert_eq!(accepted.unwrap().reply.body, br#"{"accepted":0}"#);
+    }
+
+    #[test]
+    fn a_put_with_no_signature_is_refused_as_a_bad_signature_not_malformed() {
+        let refused = handle_with(&request("PUT", b"junk", None), host_with(SECRET_VALUE));
+        assert_eq!(
+            refused.err(),
+            Some(WebhookRejection::BadSignature(
+                "missing x-portal-signature header".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_validly_signed_request_with_the_wrong_method_is_malformed() {
+        let refused = handle_with(
+            &request("GET", BODY, good_header()),
+            host_with(SECRET_VALUE),
+        );
+        assert_eq!(
+            refused.err(),
+            Some(WebhookRejection::Malformed("expected POST, got GET".into()))
+        );
+    }
+
+    #[test]
+    fn a_validly_signed_bad_body_is_malformed_and_an_unsigned_one_a_bad_signature() {
+        let any_body = |_: &[u8], _: &[u8]| Ok(true);
+        let signed = handle_with(&request("POST", b"[1]", good_header()), any_body);
+        assert!(matches!(signed, Err(WebhookRejection::Malformed(_))));
+        let unsigned = handle_with(&request("POST", b"[1]", None), any_body);
+        assert!(matches!(unsigned, Err(WebhookRejection::BadSignature(_))));
+    }
+
+    #[test]
+    fn an_unset_secret_is_a_misconfiguration_only_for_a_signed_request() {
+        let unset = |_: &[u8], _: &[u8]| Err(WebhookRejection::Misconfigured("unset".into()));
+        let signed = handle_with(&request("GET", BODY, good_header()), unset);
+        assert!(matches!(signed, Err(WebhookRejection::Misconfigured(_))));
+        let unsigned = handle_with(&request("GET", BODY, None), unset);
+        assert!(matches!(unsigned, Err(WebhookRejection::BadSignature(_))));
+    }
 
     #[test]
     fn the_reply_counts_the_events() {

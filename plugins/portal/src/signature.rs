@@ -1,10 +1,10 @@
 //! The portal's webhook signature, Stripe's scheme: `X-Portal-Signature: t=<unix seconds>,v1=<hex>`
 //! where each `v1` is the lowercase hex HMAC-SHA256 of `<t>.` followed by the raw body, keyed with
-//! the secret `signing_secret`. The host computes the HMAC; the secret never enters the plugin.
+//! the secret `signing_secret`. The host computes and compares the HMAC (`secrets.verify-hmac`):
+//! the secret never enters the plugin, and the host knows the request was verified.
 
-use switchboard_plugin_sdk::{
-    self as sdk, Explain as _, WebhookRejection, WebhookRequest, secrets,
-};
+use switchboard_plugin_sdk::signature::{any_matches, hex_decode, matches_hmac};
+use switchboard_plugin_sdk::{self as sdk, WebhookRejection, WebhookRequest, secrets};
 
 const SIGNATURE_HEADER: &str = "x-portal-signature";
 /// The name of the secret that keys the HMAC.
@@ -19,12 +19,13 @@ pub fn verify(request: &WebhookRequest) -> Result<(), WebhookRejection> {
         sdk::header(&request.headers, SIGNATURE_HEADER),
         &request.body,
         request.received_at,
-        tolerance_secs()?,
-        host_hmac,
+        tolerance_secs(),
+        host_verify,
     )
 }
 
-/// The whole check, with the HMAC passed in so that it also runs natively, in the unit tests.
+/// The whole check, with the host's comparison passed in (`verify(message, presented)`) so that it
+/// also runs natively, in the unit tests.
 ///
 /// Freshness is judged against the time the request was received, not the clock: a webhook kept
 /// as failed (say, while the secret was unset) must still verify when it is replayed later.
@@ -32,21 +33,19 @@ pub fn check(
     header: Option<&str>,
     body: &[u8],
     received_at_ms: i64,
-    tolerance_secs: i64,
-    hmac: impl Fn(&[u8]) -> Result<Vec<u8>, WebhookRejection>,
+    tolerance_secs: Result<i64, WebhookRejection>,
+    verify: impl Fn(&[u8], &[u8]) -> Result<bool, WebhookRejection>,
 ) -> Result<(), WebhookRejection> {
     let bad = WebhookRejection::BadSignature;
     let header = header.ok_or_else(|| bad(format!("missing {SIGNATURE_HEADER} header")))?;
     let signature =
         Signature::parse(header).map_err(|why| bad(format!("{SIGNATURE_HEADER}: {why}")))?;
+    // Our tolerance matters only once the request has a signature to judge.
+    let tolerance_secs = tolerance_secs?;
     check_freshness(signature.signed_at, received_at_ms, tolerance_secs).map_err(bad)?;
-    let expected = hex(&hmac(&signed_payload(signature.signed_at_text, body))?);
+    let payload = signed_payload(signature.signed_at_text, body);
     // Any entry may match: during a rotation the portal signs with the old and the new secret.
-    if signature
-        .v1
-        .iter()
-        .any(|v1| sdk::constant_time_eq(v1.as_bytes(), expected.as_bytes()))
-    {
+    if any_matches(&signature.v1, |v1| verify(&payload, v1))? {
         Ok(())
     } else {
         Err(bad(
@@ -61,8 +60,8 @@ struct Signature<'a> {
     /// `t` exactly as sent: it is signed as text.
     signed_at_text: &'a str,
     signed_at: i64,
-    /// The `v1` entries, each 64 lowercase hex digits.
-    v1: Vec<&'a str>,
+    /// The `v1` entries, decoded from their 64 lowercase hex digits.
+    v1: Vec<Vec<u8>>,
 }
 
 impl<'a> Signature<'a> {
@@ -78,7 +77,9 @@ impl<'a> Signature<'a> {
             match key.trim() {
                 "t" if signed_at_text.is_some() => return Err("more than one t entry".into()),
                 "t" => signed_at_text = Some(value.trim()),
-                "v1" if is_lower_hex(value.trim(), HMAC_HEX_LEN) => v1.push(value.trim()),
+                "v1" if is_lower_hex(value.trim(), HMAC_HEX_LEN) => {
+                    v1.extend(hex_decode(value.trim()));
+                }
                 "v1" => {
                     return Err(format!(
                         "a v1 entry is not {HMAC_HEX_LEN} lowercase hex digits"
@@ -138,11 +139,15 @@ pub fn signed_payload(signed_at_text: &str, body: &[u8]) -> Vec<u8> {
     payload
 }
 
-/// HMAC-SHA256 keyed with the signing secret, computed by the host.
-fn host_hmac(message: &[u8]) -> Result<Vec<u8>, WebhookRejection> {
-    secrets::hmac(secrets::HmacAlgorithm::Sha256, SECRET, message).map_err(|e| {
-        WebhookRejection::Misconfigured(format!("cannot check signatures: {}", e.explain()))
-    })
+/// HMAC-SHA256 keyed with the signing secret, computed and compared by the host.
+fn host_verify(message: &[u8], presented: &[u8]) -> Result<bool, WebhookRejection> {
+    matches_hmac(
+        secrets::HmacAlgorithm::Sha256,
+        SECRET,
+        &secrets::KeyEncoding::Utf8,
+        message,
+        presented,
+    )
 }
 
 fn tolerance_secs() -> Result<i64, WebhookRejection> {
@@ -156,36 +161,42 @@ fn tolerance_secs() -> Result<i64, WebhookRejection> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hmac::{Hmac, Mac};
 
-    const SECRET_VALUE: &str = "portal-test-secret";
-    const BODY: &[u8] = br#"{"events":[]}"#;
-    const SIGNED_AT: i64 = 1_700_000_000;
-    const RECEIVED_AT_MS: i64 = SIGNED_AT * 1000 + 2_000;
+    pub(crate) const SECRET_VALUE: &str = "portal-test-secret";
+    pub(crate) const BODY: &[u8] = br#"{"events":[]}"#;
+    pub(crate) const SIGNED_AT: i64 = 1_700_000_000;
+    pub(crate) const RECEIVED_AT_MS: i64 = SIGNED_AT * 1000 + 2_000;
     /// HMAC-SHA256(key, "1700000000." + BODY), computed apart from this crate (Python's `hmac`)
     /// for the keys `portal-test-secret` and `old-secret`.
-    const GOOD_V1: &str = "31409e9670ab430167a4699e7f9ed932d4775da330c6a365799ae41ff340d707";
+    pub(crate) const GOOD_V1: &str =
+        "31409e9670ab430167a4699e7f9ed932d4775da330c6a365799ae41ff340d707";
     const OLD_V1: &str = "ec628c73b6f37284975b422ea2b70263e170bd4d2799bffb73509f7a71db8433";
 
-    /// What the host's `secrets.hmac` computes, natively.
-    fn hmac_with(secret: &str) -> impl Fn(&[u8]) -> Result<Vec<u8>, WebhookRejection> {
-        move |message| {
+    /// What the host's `secrets.verify-hmac` answers, natively.
+    pub(crate) fn host_with(
+        secret: &str,
+    ) -> impl Fn(&[u8], &[u8]) -> Result<bool, WebhookRejection> {
+        move |message, presented| {
             let mut mac =
                 Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
             mac.update(message);
-            Ok(mac.finalize().into_bytes().to_vec())
+            Ok(mac.verify_slice(presented).is_ok())
         }
     }
 
     fn check_header(header: Option<&str>, body: &[u8], received_at_ms: i64) -> Result<(), String> {
-        check(header, body, received_at_ms, 300, hmac_with(SECRET_VALUE)).map_err(|e| match e {
+        check(
+            header,
+            body,
+            received_at_ms,
+            Ok(300),
+            host_with(SECRET_VALUE),
+        )
+        .map_err(|e| match e {
             WebhookRejection::BadSignature(why) => why,
             other => panic!("expected a bad signature, got {other:?}"),
         })
@@ -251,13 +262,64 @@ mod tests {
     #[test]
     fn a_missing_secret_is_a_misconfiguration() {
         let header = format!("t={SIGNED_AT},v1={GOOD_V1}");
-        let unset = |_: &[u8]| Err(WebhookRejection::Misconfigured("secret unset".into()));
-        let result = check(Some(&header), BODY, RECEIVED_AT_MS, 300, unset);
+        let unset =
+            |_: &[u8], _: &[u8]| Err(WebhookRejection::Misconfigured("secret unset".into()));
+        let result = check(Some(&header), BODY, RECEIVED_AT_MS, Ok(300), unset);
         assert!(matches!(result, Err(WebhookRejection::Misconfigured(_))));
+    }
+
+    #[test]
+    fn a_bad_tolerance_is_a_misconfiguration_only_for_a_signed_request() {
+        let broken = || Err(WebhookRejection::Misconfigured("tolerance".into()));
+        let header = format!("t={SIGNED_AT},v1={GOOD_V1}");
+        let host = host_with(SECRET_VALUE);
+        let signed = check(Some(&header), BODY, RECEIVED_AT_MS, broken(), &host);
+        assert_eq!(
+            signed,
+            Err(WebhookRejection::Misconfigured("tolerance".into()))
+        );
+        let unsigned = check(None, BODY, RECEIVED_AT_MS, broken(), &host);
+        assert!(matches!(unsigned, Err(WebhookRejection::BadSignature(_))));
+    }
+
+    #[test]
+    fn more_v1_entries_than_a_rotation_needs_are_refused_unchecked() {
+        let many = format!("t={SIGNED_AT}{}", format!(",v1={OLD_V1}").repeat(9));
+        let refused = check_header(Some(&many), BODY, RECEIVED_AT_MS).unwrap_err();
+        assert_eq!(refused, "9 signatures presented; at most 8 are checked");
     }
 
     #[test]
     fn the_signed_payload_is_the_timestamp_a_dot_and_the_body() {
         assert_eq!(signed_payload("17", b"{}"), b"17.{}");
+    }
+}
+
+/// Bounded fuzzing of the signature check: whatever the header, it refuses or (only with the
+/// right HMAC) accepts, never panics. `PROPTEST_CASES=100000` runs longer.
+#[cfg(test)]
+mod fuzz {
+    use super::tests::{BODY, RECEIVED_AT_MS, SECRET_VALUE, host_with};
+    use super::*;
+    use proptest::prelude::*;
+    use switchboard_plugin_sdk::fuzz;
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn an_arbitrary_header_is_refused_without_panicking(header in fuzz::header_value()) {
+            let verdict = check(Some(&header), BODY, RECEIVED_AT_MS, Ok(300), host_with(SECRET_VALUE));
+            prop_assert!(matches!(verdict, Err(WebhookRejection::BadSignature(_))), "{verdict:?}");
+        }
+
+        #[test]
+        fn an_almost_right_header_is_refused_without_panicking(
+            t in "[0-9-]{0,20}", v1 in "[0-9a-fA-F]{0,70}", extra in "[ ,=a-z0-9]{0,20}"
+        ) {
+            let header = format!("t={t},v1={v1}{extra}");
+            let verdict = check(Some(&header), BODY, RECEIVED_AT_MS, Ok(300), host_with(SECRET_VALUE));
+            prop_assert!(matches!(verdict, Err(WebhookRejection::BadSignature(_))), "{verdict:?}");
+        }
     }
 }

@@ -36,3 +36,25 @@ mod tests {
         );
     }
 }
+
+/// Bounded fuzzing: 256 cases per property here; for a longer run,
+/// `PROPTEST_CASES=100000 cargo test --manifest-path plugins/Cargo.toml -p switchboard-plugin-sdk fuzz`.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_as_a_form_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let params = parse(&body);
+            prop_assert!(params.len() <= body.len() + 1);
+        }
+
+        #[test]
+        fn an_encoded_form_parses_back(params in proptest::collection::vec((".{0,12}", ".{0,12}"), 0..8)) {
+            let encoded = encode(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            prop_assert_eq!(parse(encoded.as_bytes()), params);
+        }
+    }
+}

@@ -10,9 +10,15 @@
 //! sdk::export_plugin!(MyVendor);
 //! ```
 //!
+//! `handle_webhook` verifies the request's signature first, before looking at its method, path or
+//! body, with the host's check ([`signature::verify_hmac`], [`crypto::verify_signature`]) so that
+//! the host sees it verified; only then may it call the request malformed (see [`signature`]).
+//!
 //! The contract itself is documented in `wit/` at the top of the repository.
 
 pub mod form;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 pub mod http_call;
 pub mod http_reply;
 pub mod identity;
@@ -29,6 +35,8 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export_plugin",
         default_bindings_module: "switchboard_plugin_sdk::bindings",
+        // So that tests can compare verdicts and interactions whole.
+        additional_derives: [PartialEq],
     });
 }
 
@@ -39,11 +47,11 @@ pub use bindings::switchboard::channel::types::{
     Outcome, PluginInfo, SendFailure, SendFailureKind, SendReceipt, Template, Timestamp,
     WebhookAccepted, WebhookRejection, WebhookRequest,
 };
-pub use bindings::switchboard::channel::{clock, config, crypto, http, log, secrets};
+pub use bindings::switchboard::channel::{clock, config, crypto, http, log, nonces, secrets};
 
 /// The version of the `switchboard:channel` contract this SDK was generated from; return it from
 /// `describe`.
-pub const INTERFACE_VERSION: &str = "1.1.0";
+pub const INTERFACE_VERSION: &str = "1.2.0";
 
 /// The value of the first header called `name` (compared without regard to case).
 pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
@@ -51,6 +59,20 @@ pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))
         .map(|h| h.value.as_str())
+}
+
+/// Refuses a request whose method is not `method` as malformed. Call it only after the signature
+/// verified: an unverified request is a bad signature whatever its method, so that only the
+/// vendor's requests may cost Switchboard storage.
+pub fn require_method(request: &WebhookRequest, method: &str) -> Result<(), WebhookRejection> {
+    if request.method.eq_ignore_ascii_case(method) {
+        Ok(())
+    } else {
+        Err(WebhookRejection::Malformed(format!(
+            "expected {method}, got {}",
+            request.method
+        )))
+    }
 }
 
 /// A required key of the plugin's `config` table, or a `misconfigured` rejection naming it.
@@ -134,6 +156,12 @@ impl Explain for secrets::SecretError {
     }
 }
 
+impl Explain for secrets::KeyError {
+    fn explain(&self) -> String {
+        signature::explain(self)
+    }
+}
+
 impl Explain for http::HttpError {
     fn explain(&self) -> String {
         match self {
@@ -156,6 +184,27 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    fn request(method: &str) -> WebhookRequest {
+        WebhookRequest {
+            method: method.into(),
+            path: "/webhooks/x".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            received_at: 0,
+        }
+    }
+
+    #[test]
+    fn another_method_than_the_one_required_is_malformed() {
+        assert!(require_method(&request("POST"), "POST").is_ok());
+        assert!(require_method(&request("post"), "POST").is_ok());
+        assert!(matches!(
+            require_method(&request("PUT"), "POST"),
+            Err(WebhookRejection::Malformed(why)) if why == "expected POST, got PUT"
+        ));
     }
 
     #[test]

@@ -9,8 +9,8 @@
 use serde_json::Value;
 
 use crate::{
-    Explain as _, Header, SendFailure, SendFailureKind, WebhookRejection, WebhookRequest, form,
-    http, secrets, send_failure,
+    Header, SendFailure, SendFailureKind, WebhookRejection, WebhookRequest, form, http, secrets,
+    send_failure,
 };
 
 /// The secret that signs webhooks and authenticates API calls.
@@ -24,22 +24,54 @@ const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 /// parameter's name and value, sorted by name)). The URL is the public one Twilio posted to, which
 /// only the operator knows (proxies rewrite what we see), so it comes from `webhook_url`.
 ///
-/// Accepts the request only if its signature matches.
+/// Accepts the request only if its signature matches, checked by the host
+/// (`secrets.verify-hmac`), so that the host knows the request was verified. Call it first,
+/// before looking at the method or the parameters.
 pub fn verify_signature(
     request: &WebhookRequest,
     params: &[(String, String)],
 ) -> Result<(), WebhookRejection> {
+    let webhook_url = crate::config::get("webhook_url").filter(|url| !url.trim().is_empty());
+    check_signature(request, params, webhook_url.as_deref(), host_verify)
+}
+
+/// The whole check, with the host's HMAC comparison passed in (`verify(message, presented)`) so
+/// that it also runs natively, in the unit tests.
+///
+/// A request without a usable signature is a bad signature even while `webhook_url` is unset:
+/// only one that carries a signature could have been checked with our configuration fixed.
+pub fn check_signature(
+    request: &WebhookRequest,
+    params: &[(String, String)],
+    webhook_url: Option<&str>,
+    verify: impl FnOnce(&[u8], &[u8]) -> Result<bool, WebhookRejection>,
+) -> Result<(), WebhookRejection> {
     let presented = presented_signature(&request.headers)?;
-    let url = signed_url(&crate::require_config("webhook_url")?, &request.query);
-    let expected = secrets::hmac(
+    let webhook_url = webhook_url.ok_or_else(|| {
+        WebhookRejection::Misconfigured(
+            "config key `webhook_url` is not set: Twilio signs the URL it posts to".into(),
+        )
+    })?;
+    let url = signed_url(webhook_url, &request.query);
+    if verify(signed_data(&url, params).as_bytes(), &presented)? {
+        Ok(())
+    } else {
+        // The URL is the usual culprit: say which one we checked against.
+        Err(WebhookRejection::BadSignature(format!(
+            "signature does not match (signed URL {url})"
+        )))
+    }
+}
+
+/// HMAC-SHA1 keyed with the auth token, computed and compared by the host.
+fn host_verify(message: &[u8], presented: &[u8]) -> Result<bool, WebhookRejection> {
+    crate::signature::matches_hmac(
         secrets::HmacAlgorithm::Sha1,
         AUTH_TOKEN_SECRET,
-        signed_data(&url, params).as_bytes(),
+        &secrets::KeyEncoding::Utf8,
+        message,
+        presented,
     )
-    .map_err(|e| {
-        WebhookRejection::Misconfigured(format!("cannot check signatures: {}", e.explain()))
-    })?;
-    compare(&expected, &presented, &url)
 }
 
 /// The signature the request carries, decoded.
@@ -49,17 +81,6 @@ fn presented_signature(headers: &[Header]) -> Result<Vec<u8>, WebhookRejection> 
     })?;
     crate::base64_decode(presented)
         .map_err(|e| WebhookRejection::BadSignature(format!("signature {e}")))
-}
-
-/// Compares in constant time; the refusal names the URL, the usual culprit.
-fn compare(expected: &[u8], presented: &[u8], url: &str) -> Result<(), WebhookRejection> {
-    if crate::constant_time_eq(expected, presented) {
-        Ok(())
-    } else {
-        Err(WebhookRejection::BadSignature(format!(
-            "signature does not match (signed URL {url})"
-        )))
-    }
 }
 
 /// The URL Twilio signed: the configured public URL with the query string the request arrived
@@ -225,10 +246,14 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_signed_string_matches_twilio_s_documented_example() {
-        // The worked example of Twilio's request-validation documentation (also the fixture of
-        // Twilio's own helper libraries): auth token 12345.
+    /// What the host's `secrets.verify-hmac` answers, natively, for the auth token `key`.
+    fn host_with(key: &str) -> impl FnOnce(&[u8], &[u8]) -> Result<bool, WebhookRejection> {
+        move |message, presented| Ok(hmac_sha1(key, message) == presented)
+    }
+
+    /// The worked example of Twilio's request-validation documentation (also the fixture of
+    /// Twilio's own helper libraries): auth token 12345.
+    fn documented_example(signature: Option<&str>) -> (WebhookRequest, Vec<(String, String)>) {
         let params = pairs(&[
             ("To", "+18005551212"),
             ("CallSid", "CA1234567890ABCDE"),
@@ -236,30 +261,82 @@ mod tests {
             ("Digits", "1234"),
             ("From", "+14158675309"),
         ]);
-        let url = signed_url("https://mycompany.com/myapp.php", "foo=1&bar=2");
-        let expected = hmac_sha1("12345", signed_data(&url, &params).as_bytes());
-        let presented = crate::base64_decode("RSOYDt4T1cUTdK1PDd93/VVr8B8=").unwrap();
-        assert!(compare(&expected, &presented, &url).is_ok());
-        let other = hmac_sha1("54321", signed_data(&url, &params).as_bytes());
+        let request = WebhookRequest {
+            method: "POST".into(),
+            path: "/myapp.php".into(),
+            query: "foo=1&bar=2".into(),
+            headers: signature
+                .map(|value| Header {
+                    name: "x-twilio-signature".into(),
+                    value: value.into(),
+                })
+                .into_iter()
+                .collect(),
+            body: Vec::new(),
+            received_at: 0,
+        };
+        (request, params)
+    }
+
+    const DOCUMENTED_URL: &str = "https://mycompany.com/myapp.php";
+    const DOCUMENTED_SIGNATURE: &str = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
+
+    #[test]
+    fn the_signed_string_matches_twilio_s_documented_example() {
+        let (request, params) = documented_example(Some(DOCUMENTED_SIGNATURE));
+        let good = check_signature(&request, &params, Some(DOCUMENTED_URL), host_with("12345"));
+        assert_eq!(good, Ok(()));
+        let other = check_signature(&request, &params, Some(DOCUMENTED_URL), host_with("54321"));
         assert!(matches!(
-            compare(&other, &presented, &url),
+            other,
             Err(WebhookRejection::BadSignature(why)) if why.contains("myapp.php?foo=1&bar=2")
         ));
     }
 
     #[test]
-    fn a_missing_or_garbled_signature_header_is_a_bad_signature() {
+    fn the_host_is_handed_the_decoded_signature_and_the_signed_string() {
+        let (request, params) = documented_example(Some(DOCUMENTED_SIGNATURE));
+        let seen = check_signature(
+            &request,
+            &params,
+            Some(DOCUMENTED_URL),
+            |message, presented| {
+                assert_eq!(
+                message,
+                b"https://mycompany.com/myapp.php?foo=1&bar=2CallSidCA1234567890ABCDECaller+14158675309Digits1234From+14158675309To+18005551212"
+            );
+                assert_eq!(
+                    presented,
+                    crate::base64_decode(DOCUMENTED_SIGNATURE).unwrap()
+                );
+                Ok(true)
+            },
+        );
+        assert_eq!(seen, Ok(()));
+    }
+
+    #[test]
+    fn an_unset_webhook_url_is_a_misconfiguration_only_for_a_signed_request() {
+        let never = |_: &[u8], _: &[u8]| -> Result<bool, WebhookRejection> { panic!("verified") };
+        let (signed, params) = documented_example(Some(DOCUMENTED_SIGNATURE));
         assert!(matches!(
-            presented_signature(&[]),
-            Err(WebhookRejection::BadSignature(why)) if why == "missing x-twilio-signature header"
+            check_signature(&signed, &params, None, never),
+            Err(WebhookRejection::Misconfigured(why)) if why.contains("webhook_url")
         ));
-        let garbled = [Header {
-            name: "X-Twilio-Signature".into(),
-            value: "not base64!".into(),
-        }];
+        let (unsigned, params) = documented_example(None);
         assert!(matches!(
-            presented_signature(&garbled),
-            Err(WebhookRejection::BadSignature(why)) if why.starts_with("signature not valid base64")
+            check_signature(&unsigned, &params, None, never),
+            Err(WebhookRejection::BadSignature(_))
+        ));
+    }
+
+    #[test]
+    fn an_unusable_auth_token_is_a_misconfiguration() {
+        let (request, params) = documented_example(Some(DOCUMENTED_SIGNATURE));
+        let unset = |_: &[u8], _: &[u8]| Err(WebhookRejection::Misconfigured("unset".into()));
+        assert!(matches!(
+            check_signature(&request, &params, Some(DOCUMENTED_URL), unset),
+            Err(WebhookRejection::Misconfigured(_))
         ));
     }
 

@@ -23,9 +23,11 @@
 //! - Header `x-example-signature`: the lowercase hex HMAC-SHA256 of the raw body, keyed with the
 //!   secret `signing_secret`.
 //!
-//! A missing or wrong signature is refused (401); a body that breaks the rules above is malformed
-//! (400, naming the event and the field); an unset secret is a misconfiguration (503, kept for
-//! replay). Accepted: `200` with an empty body.
+//! The signature is checked first, before the method or the body: a missing or wrong signature is
+//! refused (401, nothing stored) whatever else is wrong with the request. Only a signed request
+//! may be malformed: another method than `POST`, or a body that breaks the rules above (400,
+//! naming the event and the field; kept, since the host saw it verified). An unset secret is a
+//! misconfiguration (503, kept for replay). Accepted: `200` with an empty body.
 //!
 //! # Sending
 //!
@@ -75,20 +77,7 @@ impl sdk::Guest for Plugin {
     }
 
     fn handle_webhook(request: WebhookRequest) -> Result<WebhookAccepted, WebhookRejection> {
-        if request.method != "POST" {
-            return Err(WebhookRejection::Malformed(format!(
-                "expected POST, got {}",
-                request.method
-            )));
-        }
-        // Authenticate before parsing: an unsigned body is not worth reading.
-        signature::verify(&request)?;
-        let interactions =
-            events::parse_batch(&request.body).map_err(WebhookRejection::Malformed)?;
-        Ok(WebhookAccepted {
-            interactions,
-            reply: sdk::http_reply::empty_ok(),
-        })
+        handle(&request, signature::verify)
     }
 
     fn send(message: OutboundMessage) -> Result<SendReceipt, SendFailure> {
@@ -100,5 +89,87 @@ impl sdk::Guest for Plugin {
     }
 }
 
+/// A webhook, in the order the contract asks for: the signature first (`verify`, the host's check
+/// in the plugin, a stand-in in the tests), then the method, then the body. Anyone can send a
+/// request; only one the host saw verified may be called malformed and cost Switchboard storage.
+fn handle(
+    request: &WebhookRequest,
+    verify: impl FnOnce(&WebhookRequest) -> Result<(), WebhookRejection>,
+) -> Result<WebhookAccepted, WebhookRejection> {
+    verify(request)?;
+    sdk::require_method(request, "POST")?;
+    let interactions = events::parse_batch(&request.body).map_err(WebhookRejection::Malformed)?;
+    Ok(WebhookAccepted {
+        interactions,
+        reply: sdk::http_reply::empty_ok(),
+    })
+}
+
 #[cfg(target_arch = "wasm32")]
 sdk::export_plugin!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signature::test_host::{BODY, GOOD, request};
+
+    fn handle_natively(request: &WebhookRequest) -> Result<WebhookAccepted, WebhookRejection> {
+        handle(request, |r| {
+            signature::check(r, signature::test_host::verify)
+        })
+    }
+
+    #[test]
+    fn a_signed_post_is_accepted() {
+        let accepted = handle_natively(&request("POST", BODY, Some(GOOD))).unwrap();
+        assert!(accepted.interactions.is_empty());
+        assert_eq!(accepted.reply.status, 200);
+    }
+
+    #[test]
+    fn a_put_with_no_signature_is_refused_as_a_bad_signature_not_malformed() {
+        let refused = handle_natively(&request("PUT", b"not json", None));
+        assert_eq!(
+            refused.err(),
+            Some(WebhookRejection::BadSignature(
+                "missing x-example-signature header".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_put_with_a_wrong_signature_is_a_bad_signature() {
+        let flipped = format!("0{}", &GOOD[1..]);
+        let refused = handle_natively(&request("PUT", BODY, Some(&flipped)));
+        assert!(matches!(refused, Err(WebhookRejection::BadSignature(_))));
+    }
+
+    #[test]
+    fn a_validly_signed_request_with_the_wrong_method_is_malformed() {
+        let refused = handle_natively(&request("PUT", BODY, Some(GOOD)));
+        assert_eq!(
+            refused.err(),
+            Some(WebhookRejection::Malformed("expected POST, got PUT".into()))
+        );
+    }
+
+    #[test]
+    fn a_validly_signed_bad_body_is_malformed() {
+        let any_body = |_: &[u8], _: &[u8]| Ok(true);
+        let refused = handle(&request("POST", b"{", Some(GOOD)), |r| {
+            signature::check(r, any_body)
+        });
+        assert!(
+            matches!(refused, Err(WebhookRejection::Malformed(why)) if why.starts_with("body is not JSON"))
+        );
+    }
+
+    #[test]
+    fn an_unset_secret_is_a_misconfiguration_whatever_the_method() {
+        let unset = |_: &[u8], _: &[u8]| Err(WebhookRejection::Misconfigured("unset".into()));
+        let refused = handle(&request("GET", BODY, Some(GOOD)), |r| {
+            signature::check(r, unset)
+        });
+        assert!(matches!(refused, Err(WebhookRejection::Misconfigured(_))));
+    }
+}

@@ -499,3 +499,89 @@ mod tests {
         assert_eq!(long_id, "webhook-id is longer than 256 bytes");
     }
 }
+
+/// Bounded fuzzing of the event parser: whatever the body, it parses or refuses, never panics.
+/// `PROPTEST_CASES=100000` runs longer.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+    use switchboard_plugin_sdk::fuzz;
+
+    const KEYS: &[&str] = &[
+        "type",
+        "id",
+        "timestamp",
+        "data",
+        "channel",
+        "direction",
+        "outcome",
+        "message_id",
+        "contact",
+        "contact_id",
+        "email",
+        "phone",
+        "external_id",
+        "system",
+        "summary",
+        "metadata",
+        "sms.delivered",
+        "sms",
+        "email",
+        "phone",
+        "portal",
+        "chat",
+        "in_person",
+        "inbound",
+        "outbound",
+        "delivered",
+        "no_answer",
+        "no-answer",
+        "2023-11-14T22:12:20Z",
+        "2023-11-14T22:12:20.123+01:00",
+        "ana@example.org",
+        "+14155550100",
+    ];
+    const RECEIVED_AT: Timestamp = 1_700_000_000_000;
+
+    fn parses_or_refuses(body: &[u8]) {
+        let _verdict = interaction(body, "msg_1", RECEIVED_AT);
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in fuzz::bytes()) {
+            parses_or_refuses(&body);
+        }
+
+        #[test]
+        fn arbitrary_json_ish_text_never_panics(body in fuzz::json_ish(KEYS)) {
+            parses_or_refuses(&body);
+        }
+
+        #[test]
+        fn arbitrary_events_are_parsed_or_refused(
+            event in fuzz::json_object(KEYS),
+            data in fuzz::json_object(KEYS),
+            contact in fuzz::json_object(KEYS),
+        ) {
+            let mut event = event;
+            let mut data = data;
+            data["contact"] = contact;
+            event["data"] = data;
+            parses_or_refuses(event.to_string().as_bytes());
+        }
+
+        #[test]
+        fn any_timestamp_text_is_parsed_or_refused(text in "[0-9T:.+Z-]{0,40}") {
+            let _verdict = interaction(
+                json!({"type": "sms.delivered", "timestamp": text, "data": {}}).to_string().as_bytes(),
+                "msg_1",
+                RECEIVED_AT,
+            );
+        }
+    }
+}

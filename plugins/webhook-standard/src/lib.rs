@@ -32,15 +32,13 @@
 //!   sender signs with the old and the new secret while it rotates them); entries of other
 //!   versions (`v1a`, asymmetric) are ignored.
 //!
-//! A missing or unparsable header, no matching `v1` or a stale timestamp is refused as a bad
-//! signature (401, nothing stored). An unset secret is a misconfiguration (503; the request is
-//! kept as failed, to replay once the secret is set).
-//!
-//! **This host cannot verify deliveries yet**: its `secrets.hmac` keys an HMAC with the secret's
-//! UTF-8 bytes, not with the bytes its base64 encodes, and the secret never enters the plugin to
-//! be decoded. Until the host can key with a decoded secret, every delivery whose headers are
-//! well formed and fresh is refused as a misconfiguration (503, kept as failed for
-//! `switchboard replay`); see `signature::host_hmac`.
+//! The signature is checked first, before the method or the body. A missing or unparsable
+//! header, more than 8 `v1` entries, no matching `v1` or a stale timestamp is refused as a bad
+//! signature (401, nothing stored), whatever else is wrong with the request. An unset or
+//! malformed secret is a misconfiguration (503; the request is kept as failed, to replay once the
+//! secret is set). The host keys the HMAC with the secret's decoded bytes and compares it
+//! (`secrets.verify-hmac`), so the secret never enters the plugin. Only a signed request may be
+//! malformed: another method than `POST` (400), or a body that breaks the rules below.
 //!
 //! **Body**, one event, with every field:
 //!
@@ -142,21 +140,7 @@ impl sdk::Guest for StandardWebhooks {
     }
 
     fn handle_webhook(request: WebhookRequest) -> Result<WebhookAccepted, WebhookRejection> {
-        if request.method != "POST" {
-            return Err(WebhookRejection::Malformed(format!(
-                "expected POST, got {}",
-                request.method
-            )));
-        }
-        // A vendor name that cannot be one must not label anything in the log.
-        vendor_name(&configured_vendor_text()).map_err(WebhookRejection::Misconfigured)?;
-        let webhook_id = signature::verify(&request)?;
-        let interaction = event::interaction(&request.body, &webhook_id, request.received_at)
-            .map_err(WebhookRejection::Malformed)?;
-        Ok(WebhookAccepted {
-            interactions: vec![interaction],
-            reply: sdk::http_reply::empty_ok(),
-        })
+        handle(&request, &configured_vendor_text(), signature::verify)
     }
 
     fn send(_message: OutboundMessage) -> Result<SendReceipt, SendFailure> {
@@ -166,6 +150,27 @@ impl sdk::Guest for StandardWebhooks {
     fn map_outcome(vendor_status: String) -> Outcome {
         outcome_of(&vendor_status)
     }
+}
+
+/// A webhook, in the order the contract asks for: the signature first (`verify`, the host's check
+/// in the plugin, a stand-in in the tests), then our configuration, the method and the body.
+/// Anyone can send a request; only one the host saw verified may be called malformed and cost
+/// Switchboard storage.
+fn handle(
+    request: &WebhookRequest,
+    vendor: &str,
+    verify: impl FnOnce(&WebhookRequest) -> Result<String, WebhookRejection>,
+) -> Result<WebhookAccepted, WebhookRejection> {
+    let webhook_id = verify(request)?;
+    // A vendor name that cannot be one must not label anything in the log.
+    vendor_name(vendor).map_err(WebhookRejection::Misconfigured)?;
+    sdk::require_method(request, "POST")?;
+    let interaction = event::interaction(&request.body, &webhook_id, request.received_at)
+        .map_err(WebhookRejection::Malformed)?;
+    Ok(WebhookAccepted {
+        interactions: vec![interaction],
+        reply: sdk::http_reply::empty_ok(),
+    })
 }
 
 /// The outcome a status word names: an outcome word itself, or a `type` whose event is one
@@ -220,40 +225,98 @@ mod tests {
     use super::*;
     use sdk::Header;
 
-    #[test]
-    fn the_documented_example_verifies_and_parses() {
-        // The example at the top of this file, signed with `whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw`
-        // (computed apart, with Python's `hmac`).
-        let body = br#"{"type":"sms.delivered","timestamp":"2023-11-14T22:12:20Z","data":{"channel":"sms","direction":"outbound","outcome":"delivered","message_id":"msg-9","contact":{"phone":"+14155550100"}}}"#;
-        let headers: Vec<Header> = [
-            ("webhook-id", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"),
+    /// The example at the top of this file, signed with `whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw`
+    /// (computed apart, with Python's `hmac`).
+    const EXAMPLE_BODY: &[u8] = br#"{"type":"sms.delivered","timestamp":"2023-11-14T22:12:20Z","data":{"channel":"sms","direction":"outbound","outcome":"delivered","message_id":"msg-9","contact":{"phone":"+14155550100"}}}"#;
+    const EXAMPLE_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const EXAMPLE_ID: &str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
+
+    fn request(method: &str, body: &[u8], signed: bool) -> WebhookRequest {
+        let mut headers = vec![
+            ("webhook-id", EXAMPLE_ID),
             ("webhook-timestamp", "1700000000"),
-            (
+        ];
+        if signed {
+            headers.push((
                 "webhook-signature",
                 "v1,2P3G8/TDyu5AhN/7JovvLBNABhcnzYdBSsjDhpxzxFM=",
-            ),
-        ]
-        .iter()
-        .map(|(name, value)| Header {
-            name: name.to_string(),
-            value: value.to_string(),
+            ));
+        }
+        WebhookRequest {
+            method: method.into(),
+            path: "/webhooks/webhook-standard".into(),
+            query: String::new(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+            body: body.to_vec(),
+            received_at: 1_700_000_001_000,
+        }
+    }
+
+    fn handle_with(
+        request: &WebhookRequest,
+        vendor: &str,
+        verify: impl Fn(&[u8], &[u8]) -> Result<bool, WebhookRejection>,
+    ) -> Result<WebhookAccepted, WebhookRejection> {
+        handle(request, vendor, |r| {
+            signature::check(&r.headers, &r.body, r.received_at, Ok(300), verify)
         })
-        .collect();
-        let key = sdk::base64_decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let hmac = |content: &[u8]| {
-            use hmac::{Hmac, Mac};
-            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
-            mac.update(content);
-            Ok(mac.finalize().into_bytes().to_vec())
-        };
-        let received_at = 1_700_000_001_000;
-        let id = signature::check(&headers, body, received_at, 300, hmac).unwrap();
-        let i = event::interaction(body, &id, received_at).unwrap();
+    }
+
+    #[test]
+    fn the_documented_example_verifies_and_parses() {
+        let host = signature::tests::host_with(EXAMPLE_SECRET);
+        let accepted = handle_with(&request("POST", EXAMPLE_BODY, true), "standard", host);
+        let i = &accepted.unwrap().interactions[0];
         assert_eq!(i.kind, "sms_delivered");
+        assert_eq!(i.vendor_event_id.as_deref(), Some(EXAMPLE_ID));
+    }
+
+    #[test]
+    fn a_put_with_no_signature_is_refused_as_a_bad_signature_not_malformed() {
+        let host = signature::tests::host_with(EXAMPLE_SECRET);
+        let refused = handle_with(&request("PUT", b"junk", false), "Not A Vendor", host);
         assert_eq!(
-            i.vendor_event_id.as_deref(),
-            Some("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")
+            refused.err(),
+            Some(WebhookRejection::BadSignature(
+                "missing webhook-signature header".into()
+            ))
         );
+    }
+
+    #[test]
+    fn a_validly_signed_request_with_the_wrong_method_is_malformed() {
+        let host = signature::tests::host_with(EXAMPLE_SECRET);
+        let refused = handle_with(&request("PUT", EXAMPLE_BODY, true), "standard", host);
+        assert_eq!(
+            refused.err(),
+            Some(WebhookRejection::Malformed("expected POST, got PUT".into()))
+        );
+    }
+
+    #[test]
+    fn a_validly_signed_bad_body_is_malformed() {
+        let any_body = |_: &[u8], _: &[u8]| Ok(true);
+        let refused = handle_with(&request("POST", b"{", true), "standard", any_body);
+        assert!(
+            matches!(refused, Err(WebhookRejection::Malformed(why)) if why.starts_with("body is not JSON"))
+        );
+    }
+
+    #[test]
+    fn a_bad_vendor_name_is_a_misconfiguration_once_the_signature_verified() {
+        let host = signature::tests::host_with(EXAMPLE_SECRET);
+        let signed = handle_with(&request("POST", EXAMPLE_BODY, true), "Billing", &host);
+        assert!(
+            matches!(signed, Err(WebhookRejection::Misconfigured(why)) if why.starts_with("config key `vendor`"))
+        );
+        let unsigned = handle_with(&request("POST", EXAMPLE_BODY, false), "Billing", &host);
+        assert!(matches!(unsigned, Err(WebhookRejection::BadSignature(_))));
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! `webhook-signature` lists `v1,<base64>` entries, each an HMAC-SHA256 of
 //! `<webhook-id>.<webhook-timestamp>.<body>` keyed with the base64-decoded signing secret.
 //!
-//! The parsing, the freshness check and the comparison are here; the HMAC is the host's, since
-//! the secret never enters the plugin. See [`host_hmac`] for why no delivery verifies yet.
+//! The parsing and the freshness check are here; the HMAC and its comparison are the host's
+//! (`secrets.verify-hmac`), since the secret never enters the plugin, and so that the host knows
+//! the request was verified.
 
+use switchboard_plugin_sdk::signature::{any_matches, matches_hmac};
 use switchboard_plugin_sdk::{self as sdk, Header, WebhookRejection, WebhookRequest, secrets};
 
 /// The name of the secret that keys the HMAC (`whsec_…` as the sender shows it).
@@ -21,12 +23,13 @@ pub fn verify(request: &WebhookRequest) -> Result<String, WebhookRejection> {
         &request.headers,
         &request.body,
         request.received_at,
-        tolerance_secs()?,
-        host_hmac,
+        tolerance_secs(),
+        host_verify,
     )
 }
 
-/// The whole check, with the HMAC passed in so that it also runs natively, in the unit tests.
+/// The whole check, with the host's comparison passed in (`verify(content, presented)`) so that
+/// it also runs natively, in the unit tests.
 ///
 /// Freshness is judged against the time the request was received, not the clock: a webhook kept
 /// as failed (say, while the secret was unset) must still verify when it is replayed later.
@@ -34,19 +37,17 @@ pub fn check(
     headers: &[Header],
     body: &[u8],
     received_at_ms: i64,
-    tolerance_secs: i64,
-    hmac: impl Fn(&[u8]) -> Result<Vec<u8>, WebhookRejection>,
+    tolerance_secs: Result<i64, WebhookRejection>,
+    verify: impl Fn(&[u8], &[u8]) -> Result<bool, WebhookRejection>,
 ) -> Result<String, WebhookRejection> {
     let bad = WebhookRejection::BadSignature;
     let delivery = Delivery::parse(headers).map_err(bad)?;
+    // Our tolerance matters only once the request has a signature to judge.
+    let tolerance_secs = tolerance_secs?;
     check_freshness(delivery.signed_at, received_at_ms, tolerance_secs).map_err(bad)?;
-    let expected = hmac(&signed_content(delivery.id, delivery.signed_at_text, body))?;
+    let content = signed_content(delivery.id, delivery.signed_at_text, body);
     // Any entry may match: while the sender rotates its secret it signs with the old and the new.
-    if delivery
-        .v1
-        .iter()
-        .any(|v1| sdk::constant_time_eq(v1, &expected))
-    {
+    if any_matches(&delivery.v1, |v1| verify(&content, v1))? {
         Ok(delivery.id.to_string())
     } else {
         Err(bad(
@@ -144,28 +145,25 @@ pub fn signed_content(id: &str, signed_at_text: &str, body: &[u8]) -> Vec<u8> {
     content
 }
 
-/// HMAC-SHA256 keyed with the signing secret's decoded bytes, computed by the host.
+/// HMAC-SHA256 keyed with the signing secret's decoded bytes, computed and compared by the host.
 ///
 /// Standard Webhooks keys the HMAC with the bytes that the secret's base64 (after `whsec_`)
-/// encodes; the host decodes it (`secrets.hmac-decoded`, contract 1.1), so the secret never
-/// enters the plugin.
-fn host_hmac(content: &[u8]) -> Result<Vec<u8>, WebhookRejection> {
+/// encodes; the host decodes it, so the secret never enters the plugin.
+fn host_verify(content: &[u8], presented: &[u8]) -> Result<bool, WebhookRejection> {
     let encoding = secrets::KeyEncoding::Base64(Some("whsec_".to_string()));
-    secrets::hmac_decoded(secrets::HmacAlgorithm::Sha256, SECRET, &encoding, content).map_err(
-        |error| {
-            WebhookRejection::Misconfigured(match error {
-                secrets::KeyError::Undeclared(name) => {
-                    format!("secret `{name}` is not declared in plugins.toml")
-                }
-                secrets::KeyError::Unset(name) => {
-                    format!("secret `{name}` is declared but its environment variable is not set")
-                }
-                secrets::KeyError::Malformed(why) => {
-                    format!("{why}: a Standard Webhooks secret is `whsec_` followed by base64")
-                }
-            })
-        },
+    matches_hmac(
+        secrets::HmacAlgorithm::Sha256,
+        SECRET,
+        &encoding,
+        content,
+        presented,
     )
+    .map_err(|rejection| match rejection {
+        WebhookRejection::Misconfigured(why) => WebhookRejection::Misconfigured(format!(
+            "{why} (a Standard Webhooks secret is `whsec_` followed by base64)"
+        )),
+        other => other,
+    })
 }
 
 fn tolerance_secs() -> Result<i64, WebhookRejection> {
@@ -180,7 +178,7 @@ fn tolerance_secs() -> Result<i64, WebhookRejection> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hmac::{Hmac, Mac};
 
@@ -193,7 +191,7 @@ mod tests {
     const SPEC_V1: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
     const RECEIVED_AT_MS: i64 = SPEC_TIMESTAMP * 1000 + 2_000;
 
-    /// What the host's HMAC must compute: keyed with the decoded secret.
+    /// The HMAC the host computes: keyed with the decoded secret.
     fn hmac_with(secret: &str) -> impl Fn(&[u8]) -> Result<Vec<u8>, WebhookRejection> {
         let key = sdk::base64_decode(secret.strip_prefix("whsec_").unwrap_or(secret))
             .expect("a base64 secret");
@@ -202,6 +200,14 @@ mod tests {
             mac.update(content);
             Ok(mac.finalize().into_bytes().to_vec())
         }
+    }
+
+    /// What the host's `secrets.verify-hmac` answers, natively.
+    pub(crate) fn host_with(
+        secret: &str,
+    ) -> impl Fn(&[u8], &[u8]) -> Result<bool, WebhookRejection> {
+        let hmac = hmac_with(secret);
+        move |content, presented| Ok(hmac(content)? == presented)
     }
 
     fn headers(id: &str, timestamp: &str, signature: &str) -> Vec<Header> {
@@ -224,7 +230,14 @@ mod tests {
     }
 
     fn check_with(headers: &[Header], body: &[u8], received_at_ms: i64) -> Result<String, String> {
-        check(headers, body, received_at_ms, 300, hmac_with(SPEC_SECRET)).map_err(|e| match e {
+        check(
+            headers,
+            body,
+            received_at_ms,
+            Ok(300),
+            host_with(SPEC_SECRET),
+        )
+        .map_err(|e| match e {
             WebhookRejection::BadSignature(why) => why,
             other => panic!("expected a bad signature, got {other:?}"),
         })
@@ -280,10 +293,10 @@ mod tests {
     #[test]
     fn a_stale_or_future_timestamp_is_refused_before_the_hmac() {
         let late = (SPEC_TIMESTAMP + 301) * 1000;
-        let never = |_: &[u8]| -> Result<Vec<u8>, WebhookRejection> {
+        let never = |_: &[u8], _: &[u8]| -> Result<bool, WebhookRejection> {
             panic!("the HMAC is not computed for a stale request")
         };
-        let stale = check(&spec_headers(SPEC_V1), SPEC_BODY, late, 300, never).unwrap_err();
+        let stale = check(&spec_headers(SPEC_V1), SPEC_BODY, late, Ok(300), never).unwrap_err();
         assert!(
             matches!(&stale, WebhookRejection::BadSignature(why)
                 if why == "webhook-timestamp is 301 s away from the time the request was received; the tolerance is 300 s"),
@@ -341,19 +354,90 @@ mod tests {
 
     #[test]
     fn an_unusable_secret_is_a_misconfiguration() {
-        let unset = |_: &[u8]| Err(WebhookRejection::Misconfigured("secret unset".into()));
+        let unset =
+            |_: &[u8], _: &[u8]| Err(WebhookRejection::Misconfigured("secret unset".into()));
         let result = check(
             &spec_headers(SPEC_V1),
             SPEC_BODY,
             RECEIVED_AT_MS,
-            300,
+            Ok(300),
             unset,
         );
         assert!(matches!(result, Err(WebhookRejection::Misconfigured(_))));
     }
 
     #[test]
+    fn a_bad_tolerance_is_a_misconfiguration_only_for_a_signed_request() {
+        let broken = || Err(WebhookRejection::Misconfigured("tolerance".into()));
+        let host = host_with(SPEC_SECRET);
+        let signed = check(
+            &spec_headers(SPEC_V1),
+            SPEC_BODY,
+            RECEIVED_AT_MS,
+            broken(),
+            &host,
+        );
+        assert_eq!(
+            signed,
+            Err(WebhookRejection::Misconfigured("tolerance".into()))
+        );
+        let unsigned = check(
+            &spec_headers(""),
+            SPEC_BODY,
+            RECEIVED_AT_MS,
+            broken(),
+            &host,
+        );
+        assert!(matches!(unsigned, Err(WebhookRejection::BadSignature(_))));
+    }
+
+    #[test]
+    fn more_v1_entries_than_a_rotation_needs_are_refused_unchecked() {
+        let many = [SPEC_V1; 9].join(" ");
+        let refused = check_with(&spec_headers(&many), SPEC_BODY, RECEIVED_AT_MS).unwrap_err();
+        assert_eq!(refused, "9 signatures presented; at most 8 are checked");
+    }
+
+    #[test]
     fn the_signed_content_is_the_id_the_timestamp_and_the_body_joined_by_dots() {
         assert_eq!(signed_content("msg_1", "17", b"{}"), b"msg_1.17.{}");
+    }
+}
+
+/// Bounded fuzzing of the signature check: whatever the headers, it refuses without panicking.
+/// `PROPTEST_CASES=100000` runs longer.
+#[cfg(test)]
+mod fuzz {
+    use super::tests::host_with;
+    use super::*;
+    use proptest::prelude::*;
+    use switchboard_plugin_sdk::fuzz;
+
+    fn header(name: &str, value: String) -> Header {
+        Header {
+            name: name.into(),
+            value,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config())]
+
+        #[test]
+        fn arbitrary_headers_are_refused_without_panicking(
+            id in fuzz::header_value(),
+            timestamp in prop_oneof!["[0-9]{0,24}", fuzz::header_value()],
+            signature in prop_oneof!["(v1[a]?,[A-Za-z0-9+/=]{0,50} ?){0,10}", fuzz::header_value()],
+            body in fuzz::bytes(),
+        ) {
+            let headers = [
+                header(ID_HEADER, id),
+                header(TIMESTAMP_HEADER, timestamp),
+                header(SIGNATURE_HEADER, signature),
+            ];
+            let host = host_with("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+            let verdict = check(&headers, &body, 1_700_000_000_000, Ok(300), host);
+            prop_assert!(matches!(verdict, Err(WebhookRejection::BadSignature(_))), "{verdict:?}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! `crypto.verify-signature`: public-key checks done natively.
+//! `crypto.verify-signature`: public-key checks done natively; a match tells the host that the
+//! call verified its request.
 
 use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 
@@ -20,11 +21,15 @@ impl Host for PluginState {
         message: Vec<u8>,
         signature: Vec<u8>,
     ) -> wasmtime::Result<Result<bool, String>> {
-        Ok(match algorithm {
+        let verified = match algorithm {
             SignatureAlgorithm::EcdsaP256Sha256 => {
                 verify_ecdsa_p256(&public_key, &message, &signature)
             }
-        })
+        };
+        if let Ok(matched) = verified {
+            self.facts.saw_verification(matched);
+        }
+        Ok(verified)
     }
 }
 
@@ -62,6 +67,29 @@ mod tests {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap()
+    }
+
+    #[test]
+    fn only_a_verified_signature_marks_the_call_verified() {
+        let pair = key_pair();
+        let signature = pair.sign(&SystemRandom::new(), b"body").unwrap();
+        let point = pair.public_key().as_ref().to_vec();
+        let mut state = PluginState::for_tests(Default::default());
+        let verify = |state: &mut PluginState, message: &[u8], key: &[u8]| {
+            state
+                .verify_signature(
+                    SignatureAlgorithm::EcdsaP256Sha256,
+                    key.to_vec(),
+                    message.to_vec(),
+                    signature.as_ref().to_vec(),
+                )
+                .unwrap()
+        };
+        assert_eq!(verify(&mut state, b"tampered", &point), Ok(false));
+        assert!(verify(&mut state, b"body", b"short").is_err());
+        assert!(!state.facts.verified);
+        assert_eq!(verify(&mut state, b"body", &point), Ok(true));
+        assert!(state.facts.verified);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `secrets`: HMACs keyed with a secret the plugin never sees.
+//! `secrets`: HMACs keyed with a secret the plugin never sees, and their constant-time check
+//! (`verify-hmac`), which also tells the host that the call verified its request.
 
 use ring::hmac;
 
@@ -42,16 +43,39 @@ impl Host for PluginState {
         encoding: KeyEncoding,
         message: Vec<u8>,
     ) -> wasmtime::Result<Result<Vec<u8>, KeyError>> {
-        let value = match self.plugin.secrets.get(&secret) {
+        Ok(self
+            .key(&secret, &encoding)
+            .map(|key| compute_hmac(algorithm, &key, &message)))
+    }
+
+    fn verify_hmac(
+        &mut self,
+        algorithm: HmacAlgorithm,
+        secret: String,
+        encoding: KeyEncoding,
+        message: Vec<u8>,
+        presented: Vec<u8>,
+    ) -> wasmtime::Result<Result<bool, KeyError>> {
+        let matched = self
+            .key(&secret, &encoding)
+            .map(|key| hmac_matches(algorithm, &key, &message, &presented));
+        if let Ok(matched) = matched {
+            self.facts.saw_verification(matched);
+        }
+        Ok(matched)
+    }
+}
+
+impl PluginState {
+    /// The named secret as HMAC key bytes.
+    fn key(&self, secret: &str, encoding: &KeyEncoding) -> Result<Vec<u8>, KeyError> {
+        let value = match self.plugin.secrets.get(secret) {
             Ok(value) => value,
-            Err(SecretLookupError::Undeclared(name)) => return Ok(Err(KeyError::Undeclared(name))),
-            Err(SecretLookupError::Unset(name)) => return Ok(Err(KeyError::Unset(name))),
+            Err(SecretLookupError::Undeclared(name)) => return Err(KeyError::Undeclared(name)),
+            Err(SecretLookupError::Unset(name)) => return Err(KeyError::Unset(name)),
         };
-        let key = match decode_key(value.expose(), &encoding) {
-            Ok(key) => key,
-            Err(why) => return Ok(Err(KeyError::Malformed(format!("secret `{secret}` {why}")))),
-        };
-        Ok(Ok(compute_hmac(algorithm, &key, &message)))
+        decode_key(value.expose(), encoding)
+            .map_err(|why| KeyError::Malformed(format!("secret `{secret}` {why}")))
     }
 }
 
@@ -77,15 +101,25 @@ fn decode_key(text: &str, encoding: &KeyEncoding) -> Result<Vec<u8>, &'static st
     }
 }
 
-fn compute_hmac(algorithm: HmacAlgorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
+fn hmac_key(algorithm: HmacAlgorithm, key: &[u8]) -> hmac::Key {
     let algorithm = match algorithm {
         HmacAlgorithm::Sha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
         HmacAlgorithm::Sha256 => hmac::HMAC_SHA256,
         HmacAlgorithm::Sha512 => hmac::HMAC_SHA512,
     };
-    hmac::sign(&hmac::Key::new(algorithm, key), message)
+    hmac::Key::new(algorithm, key)
+}
+
+fn compute_hmac(algorithm: HmacAlgorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
+    hmac::sign(&hmac_key(algorithm, key), message)
         .as_ref()
         .to_vec()
+}
+
+/// Whether `presented` is the HMAC of `message`. ring compares in constant time, so how much of
+/// a forged signature matches cannot be learned from how long the answer takes.
+fn hmac_matches(algorithm: HmacAlgorithm, key: &[u8], message: &[u8], presented: &[u8]) -> bool {
+    hmac::verify(&hmac_key(algorithm, key), message, presented).is_ok()
 }
 
 #[cfg(test)]
@@ -107,6 +141,98 @@ mod tests {
         );
         assert_eq!(decode_key("abc", &KeyEncoding::Utf8).unwrap(), b"abc");
         assert_eq!(decode_key("whsec_!!", &prefixed), Err("is not base64"));
+    }
+
+    fn state_with_secret(value: &str) -> PluginState {
+        let mapping = [
+            ("key".to_string(), "KEY_VAR".to_string()),
+            ("unset".to_string(), "UNSET_VAR".to_string()),
+        ];
+        let secrets = crate::runtime::secrets::Secrets::read(&mapping.into(), |var| {
+            (var == "KEY_VAR").then(|| value.to_string())
+        });
+        PluginState::for_tests(secrets)
+    }
+
+    #[test]
+    fn verify_hmac_accepts_the_right_signature_and_marks_the_call_verified() {
+        let mut state = state_with_secret("Jefe");
+        let message = b"what do ya want for nothing?".to_vec();
+        let right = compute_hmac(HmacAlgorithm::Sha256, b"Jefe", &message);
+        let answer = state.verify_hmac(
+            HmacAlgorithm::Sha256,
+            "key".into(),
+            KeyEncoding::Utf8,
+            message,
+            right,
+        );
+        assert!(matches!(answer.unwrap(), Ok(true)));
+        assert!(state.facts.verified);
+    }
+
+    #[test]
+    fn verify_hmac_refuses_a_wrong_or_truncated_signature_and_the_call_stays_unverified() {
+        let mut state = state_with_secret("Jefe");
+        let message = b"what do ya want for nothing?".to_vec();
+        let right = compute_hmac(HmacAlgorithm::Sha256, b"Jefe", &message);
+        let mut flipped = right.clone();
+        flipped[31] ^= 1;
+        for presented in [flipped, right[..16].to_vec(), Vec::new()] {
+            let answer = state.verify_hmac(
+                HmacAlgorithm::Sha256,
+                "key".into(),
+                KeyEncoding::Utf8,
+                message.clone(),
+                presented,
+            );
+            assert!(matches!(answer.unwrap(), Ok(false)));
+        }
+        assert!(!state.facts.verified);
+    }
+
+    #[test]
+    fn verify_hmac_decodes_the_key_and_names_a_secret_it_cannot_use() {
+        let mut state = state_with_secret("whsec_AQID");
+        let signed = compute_hmac(HmacAlgorithm::Sha512, &[1, 2, 3], b"m");
+        let prefixed = KeyEncoding::Base64(Some("whsec_".into()));
+        let answer = state.verify_hmac(
+            HmacAlgorithm::Sha512,
+            "key".into(),
+            prefixed,
+            b"m".to_vec(),
+            signed,
+        );
+        assert!(matches!(answer.unwrap(), Ok(true)));
+
+        let mut state = state_with_secret("whsec_AQID");
+        let unset = state.verify_hmac(
+            HmacAlgorithm::Sha256,
+            "unset".into(),
+            KeyEncoding::Utf8,
+            b"m".to_vec(),
+            vec![0; 32],
+        );
+        assert!(matches!(unset.unwrap(), Err(KeyError::Unset(name)) if name == "unset"));
+        let undeclared = state.verify_hmac(
+            HmacAlgorithm::Sha256,
+            "other".into(),
+            KeyEncoding::Utf8,
+            b"m".to_vec(),
+            vec![0; 32],
+        );
+        assert!(matches!(undeclared.unwrap(), Err(KeyError::Undeclared(name)) if name == "other"));
+        let not_base64 = state.verify_hmac(
+            HmacAlgorithm::Sha256,
+            "key".into(),
+            KeyEncoding::Base64(None),
+            b"m".to_vec(),
+            vec![0; 32],
+        );
+        assert!(matches!(
+            not_base64.unwrap(),
+            Err(KeyError::Malformed(why)) if why == "secret `key` is not base64"
+        ));
+        assert!(!state.facts.verified);
     }
 
     #[test]
