@@ -114,22 +114,37 @@ async fn hold_slot(server: &Server, path: &str, token: Option<&str>) -> TcpStrea
     stream
 }
 
-/// Sends `request` until it is refused 503 (the held request takes its slot a moment after its
-/// headers arrive), and returns that reply.
-async fn until_refused(request: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
+/// Waits until `/metrics` shows exactly one request in flight on `surface`: the held request has
+/// taken the surface's only slot.
+///
+/// Probing before that races the held request: a probe that reaches the slot first gets the held
+/// request itself refused 503 (the cap never queues), and then nothing holds the slot at all —
+/// under load every later probe was served ("never refused").
+async fn until_held(server: &Server, scraper: &str, surface: &str) {
+    let sample = format!("switchboard_http_inflight{{surface=\"{surface}\"}} 1");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let reply = request().send().await.unwrap();
-        if reply.status() == 503 {
-            return reply;
+        let exposition = Api::new(server, scraper).get("/metrics").await;
+        assert_eq!(exposition.status, 200, "{}", exposition.text());
+        let text = exposition.text();
+        if text.lines().any(|line| line == sample) {
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "never refused; last status {}",
-            reply.status()
+            "the held request never took its slot; /metrics has no {sample:?}:\n{text}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Asserts the reply is the surface's refusal: 503 `overloaded`, retry after a second.
+async fn assert_overloaded(reply: reqwest::Response) {
+    assert_eq!(reply.status(), 503);
+    assert_eq!(reply.headers()["retry-after"], "1");
+    let body: serde_json::Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "overloaded");
+    assert_eq!(body["error"]["retry_after_secs"], 1);
 }
 
 #[tokio::test]
@@ -139,21 +154,20 @@ async fn requests_beyond_a_surfaces_cap_get_503_with_retry_after_while_the_other
         .env("SWITCHBOARD_MAX_INFLIGHT_WEBHOOKS", "1")
         .env("SWITCHBOARD_MAX_INFLIGHT_API", "1");
     let staff = setup.key("front-desk", &["staff"]);
+    let scraper = setup.key("prometheus", &["metrics"]);
     let server = setup.start();
     let api = Api::new(&server, &staff);
 
     let held = hold_slot(&server, "/webhooks/email-sendgrid", None).await;
-    let refused = until_refused(|| {
-        client()
-            .post(server.url("/webhooks/email-sendgrid"))
-            .header("content-type", "application/json")
-            .body("[]")
-    })
-    .await;
-    assert_eq!(refused.headers()["retry-after"], "1");
-    let body: serde_json::Value = serde_json::from_slice(&refused.bytes().await.unwrap()).unwrap();
-    assert_eq!(body["error"]["code"], "overloaded");
-    assert_eq!(body["error"]["retry_after_secs"], 1);
+    until_held(&server, &scraper, "webhooks").await;
+    let refused = client()
+        .post(server.url("/webhooks/email-sendgrid"))
+        .header("content-type", "application/json")
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_overloaded(refused).await;
     // The API has slots of its own.
     let search = api.get("/api/contacts?name=ana").await;
     assert_eq!(search.status, 200, "{}", search.text());
@@ -174,15 +188,14 @@ async fn requests_beyond_a_surfaces_cap_get_503_with_retry_after_while_the_other
     }
 
     let held = hold_slot(&server, "/api/contacts", Some(&staff)).await;
-    let refused = until_refused(|| {
-        client()
-            .get(server.url("/api/contacts?name=ana"))
-            .bearer_auth(&staff)
-    })
-    .await;
-    assert_eq!(refused.headers()["retry-after"], "1");
-    let body: serde_json::Value = serde_json::from_slice(&refused.bytes().await.unwrap()).unwrap();
-    assert_eq!(body["error"]["code"], "overloaded");
+    until_held(&server, &scraper, "api").await;
+    let refused = client()
+        .get(server.url("/api/contacts?name=ana"))
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .unwrap();
+    assert_overloaded(refused).await;
     drop(held);
 }
 

@@ -97,16 +97,31 @@ async fn a_filesystem_turned_read_only_under_the_server_answers_503_and_serves_a
 
     // Linux keeps such a filesystem read-only until it is checked and mounted again, which needs
     // the server stopped; then the vendors' retries land.
+    let stopping = Instant::now();
     let stopped = server.terminate().await;
     assert!(
         stopped.success(),
         "the server did not stop cleanly: {stopped}"
     );
+    let stop_took = stopping.elapsed();
+    let repairing = Instant::now();
     disk.repair().expect("repair the filesystem");
+    let repair_took = repairing.elapsed();
+    let starting = Instant::now();
     let server = setup.start();
+    let refused = batches.refused.len();
     batches.resend_refused(&server).await;
+    let serving_after = starting.elapsed();
     batches.assert_logged_once(&setup.db().await).await;
     assert_no_panic(&server);
+    println!(
+        "faults_disk: filesystem turned read-only: 503 + Retry-After; stopped in {} ms, checked \
+         and mounted again in {} ms, restarted and the {refused} refused webhooks landed {} ms \
+         after the start",
+        stop_took.as_millis(),
+        repair_took.as_millis(),
+        serving_after.as_millis()
+    );
 }
 
 #[tokio::test]

@@ -509,16 +509,14 @@ proptest! {
     }
 }
 
-// ---- Found by these properties; ignored until the host is fixed (run with `--ignored`) ----
+// ---- Two defects these properties found, kept as their regression tests ----
 
 proptest! {
     #![proptest_config(config())]
 
-    /// An address as the vendor wrote it is a mention of the person it normalizes to. Fails for
-    /// addresses with non-ASCII capitals (`Åsa@example.org`): `normalize_email` lowercases with
-    /// Unicode rules, `mentions` compares against `to_ascii_lowercase` of the body, so the
-    /// person's own event in a shared batch is not recognised by address (erasure keeps it,
-    /// export leaves it out) unless its verbatim text is an interaction's metadata.
+    /// An address as the vendor wrote it is a mention of the person it normalizes to, non-ASCII
+    /// capitals included (`Åsa@example.org`): `mentions` lowercases the body with the same
+    /// Unicode rules as `normalize_email` (it once used ASCII rules, and missed such people).
     #[test]
     fn fuzz_an_address_as_the_vendor_wrote_it_mentions_its_person(
         local in "[a-zA-ZÀ-ÖØ-Þà-öø-þ0-9]{1,8}",
@@ -530,10 +528,10 @@ proptest! {
         prop_assert!(mentions(event.as_bytes(), &key), "{} not found as {}", key.value, written);
     }
 
-    /// Metadata the check passes can be read back as a JSON object. Fails for valid JSON that
-    /// `serde_json::Value` refuses — a number beyond `f64` (`{"n":1e400}`) or nesting deeper than
-    /// 128 — because the check skims with `IgnoredAny`, which neither parses numbers nor limits
-    /// depth: such metadata is stored, and the timeline (`staff::timeline`) shows it as `null`.
+    /// Metadata the check passes can be read back as a JSON object — including valid JSON that
+    /// `serde_json::Value` refuses (a number beyond `f64`, `{"n":1e400}`, or nesting deeper than
+    /// 128), which the check once skimmed with `IgnoredAny` and stored, for the timeline to show
+    /// as `null`.
     #[test]
     fn fuzz_metadata_that_passes_the_check_reads_back_as_an_object(
         metadata in prop_oneof![
