@@ -24,6 +24,19 @@ pub mod voice;
 
 use std::path::{Path, PathBuf};
 
+/// The contract version in `wit/types.wit`'s `package` line (`1.2.0`): the one place it is
+/// written; what plugins built from this tree report.
+pub fn interface_version() -> String {
+    let types =
+        std::fs::read_to_string(repo_root().join("wit/types.wit")).expect("read wit/types.wit");
+    types
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("package switchboard:channel@"))
+        .and_then(|rest| rest.strip_suffix(';'))
+        .expect("a `package switchboard:channel@X.Y.Z;` line")
+        .to_string()
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,6 +3,7 @@
 //! nonces), and one built for a version this host does not implement is refused at start-up with
 //! both versions named.
 
+use switchboard_e2e::interface_version;
 use switchboard_e2e::manifest::PluginConfig;
 use switchboard_e2e::repo_root;
 use switchboard_e2e::server::{Setup, post};
@@ -27,7 +28,15 @@ async fn a_plugin_built_against_1_0_keeps_loading_and_serving() {
 
 #[test]
 fn a_plugin_for_another_version_is_refused_naming_both() {
-    for claimed in ["2.0.0", "1.3.0"] {
+    let current = interface_version();
+    let (major, rest) = current.split_once('.').expect("major.minor.patch");
+    let minor: u32 = rest
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .expect("a minor");
+    let next_minor = format!("{major}.{}.0", minor + 1);
+    for claimed in ["2.0.0", next_minor.as_str()] {
         let plugin = PluginConfig::new("future", "misbehave", &["email"])
             .config("claim_interface_version", claimed);
         let setup = Setup::new(&[plugin]);
@@ -35,7 +44,7 @@ fn a_plugin_for_another_version_is_refused_naming_both() {
         assert!(!output.success, "a {claimed} plugin must not load");
         assert!(
             output.stderr.contains(&format!(
-                "plugin `future` was built against switchboard:channel@{claimed}; this host supports 1.2.0 and older 1.x"
+                "plugin `future` was built against switchboard:channel@{claimed}; this host supports {current} and older 1.x"
             )),
             "{}",
             output.stderr

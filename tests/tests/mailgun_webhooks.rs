@@ -1,6 +1,7 @@
 //! Mailgun's signed event webhooks through the real binary and the real plugin.
 
 use serde_json::{Value, json};
+use switchboard_e2e::interface_version;
 use switchboard_e2e::mailgun::{
     WEBHOOK_SIGNING_KEY, WEBHOOK_SIGNING_KEY_VAR, event, failed, plugin, post_body, post_event,
     signature, signed_body, with_secrets,
@@ -379,6 +380,9 @@ fn the_plugin_describes_itself_as_mailgun() {
     assert_eq!(mailgun["describe"]["name"], "email-mailgun");
     assert_eq!(mailgun["describe"]["vendor"], "mailgun");
     assert_eq!(mailgun["describe"]["channels"], json!(["email"]));
-    assert_eq!(mailgun["describe"]["interface_version"], "1.2.0");
+    assert_eq!(
+        mailgun["describe"]["interface_version"],
+        interface_version()
+    );
     assert_eq!(mailgun["unset_secrets"], json!([]));
 }

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use serde_json::{Value, json};
+use switchboard_e2e::interface_version;
 use switchboard_e2e::sign::{form_body, twilio_signature};
 use switchboard_e2e::vendors::{
     TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_VAR, TWILIO_WEBHOOK_URL, borrowed, twilio_status,
@@ -43,10 +44,13 @@ fn check_reports_the_contract_a_component_implements() {
     assert_eq!(report["loads"], true);
     assert_eq!(report["interface_supported"], true);
     assert_eq!(report["describe"]["name"], "sms-twilio");
-    assert_eq!(report["describe"]["interface_version"], "1.2.0");
+    assert_eq!(report["describe"]["interface_version"], interface_version());
     assert_eq!(
         report["exports"],
-        json!(["switchboard:channel/plugin@1.2.0"])
+        json!([format!(
+            "switchboard:channel/plugin@{}",
+            interface_version()
+        )])
     );
     let imports: Vec<&str> = report["imports"]
         .as_array()
@@ -55,7 +59,7 @@ fn check_reports_the_contract_a_component_implements() {
         .map(|i| i.as_str().unwrap())
         .collect();
     assert!(
-        imports.contains(&"switchboard:channel/secrets@1.2.0"),
+        imports.contains(&format!("switchboard:channel/secrets@{}", interface_version()).as_str()),
         "{imports:?}"
     );
 }

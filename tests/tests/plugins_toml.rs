@@ -1,6 +1,7 @@
 //! `plugins.toml` and `switchboard plugins list`: what a plugin says about itself, and start-up
 //! errors that name the plugin and the key at fault.
 
+use switchboard_e2e::interface_version;
 use switchboard_e2e::manifest::PluginConfig;
 use switchboard_e2e::server::Setup;
 use switchboard_e2e::sign::SendGridKey;
@@ -18,7 +19,10 @@ fn plugins_list_prints_what_each_plugin_describes() {
         text.stdout
     );
     assert!(
-        text.stdout.contains("interface  switchboard:channel@1.2.0"),
+        text.stdout.contains(&format!(
+            "interface  switchboard:channel@{}",
+            interface_version()
+        )),
         "{}",
         text.stdout
     );
@@ -28,7 +32,7 @@ fn plugins_list_prints_what_each_plugin_describes() {
     assert_eq!(twilio["id"], "sms-twilio");
     assert_eq!(twilio["describe"]["vendor"], "twilio");
     assert_eq!(twilio["describe"]["channels"], serde_json::json!(["sms"]));
-    assert_eq!(twilio["describe"]["interface_version"], "1.2.0");
+    assert_eq!(twilio["describe"]["interface_version"], interface_version());
     assert_eq!(twilio["unset_secrets"], serde_json::json!(["auth_token"]));
     assert_eq!(twilio["sha256"].as_str().unwrap().len(), 64);
 }

@@ -1,6 +1,7 @@
 //! The organisation's own portal: signed activity batches through the real binary and plugin.
 
 use serde_json::{Value, json};
+use switchboard_e2e::interface_version;
 use switchboard_e2e::server::{Setup, post};
 use switchboard_e2e::sign::portal_signature;
 use switchboard_e2e::vendors::{
@@ -327,6 +328,6 @@ fn the_plugin_describes_itself_as_the_portal() {
     assert_eq!(portal["describe"]["name"], "portal");
     assert_eq!(portal["describe"]["vendor"], "portal");
     assert_eq!(portal["describe"]["channels"], json!(["portal"]));
-    assert_eq!(portal["describe"]["interface_version"], "1.2.0");
+    assert_eq!(portal["describe"]["interface_version"], interface_version());
     assert_eq!(portal["unset_secrets"], json!([]));
 }

@@ -5,6 +5,7 @@
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
+use switchboard_e2e::interface_version;
 use switchboard_e2e::manifest::PluginConfig;
 use switchboard_e2e::repo_root;
 use switchboard_e2e::server::{Setup, post};
@@ -40,7 +41,7 @@ async fn a_python_plugin_serves_webhooks_like_a_rust_one() {
     assert!(listed.success, "{}", listed.stderr);
     let describe = &listed.json()[0]["describe"];
     assert_eq!(describe["name"], "sms-example-py");
-    assert_eq!(describe["interface_version"], "1.2.0");
+    assert_eq!(describe["interface_version"], interface_version());
 
     let server = setup.start();
     let now = switchboard_e2e::now_ms();

@@ -2,6 +2,7 @@
 //! delivery into the log, the vendor named by configuration.
 
 use serde_json::{Value, json};
+use switchboard_e2e::interface_version;
 use switchboard_e2e::server::{Setup, post};
 use switchboard_e2e::standard_webhooks::{
     ALL_CHANNELS, RETIRED_STANDARD_SECRET, STANDARD_SECRET, STANDARD_SECRET_VAR, post_standard,
@@ -56,7 +57,7 @@ fn the_plugin_declares_every_channel_and_takes_its_vendor_from_its_configuration
     for plugin in json.as_array().unwrap() {
         assert_eq!(plugin["describe"]["name"], "webhook-standard");
         assert_eq!(plugin["describe"]["channels"], json!(ALL_CHANNELS));
-        assert_eq!(plugin["describe"]["interface_version"], "1.2.0");
+        assert_eq!(plugin["describe"]["interface_version"], interface_version());
         assert_eq!(plugin["unset_secrets"], json!(["signing_secret"]));
     }
 }

@@ -2,6 +2,7 @@
 //! placing a call through the Calls API against Twilio's own published contract (Prism).
 
 use serde_json::json;
+use switchboard_e2e::interface_version;
 use switchboard_e2e::server::{Setup, post};
 use switchboard_e2e::sign::{form_body, twilio_signature};
 use switchboard_e2e::vendor_mock;
@@ -339,7 +340,7 @@ fn the_plugin_describes_itself_as_twilio_on_the_phone_channel() {
     assert_eq!(voice["describe"]["name"], "voice-twilio");
     assert_eq!(voice["describe"]["vendor"], "twilio");
     assert_eq!(voice["describe"]["channels"], json!(["phone"]));
-    assert_eq!(voice["describe"]["interface_version"], "1.2.0");
+    assert_eq!(voice["describe"]["interface_version"], interface_version());
     assert_eq!(voice["unset_secrets"], json!([]));
 }
 

@@ -50,8 +50,29 @@ pub use bindings::switchboard::channel::types::{
 pub use bindings::switchboard::channel::{clock, config, crypto, http, log, nonces, secrets};
 
 /// The version of the `switchboard:channel` contract this SDK was generated from; return it from
-/// `describe`.
-pub const INTERFACE_VERSION: &str = "1.2.0";
+/// `describe`. Read at compile time from the `package` line of the WIT the bindings come from, so
+/// it cannot drift from them.
+pub const INTERFACE_VERSION: &str = package_version(include_str!("../../../wit/types.wit"));
+
+/// The `X.Y.Z` of a WIT file's `package namespace:name@X.Y.Z;` line (its first `@` up to `;`).
+const fn package_version(wit: &'static str) -> &'static str {
+    let bytes = wit.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() && bytes[at] != b'@' {
+        at += 1;
+    }
+    let mut end = at;
+    while end < bytes.len() && bytes[end] != b';' {
+        end += 1;
+    }
+    assert!(end < bytes.len(), "the WIT file has no `package …@X.Y.Z;` line");
+    let (_, tail) = bytes.split_at(at + 1);
+    let (version, _) = tail.split_at(end - at - 1);
+    match core::str::from_utf8(version) {
+        Ok(version) => version,
+        Err(_) => panic!("the WIT package version is not UTF-8"),
+    }
+}
 
 /// The value of the first header called `name` (compared without regard to case).
 pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
@@ -177,6 +198,12 @@ impl Explain for http::HttpError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_interface_version_is_the_wit_package_version() {
+        assert_eq!(super::package_version("package a:b@1.22.3;\n"), "1.22.3");
+        assert!(super::INTERFACE_VERSION.starts_with("1."));
+    }
+
     use super::*;
 
     #[test]
