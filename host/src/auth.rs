@@ -6,77 +6,12 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::domain::Scope;
 pub use crate::store::api_keys::KeyRef;
 use crate::store::api_keys::{self, KeyRow};
 use crate::store::{Store, StoreError};
-
-/// What a key may do. A route names the one scope it needs; no scope implies another.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Plugins, keys and the audit log.
-    Admin,
-    /// Contacts, identities, logging interactions, timelines, intents.
-    Staff,
-    /// Sending messages.
-    Sender,
-    /// Reading analytics.
-    Analyst,
-    /// Exporting and erasing everything held about a person.
-    Privacy,
-    /// The organisation's portal app: contacts' portal inboxes.
-    Portal,
-    /// Reading the server's Prometheus metrics (`GET /metrics`; an admin key may read them too).
-    Metrics,
-}
-
-impl Scope {
-    pub const ALL: &'static [Scope] = &[
-        Scope::Admin,
-        Scope::Staff,
-        Scope::Sender,
-        Scope::Analyst,
-        Scope::Privacy,
-        Scope::Portal,
-        Scope::Metrics,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Admin => "admin",
-            Scope::Staff => "staff",
-            Scope::Sender => "sender",
-            Scope::Analyst => "analyst",
-            Scope::Privacy => "privacy",
-            Scope::Portal => "portal",
-            Scope::Metrics => "metrics",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Scope> {
-        Scope::ALL.iter().copied().find(|s| s.as_str() == text)
-    }
-}
-
-impl std::fmt::Display for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Why a key could not be made or used.
 #[derive(Debug, thiserror::Error)]
@@ -293,7 +228,7 @@ fn new_token() -> String {
 
 /// The stored form of a token.
 pub fn token_hash(token: &str) -> String {
-    crate::runtime::hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
+    crate::hashing::sha256_hex(token.as_bytes())
 }
 
 #[cfg(test)]

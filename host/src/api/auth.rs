@@ -8,8 +8,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::{ApiError, AppState};
-use crate::auth::{Caller, Scope, authenticate};
+use crate::auth::{Caller, authenticate};
 use crate::clock::now_ms;
+use crate::domain::Scope;
 
 /// Checks the caller's key for `scope` (`None`: the route names no scope, and nobody passes).
 pub async fn require(

@@ -85,14 +85,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::staff::StaffError> for ApiError {
-    fn from(error: crate::staff::StaffError) -> Self {
-        use crate::staff::StaffError;
+impl From<crate::service_error::ServiceError> for ApiError {
+    fn from(error: crate::service_error::ServiceError) -> Self {
+        use crate::service_error::ServiceError;
         match error {
-            StaffError::NotFound { .. } | StaffError::Unknown { .. } => {
+            ServiceError::NotFound { .. } | ServiceError::Unknown { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
             }
-            StaffError::Invalid { ref field, .. } => {
+            ServiceError::Invalid { ref field, .. } => {
                 let field = field.clone();
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -101,10 +101,10 @@ impl From<crate::staff::StaffError> for ApiError {
                 )
                 .with("field", field)
             }
-            StaffError::Conflict(message) => {
+            ServiceError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
-            StaffError::Store(error) => ApiError::store(error),
+            ServiceError::Store(error) => ApiError::store(error),
         }
     }
 }

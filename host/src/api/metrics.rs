@@ -11,8 +11,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
+use crate::domain::Scope;
 use crate::metrics::{self, Scraped};
+use crate::store::outbox;
 
 /// How long the outbox count may take before a scrape goes without it.
 const OUTBOX_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -43,11 +45,16 @@ fn allowed(caller: &Caller) -> bool {
 pub async fn exposition(state: &AppState) -> Response {
     let outbox = match tokio::time::timeout(
         OUTBOX_QUERY_TIMEOUT,
-        metrics::outbox_depth(state.ingest.store()),
+        outbox::unfinished_attempts(state.ingest.store()),
     )
     .await
     {
-        Ok(Ok(depth)) => Some(depth),
+        Ok(Ok(depth)) => Some(
+            depth
+                .into_iter()
+                .map(|(status, count)| (status.as_str(), count))
+                .collect(),
+        ),
         Ok(Err(error)) => {
             tracing::warn!(%error, "reading the outbox depth failed");
             None

@@ -49,7 +49,7 @@ use utoipa_axum::routes;
 
 pub use error::ApiError;
 
-use crate::auth::Scope;
+use crate::domain::Scope;
 use crate::ingest::Ingest;
 use crate::prefs::Engine;
 use crate::runtime::Reloader;

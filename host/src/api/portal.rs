@@ -9,8 +9,9 @@ use super::extract::{JsonBody, PathParams};
 use super::{ApiError, AppState};
 use crate::auth::Caller;
 use crate::clock::now_ms;
+use crate::domain::ConsentSource;
 use crate::prefs::ConsentChange;
-use crate::store::consent::{ConsentEntry, ConsentSource};
+use crate::store::consent::ConsentEntry;
 use crate::store::portal_inbox::PortalMessage;
 
 /// A contact's portal inbox, newest first.

@@ -16,7 +16,7 @@ use crate::prefs::rates::Priors;
 use crate::prefs::{
     ConsentChange, ContactPreferences, PreferencesQuery, SelectRequest, Selection, StatePreferences,
 };
-use crate::staff::StaffError;
+use crate::service_error::ServiceError;
 use crate::store::consent::ConsentEntry;
 use crate::store::contacts::Identity;
 use crate::store::preferences::StatedPreferences;
@@ -131,6 +131,6 @@ pub async fn refit(State(state): State<AppState>) -> Result<Json<Priors>, ApiErr
         .engine
         .refit(now_ms())
         .await
-        .map_err(StaffError::from)?;
+        .map_err(ServiceError::from)?;
     Ok(Json(Priors::clone(&priors)))
 }

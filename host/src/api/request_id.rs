@@ -58,7 +58,7 @@ pub fn generate() -> String {
     use ring::rand::{SecureRandom as _, SystemRandom};
     let mut bytes = [0u8; 16];
     match SystemRandom::new().fill(&mut bytes) {
-        Ok(()) => crate::runtime::hex(&bytes),
+        Ok(()) => crate::hashing::hex(&bytes),
         // Ids need to be distinct, not secret: without the random source, a process-wide count.
         Err(_) => {
             static NEXT: AtomicU64 = AtomicU64::new(1);

@@ -3,8 +3,9 @@
 use std::collections::BTreeSet;
 
 use super::Common;
-use switchboard::auth::{self, Scope};
+use switchboard::auth;
 use switchboard::clock::now_ms;
+use switchboard::domain::Scope;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::Common;
-use switchboard::store::engagement;
+use switchboard::prefs::counting;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PrefsCommand {
@@ -23,7 +23,7 @@ pub async fn run(command: PrefsCommand) -> anyhow::Result<()> {
             let store = common.open_store().await?;
             let started = Instant::now();
             let mut tx = store.begin_write().await?;
-            let rebuilt = engagement::rebuild(tx.conn()).await?;
+            let rebuilt = counting::rebuild(tx.conn()).await?;
             tx.commit().await?;
             // The rebuild rewrote whole tables through the write-ahead log; fold it back into the
             // database now rather than leave readers to search a log of gigabytes.

@@ -20,8 +20,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
 
-use super::{Hints, IdentityKey};
-use crate::domain::{Channel, Outcome};
+use crate::domain::{Channel, Hints, IdentityKey, Outcome};
 use crate::store::interactions::{self, MessageFacts};
 use crate::store::{ServerKey, StoreError};
 use crate::store::{contacts, suppressions};
@@ -274,7 +273,9 @@ mod tests {
             .unwrap();
         let mut sent = event("email_sent", Outcome::Sent, 100, "m-ana", "e0");
         sent.contact_id = Some(ana);
-        interactions::insert_new(tx.conn(), &[sent]).await.unwrap();
+        crate::log::append(tx.conn(), vec![sent.into()])
+            .await
+            .unwrap();
 
         // Ana's message, reported with Ben's address (a forward, say): the message decides.
         let by_message = hints(None, std::slice::from_ref(&ben_email));

@@ -15,8 +15,7 @@ use serde_json::value::RawValue;
 
 use super::redact::{Person, Redacted, mentions, only, without};
 use super::validate::{Expectations, check_interactions, check_reply};
-use crate::domain::Channel;
-use crate::identity::{IdentityKey, IdentityKind};
+use crate::domain::{Channel, IdentityKey, IdentityKind};
 use crate::runtime::bindings::{
     ExternalId, Header, HttpResponse, Identity, Interaction, WitChannel, WitDirection, WitOutcome,
 };

@@ -204,8 +204,7 @@ async fn record_together(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Channel, Direction, Outcome};
-    use crate::identity::{Hints, IdentityKey};
+    use crate::domain::{Channel, Direction, Hints, IdentityKey, Outcome};
     use crate::ingest::record::Recorded;
     use crate::store::testing;
 

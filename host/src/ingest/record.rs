@@ -1,16 +1,17 @@
 //! Committing an accepted webhook: the raw request and its interactions in one transaction, each
-//! interaction resolved to its contact, repeats of events already in the log skipped.
+//! interaction resolved to its contact, repeats of events already in the log skipped, and the
+//! new ones appended through [`crate::log::append`] (which runs every reaction to them).
 
 use std::collections::{BTreeSet, HashSet};
 
 use super::redact::{self, Person, Redacted};
 use super::validate::CheckedInteraction;
-use crate::domain::{Channel, Outcome};
-use crate::identity::{IdentityKind, Linking, Subject, resolve_batch};
+use crate::identity::{Linking, Subject, resolve_batch};
+use crate::log::{self, Entry};
 use crate::store::interactions::{self, NewInteraction};
 use crate::store::nonces::{self, Nonce};
 use crate::store::raw_webhooks::{self, RawRequest, RawStatus};
-use crate::store::{ServerKey, Store, StoreError, contacts};
+use crate::store::{ServerKey, Store, StoreError};
 
 /// Which plugin an accepted webhook came through.
 #[derive(Debug, Clone, Copy)]
@@ -294,8 +295,7 @@ async fn record_admitted(
         resolve_batch(conn, key, &subjects, Linking::Vendor, &created_by, now).await?;
 
     let mut tallies = vec![Tally::default(); webhooks.len()];
-    let mut bounced = Vec::new();
-    let mut rows = Vec::with_capacity(fresh.len());
+    let mut entries = Vec::with_capacity(fresh.len());
     for ((index, i), resolution) in fresh.iter().zip(resolutions) {
         let tally = &mut tallies[*index];
         tally.fresh += 1;
@@ -307,16 +307,7 @@ async fn record_admitted(
         if let Some(contact_id) = resolution.contact_id {
             about.insert((raw_ids[*index], contact_id));
         }
-        if i.outcome == Outcome::Bounced
-            && let Some(contact_id) = resolution.contact_id
-        {
-            bounced.push(Bounce {
-                interaction: i,
-                contact_id,
-                raw_webhook_id: raw_ids[*index],
-            });
-        }
-        rows.push(NewInteraction {
+        let row = NewInteraction {
             contact_id: resolution.contact_id,
             occurred_at: i.occurred_at,
             received_at: webhooks[*index].received_at,
@@ -334,10 +325,13 @@ async fn record_admitted(
             summary: i.summary.clone(),
             metadata: i.metadata.clone(),
             created_by: created_by.clone(),
+        };
+        entries.push(Entry {
+            row,
+            identities: &i.hints.identities,
         });
     }
-    let inserted = interactions::insert_new(conn, &rows).await?;
-    mark_unreachable(conn, &bounced, source.vendor).await?;
+    let inserted = log::append(conn, entries).await?;
     raw_webhooks::link_contacts(conn, &about.into_iter().collect::<Vec<_>>()).await?;
 
     let mut recorded = Vec::with_capacity(webhooks.len());
@@ -411,59 +405,6 @@ async fn forget_erased(
             raw_webhooks::replace_body(conn, raw_webhook_id, &rest, now).await
         }
     }
-}
-
-/// A hard bounce about a known contact, and the webhook that reported it.
-struct Bounce<'a> {
-    interaction: &'a CheckedInteraction,
-    contact_id: i64,
-    raw_webhook_id: i64,
-}
-
-/// A hard bounce (or a permanently undeliverable number) marks the identity it was sent to as
-/// unreachable, with the bounce as evidence, until staff re-verify it.
-async fn mark_unreachable(
-    conn: &mut sqlx::AnyConnection,
-    bounced: &[Bounce<'_>],
-    vendor: &str,
-) -> Result<(), StoreError> {
-    for bounce in bounced {
-        let (interaction, contact_id) = (bounce.interaction, bounce.contact_id);
-        let kind = match interaction.channel {
-            Channel::Email => IdentityKind::Email,
-            Channel::Sms | Channel::Phone => IdentityKind::Phone,
-            _ => continue,
-        };
-        let evidence = interactions::find_in_webhook(
-            conn,
-            bounce.raw_webhook_id,
-            contact_id,
-            interaction.vendor_event_id.as_deref(),
-            interaction.vendor_message_id.as_deref(),
-        )
-        .await?;
-        let reason = match &interaction.vendor_status {
-            Some(status) => format!("{} ({vendor}: {status})", interaction.kind),
-            None => format!("{} ({vendor})", interaction.kind),
-        };
-        for key in interaction
-            .hints
-            .identities
-            .iter()
-            .filter(|k| k.kind == kind)
-        {
-            contacts::mark_unreachable(
-                conn,
-                contact_id,
-                key,
-                &reason,
-                evidence,
-                interaction.occurred_at,
-            )
-            .await?;
-        }
-    }
-    Ok(())
 }
 
 /// How an unprocessed webhook may be kept.

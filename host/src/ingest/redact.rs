@@ -12,7 +12,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::identity::{IdentityKey, IdentityKind};
+use crate::domain::{IdentityKey, IdentityKind};
 
 /// How to recognise one person's events.
 #[derive(Debug, Clone, Default)]

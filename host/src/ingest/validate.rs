@@ -2,8 +2,7 @@
 //! its output is held to the contract in `wit/types.wit`, and a breach fails the call as "invalid
 //! output" (the raw webhook is kept for replay) instead of writing nonsense.
 
-use crate::domain::{Channel, Direction, Outcome};
-use crate::identity::{Hints, IdentityKey};
+use crate::domain::{Channel, Direction, Hints, IdentityKey, Outcome};
 use crate::runtime::bindings::{HttpResponse, Identity, Interaction};
 
 /// The most interactions one webhook may produce.

@@ -6,7 +6,8 @@
 //! route templates. The registry also caps every family's series (see [`registry::MAX_SERIES`]).
 //!
 //! Gauges that the database knows (the outbox's depth) or the committer knows (its queue) are
-//! read when scraped, not kept.
+//! read when scraped, not kept: the caller reads them (`api/metrics.rs`) and hands them to
+//! [`render`] as [`Scraped`], so that this module reads no database.
 
 pub mod registry;
 
@@ -14,8 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use registry::{Counter, Gauge, Histogram};
-
-use crate::store::{Store, StoreError};
 
 /// Bounds for plugin calls: a webhook takes milliseconds, a send waits on the vendor's API.
 const CALL_BOUNDS: &[f64] = &[
@@ -244,27 +243,6 @@ pub struct Scraped {
     pub committer_alive: bool,
 }
 
-/// The attempt statuses that make up the outbox's depth: the rest are final.
-const OUTBOX_DEPTH_STATUSES: [&str; 2] = ["queued", "in_flight"];
-
-/// Counts the outbox's attempts that are queued or in flight. Cheap: the `(status, due_at)` index
-/// answers it, and only unfinished attempts are counted.
-pub async fn outbox_depth(store: &Store) -> Result<Vec<(&'static str, i64)>, StoreError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT status, COUNT(*) FROM message_attempts
-         WHERE status IN ('queued', 'in_flight') GROUP BY status",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    Ok(OUTBOX_DEPTH_STATUSES
-        .iter()
-        .map(|status| {
-            let count = rows.iter().find(|(s, _)| s == status).map_or(0, |r| r.1);
-            (*status, count)
-        })
-        .collect())
-}
-
 /// Whether the outbox gauge could not be read the last time (logged once per failure streak).
 static OUTBOX_UNREAD: AtomicBool = AtomicBool::new(false);
 
@@ -393,15 +371,6 @@ mod tests {
              Whether the webhook committer is running (1) or has stopped (0).\n\
              # TYPE switchboard_committer_up gauge\n\
              switchboard_committer_up 1\n"
-        );
-    }
-
-    #[tokio::test]
-    async fn the_outbox_depth_counts_only_unfinished_attempts() {
-        let (store, _dir) = crate::store::testing::store().await;
-        assert_eq!(
-            outbox_depth(&store).await.unwrap(),
-            [("queued", 0), ("in_flight", 0)]
         );
     }
 }

@@ -1,14 +1,17 @@
 //! The preference and selection engine: what each person's history says about how to reach
 //! them, what they consented to, and which channel a message should take now.
 //!
-//! - [`tally`] turns the log into per-contact engagement counters as interactions arrive
-//!   (and again, identically, on `switchboard prefs rebuild`).
+//! - [`tally`] turns the log into per-contact engagement counters; [`counting`] runs it as
+//!   interactions arrive (and again, identically, on `switchboard prefs rebuild`).
+//! - [`consent`] says which interactions change consent, and records them in the ledger.
 //! - [`beta`] fits the population's prior per rate; [`rates`] names the rates; [`profile`] reads
 //!   a contact's preferences from their counters; [`select`] ranks channels and explains why.
-//! - [`local_time`] is the contact's clock (IANA zones, DST); [`sample`] draws for exploration.
+//! - [`sample`] draws for exploration; the contact's clock (IANA zones, DST) is
+//!   [`crate::clock::local_time`].
 
 pub mod beta;
-pub mod local_time;
+pub mod consent;
+pub mod counting;
 pub mod profile;
 pub mod rates;
 pub mod sample;
@@ -24,19 +27,20 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::domain::Channel;
+use crate::clock::local_time;
+use crate::domain::{Channel, ConsentSource, ConsentStatus, Urgency};
 use crate::runtime::LivePlugins;
-use crate::staff::StaffError;
-use crate::store::consent::{self, ConsentEntry};
+use crate::service_error::ServiceError;
+use crate::store::consent::ConsentEntry;
 use crate::store::contacts::{self, Identity};
-use crate::store::engagement::{self, Counters, WindowCounts};
+use crate::store::engagement::{self, Counters, Metric, WindowCounts};
 use crate::store::preferences::{self, StatedPreferences};
-use crate::store::{Store, StoreError, audit};
+use crate::store::{self, Store, StoreError, audit};
 use profile::{BestTime, ChannelActivity, PortalFrequency, PortalUsage, RateEstimate};
 use rates::{Priors, Rate};
 use sample::Rng;
 use select::{Decision, RankedChannel};
-use settings::{SELECTABLE, Settings, Urgency};
+use settings::{SELECTABLE, Settings};
 
 /// The engine: the store, its settings, the fitted priors and the plugins that can send.
 #[derive(Clone)]
@@ -115,9 +119,9 @@ pub struct StatePreferences {
 #[serde(deny_unknown_fields)]
 pub struct ConsentChange {
     pub channel: Channel,
-    pub status: consent::ConsentStatus,
+    pub status: ConsentStatus,
     /// `staff` (default) or `preference_centre`; vendor sources come only from webhooks.
-    pub source: Option<consent::ConsentSource>,
+    pub source: Option<ConsentSource>,
     /// When the person said so, ms since the epoch; now by default.
     pub occurred_at: Option<i64>,
     pub note: Option<String>,
@@ -191,10 +195,10 @@ impl Engine {
         contact_id: i64,
         query: &PreferencesQuery,
         now: i64,
-    ) -> Result<ContactPreferences, StaffError> {
+    ) -> Result<ContactPreferences, ServiceError> {
         let window_days = match query.window_days {
             Some(days) if !(1..=3650).contains(&days) => {
-                return Err(StaffError::invalid("window_days", "between 1 and 3650"));
+                return Err(ServiceError::invalid("window_days", "between 1 and 3650"));
             }
             Some(days) => days,
             None => self.settings.window_days,
@@ -205,15 +209,16 @@ impl Engine {
             .acquire()
             .await
             .map_err(StoreError::from)?;
-        let contact = contacts::get(&mut conn, contact_id)
-            .await?
-            .ok_or(StaffError::NotFound {
-                what: "contact",
-                id: contact_id,
-            })?;
+        let contact =
+            contacts::get(&mut conn, contact_id)
+                .await?
+                .ok_or(ServiceError::NotFound {
+                    what: "contact",
+                    id: contact_id,
+                })?;
         let from_day = first_day(now, window_days);
         let counts = engagement::window(&mut conn, contact_id, from_day, Counters::All).await?;
-        let ledger = consent::of_contact(&mut conn, contact_id).await?;
+        let ledger = store::consent::of_contact(&mut conn, contact_id).await?;
         let stated = preferences::get(&mut conn, contact_id).await?;
         let priors = self.priors();
         let known_zone = contact
@@ -239,14 +244,21 @@ impl Engine {
             },
             best_time: profile::best_time(&counts),
             stated,
-            consent: consent::current(&ledger).into_iter().cloned().collect(),
+            consent: store::consent::current(&ledger)
+                .into_iter()
+                .cloned()
+                .collect(),
         })
     }
 
     /// Ranks the channels for a message to a contact and decides.
-    pub async fn select(&self, request: &SelectRequest, now: i64) -> Result<Selection, StaffError> {
+    pub async fn select(
+        &self,
+        request: &SelectRequest,
+        now: i64,
+    ) -> Result<Selection, ServiceError> {
         let _timer = crate::metrics::selection_timer();
-        let kind = crate::staff::required_text("kind", &request.kind, 64)?;
+        let kind = crate::domain::required_text("kind", &request.kind, 64)?;
         let at = request.at.unwrap_or(now);
         let mut conn = self
             .store
@@ -257,7 +269,7 @@ impl Engine {
         let contact =
             contacts::get(&mut conn, request.contact_id)
                 .await?
-                .ok_or(StaffError::NotFound {
+                .ok_or(ServiceError::NotFound {
                     what: "contact",
                     id: request.contact_id,
                 })?;
@@ -270,7 +282,7 @@ impl Engine {
             Counters::Milestones,
         )
         .await?;
-        let ledger = consent::of_contact(&mut conn, request.contact_id).await?;
+        let ledger = store::consent::of_contact(&mut conn, request.contact_id).await?;
         let identities: Vec<Identity> =
             contacts::identity_rows(&mut conn, request.contact_id).await?;
         let stated = preferences::get(&mut conn, request.contact_id).await?;
@@ -290,7 +302,7 @@ impl Engine {
         };
         let plugins = self.plugins.current();
         let senders = |channel: Channel| plugins.for_channel(channel).map(|p| p.spec.id.clone());
-        let current = consent::current(&ledger);
+        let current = store::consent::current(&ledger);
         let priors = self.priors();
         let facts = select::Facts {
             urgency: request.urgency,
@@ -335,7 +347,7 @@ fn first_day(now: i64, window_days: u32) -> i64 {
 
 fn activity_days(counts: &WindowCounts) -> i64 {
     counts
-        .get(&(Channel::Portal, tally::Metric::Active, 0))
+        .get(&(Channel::Portal, Metric::Active, 0))
         .map_or(0, |v| v.days)
 }
 
@@ -359,32 +371,32 @@ impl Engine {
         change: &ConsentChange,
         caller: &Caller,
         now: i64,
-    ) -> Result<ConsentEntry, StaffError> {
-        let source = change.source.unwrap_or(consent::ConsentSource::Staff);
+    ) -> Result<ConsentEntry, ServiceError> {
+        let source = change.source.unwrap_or(ConsentSource::Staff);
         if !matches!(
             source,
-            consent::ConsentSource::Staff | consent::ConsentSource::PreferenceCentre
+            ConsentSource::Staff | ConsentSource::PreferenceCentre
         ) {
-            return Err(StaffError::invalid(
+            return Err(ServiceError::invalid(
                 "source",
                 "staff or preference_centre; vendor sources are recorded from their webhooks",
             ));
         }
         if !SELECTABLE.contains(&change.channel) {
-            return Err(StaffError::invalid(
+            return Err(ServiceError::invalid(
                 "channel",
                 "consent is kept for email, sms, phone and portal",
             ));
         }
         let occurred_at = change.occurred_at.unwrap_or(now);
         if occurred_at > now + 60_000 {
-            return Err(StaffError::invalid("occurred_at", "is in the future"));
+            return Err(ServiceError::invalid("occurred_at", "is in the future"));
         }
-        let note = crate::staff::text_field("note", change.note.as_deref(), 1000)?;
+        let note = crate::domain::text_field("note", change.note.as_deref(), 1000)?;
         let actor = caller.actor();
         let mut tx = self.store.begin_write().await?;
         self.existing(tx.conn(), contact_id).await?;
-        let entry = consent::NewConsent {
+        let entry = store::consent::NewConsent {
             contact_id,
             channel: change.channel,
             status: change.status,
@@ -394,7 +406,7 @@ impl Engine {
             interaction_id: None,
             note: note.as_deref(),
         };
-        let id = consent::add(tx.conn(), &entry, now).await?;
+        let id = store::consent::add(tx.conn(), &entry, now).await?;
         let detail = serde_json::json!({
             "channel": change.channel, "status": change.status, "source": source,
         });
@@ -407,16 +419,15 @@ impl Engine {
             &detail,
         )
         .await?;
-        let ledger = consent::of_contact(tx.conn(), contact_id).await?;
+        let ledger = store::consent::of_contact(tx.conn(), contact_id).await?;
         tx.commit().await?;
-        ledger
-            .into_iter()
-            .find(|e| e.id == id)
-            .ok_or_else(|| StaffError::Store(StoreError::Corrupt("consent entry vanished".into())))
+        ledger.into_iter().find(|e| e.id == id).ok_or_else(|| {
+            ServiceError::Store(StoreError::Corrupt("consent entry vanished".into()))
+        })
     }
 
     /// A contact's whole consent ledger, oldest first.
-    pub async fn consent_ledger(&self, contact_id: i64) -> Result<Vec<ConsentEntry>, StaffError> {
+    pub async fn consent_ledger(&self, contact_id: i64) -> Result<Vec<ConsentEntry>, ServiceError> {
         let mut conn = self
             .store
             .pool()
@@ -424,7 +435,7 @@ impl Engine {
             .await
             .map_err(StoreError::from)?;
         self.existing(&mut conn, contact_id).await?;
-        Ok(consent::of_contact(&mut conn, contact_id).await?)
+        Ok(store::consent::of_contact(&mut conn, contact_id).await?)
     }
 
     /// Replaces what the contact told us about how to reach them.
@@ -434,16 +445,16 @@ impl Engine {
         stated: &StatePreferences,
         caller: &Caller,
         now: i64,
-    ) -> Result<StatedPreferences, StaffError> {
+    ) -> Result<StatedPreferences, ServiceError> {
         for (i, channel) in stated.preferred_channels.iter().enumerate() {
             if !SELECTABLE.contains(channel) {
-                return Err(StaffError::invalid(
+                return Err(ServiceError::invalid(
                     format!("preferred_channels[{i}]"),
                     "one of email, sms, phone, portal",
                 ));
             }
             if stated.preferred_channels[..i].contains(channel) {
-                return Err(StaffError::invalid(
+                return Err(ServiceError::invalid(
                     format!("preferred_channels[{i}]"),
                     "named twice",
                 ));
@@ -453,9 +464,9 @@ impl Engine {
             None => None,
             Some(span) => {
                 let hours = local_time::QuietHours::parse(&span.start, &span.end)
-                    .map_err(|e| StaffError::invalid("quiet_hours", e))?;
+                    .map_err(|e| ServiceError::invalid("quiet_hours", e))?;
                 if hours.start == hours.end {
-                    return Err(StaffError::invalid(
+                    return Err(ServiceError::invalid(
                         "quiet_hours",
                         "start and end are equal",
                     ));
@@ -500,11 +511,11 @@ impl Engine {
         identity_id: i64,
         caller: &Caller,
         now: i64,
-    ) -> Result<Identity, StaffError> {
+    ) -> Result<Identity, ServiceError> {
         let actor = caller.actor();
         let mut tx = self.store.begin_write().await?;
         if !contacts::reverify(tx.conn(), contact_id, identity_id).await? {
-            return Err(StaffError::NotFound {
+            return Err(ServiceError::NotFound {
                 what: "identity of this contact",
                 id: identity_id,
             });
@@ -523,7 +534,7 @@ impl Engine {
             .await?
             .into_iter()
             .find(|i| i.id == identity_id)
-            .ok_or(StaffError::NotFound {
+            .ok_or(ServiceError::NotFound {
                 what: "identity",
                 id: identity_id,
             })?;
@@ -535,10 +546,10 @@ impl Engine {
         &self,
         conn: &mut sqlx::AnyConnection,
         contact_id: i64,
-    ) -> Result<(), StaffError> {
+    ) -> Result<(), ServiceError> {
         match contacts::get(conn, contact_id).await? {
             Some(_) => Ok(()),
-            None => Err(StaffError::NotFound {
+            None => Err(ServiceError::NotFound {
                 what: "contact",
                 id: contact_id,
             }),

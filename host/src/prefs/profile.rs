@@ -8,8 +8,9 @@ use utoipa::ToSchema;
 
 use super::beta::BetaPrior;
 use super::rates::{Priors, Rate};
-use super::tally::{Metric, TTA_BOUNDS_MS};
+use super::tally::TTA_BOUNDS_MS;
 use crate::domain::Channel;
+use crate::store::engagement::Metric;
 use crate::store::engagement::WindowCounts;
 
 /// A rate for one contact.

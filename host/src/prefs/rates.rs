@@ -6,8 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::beta::{self, BetaPrior, PriorFit};
-use super::tally::Metric;
 use crate::domain::Channel;
+use crate::store::engagement::Metric;
 use crate::store::engagement::WindowCounts;
 
 /// A rate: successes of one metric over trials of another, on one channel.

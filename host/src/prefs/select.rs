@@ -7,16 +7,15 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::local_time::{self, QuietHours, format_minute};
 use super::profile::PortalFrequency;
 use super::rates::{Priors, Rate};
 use super::sample::Rng;
-use super::settings::{SELECTABLE, Settings, Urgency};
-use crate::domain::Channel;
-use crate::identity::IdentityKind;
-use crate::store::consent::{ConsentEntry, ConsentStatus};
+use super::settings::{SELECTABLE, Settings};
+use crate::clock::local_time::{self, QuietHours, format_minute};
+use crate::domain::{Channel, ConsentStatus, IdentityKind, Urgency};
+use crate::store::consent::ConsentEntry;
 use crate::store::contacts::Identity;
-use crate::store::engagement::WindowCounts;
+use crate::store::engagement::{Metric, WindowCounts};
 use crate::store::preferences::StatedPreferences;
 
 /// Where a channel stands for this message.
@@ -255,7 +254,7 @@ fn engagement(channel: Channel, facts: &Facts<'_>, explore: Option<&mut Rng>) ->
     let Some(rate) = Rate::ranking(channel) else {
         let days = facts
             .counts
-            .get(&(Channel::Portal, super::tally::Metric::Active, 0))
+            .get(&(Channel::Portal, Metric::Active, 0))
             .map_or(0, |v| v.days);
         let frequency = PortalFrequency::of(days, facts.window_days);
         return (
@@ -377,10 +376,9 @@ fn round(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::local_time::{utc_ms, zone};
+    use crate::domain::ConsentSource;
     use crate::prefs::beta::{FitMethod, PriorFit};
-    use crate::prefs::local_time::{utc_ms, zone};
-    use crate::prefs::tally::Metric;
-    use crate::store::consent::ConsentSource;
     use crate::store::engagement::WindowValue;
 
     fn identity(id: i64, kind: IdentityKind, value: &str) -> Identity {

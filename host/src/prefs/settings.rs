@@ -5,29 +5,8 @@ use std::collections::BTreeMap;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-use super::local_time::{self, QuietHours};
-use crate::domain::Channel;
-
-/// How pressing a message is.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Deserialize,
-    serde::Serialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Urgency {
-    Low,
-    Normal,
-    High,
-}
+use crate::clock::local_time::{self, QuietHours};
+use crate::domain::{Channel, Urgency};
 
 /// The channels selection ranks.
 pub const SELECTABLE: [Channel; 4] = [

@@ -1,19 +1,19 @@
 //! Turning the log into engagement counters, one event at a time.
 //!
-//! [`Tally`] is a small state machine over a contact's events in log order: which milestones of
-//! each message were already counted (so a second open or a repeated "delivered" adds nothing)
-//! and which outbound message is still waiting for a reply. The ingest path loads the state the
-//! new events touch, applies them and writes back the changes; `switchboard prefs rebuild` starts
-//! from nothing and applies the whole log. Both run this code in the same order (log id), so
-//! they agree exactly. State is per contact, so recounting one contact (after a merge or a time
-//! zone change) is a rebuild restricted to them.
-
-use std::collections::{BTreeMap, HashMap};
+//! [`Tally`] is a small state machine over a contact's events in log order, kept in an
+//! [`EngagementState`]: which milestones of each message were already counted (so a second open
+//! or a repeated "delivered" adds nothing) and which outbound message is still waiting for a
+//! reply. Counting new interactions loads the state they touch, applies them and writes back the
+//! changes; `switchboard prefs rebuild` starts from nothing and applies the whole log (see
+//! [`super::counting`]). Both run this code in the same order (log id), so they agree exactly.
+//! State is per contact, so recounting one contact (after a merge or a time zone change) is a
+//! rebuild restricted to them.
 
 use jiff::tz::TimeZone;
 
-use super::local_time::local_hour;
-use crate::domain::{Channel, Direction, Outcome};
+use crate::clock::local_time::local_hour;
+use crate::domain::{Channel, Direction, LoggedEvent, Outcome};
+use crate::store::engagement::{CounterKey, EngagementState, Metric};
 
 /// An inbound message this long after an unanswered outbound one counts as its response.
 pub const REPLY_WINDOW_MS: i64 = 7 * DAY_MS;
@@ -32,43 +32,6 @@ pub const TTA_BOUNDS_MS: [i64; 9] = [
     7 * DAY_MS,     // 7 days
 ];
 
-macro_rules! metrics {
-    ($($variant:ident => $text:literal),+ $(,)?) => {
-        /// What a counter counts.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Metric { $($variant),+ }
-
-        impl Metric {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Metric::$variant => $text),+ }
-            }
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some(Metric::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-metrics!(
-    // Messages that left us (any outbound event of a message counts it once).
-    Sent => "sent",
-    Delivered => "delivered",
-    // Opened or read (a click implies an open).
-    Opened => "opened",
-    // Clicked, replied to within the reply window, or (phone) answered.
-    Responded => "responded",
-    Answered => "answered",
-    Failed => "failed",
-    // Contact-initiated messages and calls (no outbound message waiting).
-    Inbound => "inbound",
-    // Portal activity (logins, page views, downloads).
-    Active => "active",
-    // An engagement at local hour `slot`.
-    Hour => "hour",
-    // A time to action in bucket `slot`; `sum_ms` holds their total.
-    Tta => "tta",
-);
-
 /// The milestones of one message, as bits.
 mod milestone {
     pub const SENT: u8 = 1;
@@ -81,48 +44,18 @@ mod milestone {
     pub const ENGAGED: u8 = OPENED | RESPONDED | ANSWERED;
 }
 
-/// One row of the log, as far as counting goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoggedEvent {
-    pub id: i64,
-    pub contact_id: i64,
-    pub channel: Channel,
-    pub direction: Direction,
-    pub outcome: Outcome,
-    pub occurred_at: i64,
-    pub vendor_message_id: Option<String>,
-    pub time_to_action_ms: Option<i64>,
-}
-
-/// Which counter: contact, channel, UTC day, metric and slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CounterKey {
-    pub contact_id: i64,
-    pub channel: Channel,
-    pub day: i64,
-    pub metric: Metric,
-    pub slot: i64,
-}
-
-/// A counter's value (or, on the ingest path, what to add to it).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CounterValue {
-    pub count: i64,
-    pub sum_ms: i64,
-    pub last_at: i64,
-}
-
-/// A message's key in the state.
-pub type MessageKey = (i64, Channel, String);
-
-/// Counters to add and the state after the events applied.
+/// Counts events into the state they start from: [`Tally::default`] to count from nothing, or
+/// [`Tally::from`] a loaded state to count on from it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Tally {
-    pub counters: BTreeMap<CounterKey, CounterValue>,
-    /// Milestones counted per message: everything loaded or touched.
-    pub messages: HashMap<MessageKey, u8>,
-    /// The unanswered outbound message per contact and channel: `None` once answered.
-    pub awaiting: HashMap<(i64, Channel), Option<i64>>,
+    /// The counters to add (or, from nothing, their values) and the state after the events.
+    pub state: EngagementState,
+}
+
+impl From<EngagementState> for Tally {
+    fn from(state: EngagementState) -> Self {
+        Tally { state }
+    }
 }
 
 impl Tally {
@@ -142,7 +75,7 @@ impl Tally {
         let before = match &event.vendor_message_id {
             Some(id) => {
                 let key = (event.contact_id, event.channel, id.clone());
-                let seen = self.messages.entry(key).or_insert(0);
+                let seen = self.state.messages.entry(key).or_insert(0);
                 let before = *seen;
                 *seen |= reached;
                 before
@@ -152,7 +85,8 @@ impl Tally {
         };
         let new = reached & !before;
         if new & milestone::SENT != 0 {
-            self.awaiting
+            self.state
+                .awaiting
                 .insert((event.contact_id, event.channel), Some(event.occurred_at));
         }
         for (bit, metric) in [
@@ -173,7 +107,8 @@ impl Tally {
         }
         if new & (milestone::RESPONDED | milestone::ANSWERED) != 0 {
             // Answered in the message itself: no reply is owed any more.
-            self.awaiting
+            self.state
+                .awaiting
                 .insert((event.contact_id, event.channel), None);
         }
     }
@@ -185,11 +120,11 @@ impl Tally {
             return;
         }
         let key = (event.contact_id, event.channel);
-        match self.awaiting.get(&key).copied().flatten() {
+        match self.state.awaiting.get(&key).copied().flatten() {
             Some(since)
                 if event.occurred_at >= since && event.occurred_at - since <= REPLY_WINDOW_MS =>
             {
-                self.awaiting.insert(key, None);
+                self.state.awaiting.insert(key, None);
                 self.add(event, Metric::Responded, 0, 0);
                 self.engaged(event, tz, Some(event.occurred_at - since));
             }
@@ -217,7 +152,7 @@ impl Tally {
             metric,
             slot,
         };
-        let value = self.counters.entry(key).or_default();
+        let value = self.state.counters.entry(key).or_default();
         value.count += 1;
         value.sum_ms += sum_ms;
         value.last_at = value.last_at.max(event.occurred_at);
@@ -286,6 +221,7 @@ mod tests {
 
     fn count(tally: &Tally, metric: Metric) -> i64 {
         tally
+            .state
             .counters
             .iter()
             .filter(|(k, _)| k.metric == metric)
@@ -337,7 +273,7 @@ mod tests {
             &event(3, Channel::Email, Direction::Outbound, Outcome::Unknown, 0),
             &utc,
         );
-        assert!(tally.counters.is_empty());
+        assert!(tally.state.counters.is_empty());
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub use registry::{LivePlugins, Plugins};
 pub use reload::{ReloadReport, Reloader};
 
 use crate::config::{PluginSpec, validate::MAX_MEMORY_MIB};
+use crate::hashing::sha256_hex;
 use bindings::ChannelPluginPre;
 use cache::ArtifactCache;
 use egress::{Egress, EgressPolicy};
@@ -96,7 +97,7 @@ impl Runtime {
                 path: spec.wasm_path.clone(),
                 source,
             })?;
-        let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, &wasm).as_ref());
+        let sha256 = sha256_hex(&wasm);
         if let Some(expected) = &spec.sha256
             && *expected != sha256
         {
@@ -182,7 +183,7 @@ impl Runtime {
         let wasm = tokio::fs::read(path)
             .await
             .with_context(|| format!("reading {}", path.display()))?;
-        let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, &wasm).as_ref());
+        let sha256 = sha256_hex(&wasm);
         let bytes = wasm.len();
         let (engine, cache, digest) = (
             self.shared.engine.clone(),
@@ -247,11 +248,6 @@ pub fn is_supported_interface(version: &str) -> bool {
         }
         _ => false,
     }
-}
-
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

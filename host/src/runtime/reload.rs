@@ -16,8 +16,9 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::registry::{LivePlugins, Plugins};
-use super::{Plugin, Runtime, hex};
+use super::{Plugin, Runtime};
 use crate::config::{self, PluginSpec};
+use crate::hashing::sha256_hex;
 
 /// What a reload did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -178,7 +179,5 @@ fn unchanged(plugin: &Plugin, spec: &PluginSpec) -> bool {
 
 fn digest_of(path: &Path) -> Option<String> {
     let bytes = std::fs::read(path).ok()?;
-    Some(hex(
-        ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref()
-    ))
+    Some(sha256_hex(&bytes))
 }

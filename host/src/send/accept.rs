@@ -11,12 +11,11 @@ use utoipa::ToSchema;
 
 use super::content::Content;
 use crate::auth::Caller;
-use crate::domain::Channel;
+use crate::domain::{Channel, MessageStatus, Urgency, required_text};
 use crate::prefs::select::{Action, ChannelStatus, RankedChannel};
-use crate::prefs::settings::Urgency;
 use crate::prefs::{Engine, SelectRequest, Selection};
-use crate::staff::{StaffError, required_text};
-use crate::store::outbox::{self, MessageStatus, MessageView, NewMessage};
+use crate::service_error::ServiceError;
+use crate::store::outbox::{self, MessageView, NewMessage};
 use crate::store::{Store, StoreError};
 
 /// `POST /api/messages`.
@@ -97,7 +96,7 @@ impl Outbox {
         request: &MessageRequest,
         caller: &Caller,
         now: i64,
-    ) -> Result<Answer, StaffError> {
+    ) -> Result<Answer, ServiceError> {
         let key = required_text("idempotency_key", &request.idempotency_key, 200)?;
         let kind = required_text("kind", &request.kind, 64)?;
         request.content.validate()?;
@@ -105,7 +104,7 @@ impl Outbox {
             .not_before
             .is_some_and(|t| t < 0 || t > now + MAX_DELAY_MS)
         {
-            return Err(StaffError::invalid(
+            return Err(ServiceError::invalid(
                 "not_before",
                 "ms since the epoch, at most a year ahead",
             ));
@@ -204,17 +203,17 @@ impl Outbox {
     }
 
     /// A message with its attempts and history.
-    pub async fn message(&self, id: &str) -> Result<MessageView, StaffError> {
+    pub async fn message(&self, id: &str) -> Result<MessageView, ServiceError> {
         let mut conn = self.store.reader().await?;
         outbox::view(&mut conn, id)
             .await?
-            .ok_or_else(|| StaffError::Unknown {
+            .ok_or_else(|| ServiceError::Unknown {
                 what: "message",
                 name: id.to_string(),
             })
     }
 
-    async fn earlier(&self, key: &str, digest: &str) -> Result<Option<Answer>, StaffError> {
+    async fn earlier(&self, key: &str, digest: &str) -> Result<Option<Answer>, ServiceError> {
         let mut conn = self.store.reader().await?;
         match outbox::by_idempotency_key(&mut conn, key).await? {
             Some(stored) => replay(stored, digest).map(Some),
@@ -224,9 +223,9 @@ impl Outbox {
 }
 
 /// The first answer to a key, if this request is the same one; a conflict otherwise.
-fn replay(stored: outbox::Stored, digest: &str) -> Result<Answer, StaffError> {
+fn replay(stored: outbox::Stored, digest: &str) -> Result<Answer, ServiceError> {
     if stored.request_digest != digest {
-        return Err(StaffError::Conflict(format!(
+        return Err(ServiceError::Conflict(format!(
             "idempotency_key was used for message {} with a different request",
             stored.id
         )));
@@ -243,8 +242,7 @@ fn replay(stored: outbox::Stored, digest: &str) -> Result<Answer, StaffError> {
 fn digest(request: &MessageRequest) -> Result<String, StoreError> {
     let canonical =
         serde_json::to_vec(request).map_err(|e| StoreError::Corrupt(format!("request: {e}")))?;
-    let digest = ring::digest::digest(&ring::digest::SHA256, &canonical);
-    Ok(crate::runtime::hex(digest.as_ref()))
+    Ok(crate::hashing::sha256_hex(&canonical))
 }
 
 fn urgency_word(urgency: Urgency) -> &'static str {

@@ -4,8 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::Channel;
-use crate::staff::{StaffError, text_field};
+use crate::domain::{Channel, InputError, text_field};
 
 /// Longest SMS body Twilio accepts (10 segments).
 const MAX_SMS_CHARS: usize = 1600;
@@ -115,9 +114,9 @@ impl Content {
     }
 
     /// Checks every channel's content; the error names the field.
-    pub fn validate(&self) -> Result<(), StaffError> {
+    pub fn validate(&self) -> Result<(), InputError> {
         if self.channels().is_empty() {
-            return Err(StaffError::invalid(
+            return Err(InputError::new(
                 "content",
                 "give the message for at least one of email, sms, phone, portal",
             ));
@@ -128,21 +127,20 @@ impl Content {
                 Some(&email.subject),
                 MAX_SUBJECT_CHARS,
             )?
-            .ok_or_else(|| StaffError::invalid("content.email.subject", "is required"))?;
+            .ok_or_else(|| InputError::new("content.email.subject", "is required"))?;
             let text = text_field("content.email.text", email.text.as_deref(), MAX_BODY_CHARS)?;
             let html = text_field("content.email.html", email.html.as_deref(), MAX_BODY_CHARS)?;
             if let Some(template) = &email.template {
-                text_field("content.email.template.id", Some(&template.id), 200)?.ok_or_else(
-                    || StaffError::invalid("content.email.template.id", "is required"),
-                )?;
+                text_field("content.email.template.id", Some(&template.id), 200)?
+                    .ok_or_else(|| InputError::new("content.email.template.id", "is required"))?;
                 if template.data.as_ref().is_some_and(|d| !d.is_object()) {
-                    return Err(StaffError::invalid(
+                    return Err(InputError::new(
                         "content.email.template.data",
                         "must be a JSON object",
                     ));
                 }
             } else if text.is_none() && html.is_none() {
-                return Err(StaffError::invalid(
+                return Err(InputError::new(
                     "content.email",
                     "give text, html or a template",
                 ));
@@ -154,7 +152,7 @@ impl Content {
         ] {
             if let Some(content) = text {
                 text_field(field, Some(&content.text), max)?
-                    .ok_or_else(|| StaffError::invalid(field, "is required"))?;
+                    .ok_or_else(|| InputError::new(field, "is required"))?;
             }
         }
         if let Some(portal) = &self.portal {
@@ -174,7 +172,7 @@ impl Content {
                 MAX_BODY_CHARS,
             )?;
             if text.is_none() && html.is_none() {
-                return Err(StaffError::invalid("content.portal", "give text or html"));
+                return Err(InputError::new("content.portal", "give text or html"));
             }
         }
         Ok(())
@@ -196,11 +194,8 @@ mod tests {
         }
     }
 
-    fn field_of(error: StaffError) -> String {
-        match error {
-            StaffError::Invalid { field, .. } => field,
-            other => panic!("expected an invalid field, got {other}"),
-        }
+    fn field_of(error: InputError) -> String {
+        error.field
     }
 
     #[test]

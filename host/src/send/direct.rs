@@ -9,11 +9,10 @@ use serde::Serialize;
 
 use super::carry::{Failure, Tried, TryRecord, log_row, through_plugin};
 use crate::clock::now_ms;
-use crate::domain::Channel;
-use crate::identity::{IdentityError, IdentityKey};
+use crate::domain::{Channel, IdentityError, IdentityKey};
+use crate::log;
 use crate::runtime::Plugin;
 use crate::runtime::bindings::OutboundMessage;
-use crate::store::interactions;
 use crate::store::{Store, StoreError, contacts};
 
 /// A message to send now.
@@ -114,7 +113,7 @@ pub async fn send_direct(
         Tried::Failed(failure) => (None, Some(failure)),
     };
     let mut tx = store.begin_write().await?;
-    interactions::insert_new(tx.conn(), &[row]).await?;
+    log::append(tx.conn(), vec![row.into()]).await?;
     tx.commit().await?;
     Ok(SendReport {
         message_id,

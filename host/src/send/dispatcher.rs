@@ -20,18 +20,18 @@ use super::carry::{Failure, Tried, TryRecord, log_row, through_plugin};
 use super::content::{Content, Parts};
 use super::policy::RetryPolicy;
 use super::rate::Pacing;
+use super::settle;
 use crate::clock::now_ms;
-use crate::domain::{Channel, Direction, Outcome};
-use crate::identity::IdentityKind;
+use crate::domain::{Channel, Direction, IdentityKind, Outcome, Urgency};
+use crate::log;
 use crate::prefs::sample::Rng;
 use crate::prefs::select::{ChannelStatus, RankedChannel};
-use crate::prefs::settings::Urgency;
 use crate::prefs::{Engine, SelectRequest};
 use crate::runtime::bindings::{self, OutboundMessage};
 use crate::runtime::{CallError, LivePlugins, Plugin};
-use crate::staff::StaffError;
+use crate::service_error::ServiceError;
 use crate::store::call_tasks::{self, NewTask};
-use crate::store::interactions::{self, NewInteraction};
+use crate::store::interactions::NewInteraction;
 use crate::store::outbox::{self, Claimed};
 use crate::store::portal_inbox::{self, NewPortalMessage};
 use crate::store::{Store, StoreError, contacts};
@@ -222,7 +222,7 @@ impl Dispatcher {
         };
         let ranked = match self.current_ranking(attempt, now).await {
             Ok(ranked) => ranked,
-            Err(StaffError::Store(error)) => return Err(error.into()),
+            Err(ServiceError::Store(error)) => return Err(error.into()),
             Err(other) => {
                 let failure = failure("not_eligible", other.to_string());
                 return self.give_up(attempt, false, &failure, now).await;
@@ -264,7 +264,7 @@ impl Dispatcher {
         &self,
         attempt: &Claimed,
         now: i64,
-    ) -> Result<RankedChannel, StaffError> {
+    ) -> Result<RankedChannel, ServiceError> {
         let urgency = match attempt.urgency.as_str() {
             "low" => Urgency::Low,
             "high" => Urgency::High,
@@ -289,7 +289,7 @@ impl Dispatcher {
             .into_iter()
             .find(|r| r.channel == attempt.channel)
             .ok_or_else(|| {
-                StaffError::invalid("channel", format!("{} is not selectable", attempt.channel))
+                ServiceError::invalid("channel", format!("{} is not selectable", attempt.channel))
             })
     }
 
@@ -334,7 +334,7 @@ impl Dispatcher {
         .await?;
         let reference = call_tasks::call_reference(task);
         // Only under the lease: otherwise the task is not created (the transaction is dropped).
-        if outbox::record_sent(tx.conn(), attempt, CALL_QUEUE, phone, Some(&reference), now).await?
+        if settle::record_sent(tx.conn(), attempt, CALL_QUEUE, phone, Some(&reference), now).await?
         {
             tx.commit().await?;
         }
@@ -387,8 +387,8 @@ impl Dispatcher {
                     .to_string(),
             created_by: "outbox".into(),
         };
-        interactions::insert_one(tx.conn(), &row).await?;
-        let recorded = outbox::record_sent(
+        log::append(tx.conn(), vec![row.into()]).await?;
+        let recorded = settle::record_sent(
             tx.conn(),
             attempt,
             PORTAL_INBOX,
@@ -597,12 +597,12 @@ impl Dispatcher {
             contact_id,
             ..record
         });
-        interactions::insert_one(tx.conn(), &row).await?;
+        log::append(tx.conn(), vec![row.into()]).await?;
         match record.tried {
             Tried::Sent {
                 vendor_message_id, ..
             } => {
-                outbox::record_sent(
+                settle::record_sent(
                     tx.conn(),
                     attempt,
                     record.plugin.id(),
@@ -614,7 +614,7 @@ impl Dispatcher {
             }
             Tried::Failed(failure) => {
                 let detail = serde_json::to_value(failure).unwrap_or(Value::Null);
-                outbox::record_failed(tx.conn(), attempt, true, &detail, record.now).await?;
+                settle::record_failed(tx.conn(), attempt, true, &detail, record.now).await?;
             }
         }
         tx.commit().await
@@ -647,7 +647,7 @@ impl Dispatcher {
     ) -> Result<(), CarryError> {
         let detail = serde_json::to_value(failure).unwrap_or(Value::Null);
         let mut tx = self.store.begin_write().await?;
-        outbox::record_failed(tx.conn(), attempt, tried, &detail, now).await?;
+        settle::record_failed(tx.conn(), attempt, tried, &detail, now).await?;
         tx.commit().await?;
         self.wake.notify_one();
         Ok(())

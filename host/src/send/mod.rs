@@ -2,7 +2,8 @@
 //! its channels and stores it in the outbox with its first attempt; the [`dispatcher`] claims due
 //! attempts and hands each to its carrier — a plugin's `send`, the staff call queue or the portal
 //! inbox — records the result, retries with backoff and falls back to the next channel by
-//! [`policy`]. [`direct`] is the one-off path of `switchboard send`.
+//! [`policy`]; [`settle`] applies the vendor's later reports (and failures) to the outbox.
+//! [`direct`] is the one-off path of `switchboard send`.
 
 pub mod accept;
 mod carry;
@@ -11,6 +12,7 @@ pub mod direct;
 pub mod dispatcher;
 pub mod policy;
 mod rate;
+pub mod settle;
 
 pub use carry::Failure;
 pub use direct::{DirectMessage, SendError, SendReport, send_direct};
@@ -24,5 +26,5 @@ pub(crate) fn random_id(prefix: &str) -> String {
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
         bytes = now_ms().to_be_bytes();
     }
-    format!("{prefix}{}", crate::runtime::hex(&bytes))
+    format!("{prefix}{}", crate::hashing::hex(&bytes))
 }

@@ -1,7 +1,7 @@
 //! The outbox's rules, apart from storage: what a vendor's later event means for an attempt,
 //! which channel a message falls back to, and when a failed try is tried again.
 
-use crate::domain::{Channel, Outcome};
+use crate::domain::{AttemptStatus, Channel, Outcome};
 
 /// What an event about an attempt's message says about the attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,19 @@ pub fn verdict(outcome: Outcome) -> Option<Verdict> {
         | Outcome::Failed
         | Outcome::NoAnswer
         | Outcome::Busy => Some(Verdict::Missed),
+        _ => None,
+    }
+}
+
+/// What a verdict makes of an attempt in `status`, if it changes it: a reach delivers a sent
+/// attempt (or one that failed: the vendor's later word wins), a miss fails a sent one. An
+/// attempt not yet sent, or already settled, stays as it is.
+pub fn settled(status: AttemptStatus, found: Verdict) -> Option<AttemptStatus> {
+    match (status, found) {
+        (AttemptStatus::Sent | AttemptStatus::Failed, Verdict::Reached) => {
+            Some(AttemptStatus::Delivered)
+        }
+        (AttemptStatus::Sent, Verdict::Missed) => Some(AttemptStatus::Failed),
         _ => None,
     }
 }
@@ -95,6 +108,19 @@ mod tests {
         assert_eq!(verdict(Outcome::Deferred), None);
         assert_eq!(verdict(Outcome::Sent), None);
         assert_eq!(verdict(Outcome::Unsubscribed), None);
+    }
+
+    #[test]
+    fn a_reach_delivers_a_sent_or_failed_attempt_and_a_miss_fails_only_a_sent_one() {
+        use AttemptStatus::*;
+        assert_eq!(settled(Sent, Verdict::Reached), Some(Delivered));
+        assert_eq!(settled(Failed, Verdict::Reached), Some(Delivered));
+        assert_eq!(settled(Sent, Verdict::Missed), Some(Failed));
+        assert_eq!(settled(Failed, Verdict::Missed), None);
+        assert_eq!(settled(Delivered, Verdict::Missed), None);
+        assert_eq!(settled(Queued, Verdict::Reached), None);
+        assert_eq!(settled(InFlight, Verdict::Reached), None);
+        assert_eq!(settled(Cancelled, Verdict::Reached), None);
     }
 
     #[test]

@@ -5,11 +5,11 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::StaffError;
 use super::contacts::Contacts;
 use super::logging::{CallLog, CallOutcome, CallTaskLink, Logged};
 use crate::auth::Caller;
 use crate::domain::Direction;
+use crate::service_error::ServiceError;
 use crate::store::call_tasks::{self, CallTask};
 
 /// `?status=` of the queue listing.
@@ -41,12 +41,12 @@ pub struct CompletedTask {
 
 impl Contacts {
     /// The queue, most urgent and oldest first.
-    pub async fn call_tasks(&self, query: &TaskQuery) -> Result<Vec<CallTask>, StaffError> {
+    pub async fn call_tasks(&self, query: &TaskQuery) -> Result<Vec<CallTask>, ServiceError> {
         let statuses: Vec<&str> = match query.status.as_deref() {
             None => vec!["open", "claimed"],
             Some(status @ ("open" | "claimed" | "done" | "cancelled")) => vec![status],
             Some(_) => {
-                return Err(StaffError::invalid(
+                return Err(ServiceError::invalid(
                     "status",
                     "one of open, claimed, done, cancelled",
                 ));
@@ -54,7 +54,7 @@ impl Contacts {
         };
         let limit = query.limit.unwrap_or(100);
         if !(1..=500).contains(&limit) {
-            return Err(StaffError::invalid("limit", "between 1 and 500"));
+            return Err(ServiceError::invalid("limit", "between 1 and 500"));
         }
         let mut conn = self.store().reader().await?;
         Ok(call_tasks::list(&mut conn, &statuses, limit).await?)
@@ -66,12 +66,12 @@ impl Contacts {
         id: i64,
         caller: &Caller,
         now: i64,
-    ) -> Result<CallTask, StaffError> {
+    ) -> Result<CallTask, ServiceError> {
         let actor = caller.actor();
         let mut tx = self.store().begin_write().await?;
         let task = existing_task(tx.conn(), id).await?;
         if !call_tasks::claim(tx.conn(), id, &actor, now).await? {
-            return Err(StaffError::Conflict(format!(
+            return Err(ServiceError::Conflict(format!(
                 "call task {id} is {}{}",
                 task.status,
                 task.claimed_by
@@ -92,18 +92,18 @@ impl Contacts {
         outcome: &TaskOutcome,
         caller: &Caller,
         now: i64,
-    ) -> Result<CompletedTask, StaffError> {
+    ) -> Result<CompletedTask, ServiceError> {
         let mut tx = self.store().begin_write().await?;
         let task = existing_task(tx.conn(), id).await?;
         if !matches!(task.status.as_str(), "open" | "claimed") {
-            return Err(StaffError::Conflict(format!(
+            return Err(ServiceError::Conflict(format!(
                 "call task {id} is {}",
                 task.status
             )));
         }
         let actor = caller.actor();
         if let Some(holder) = task.claimed_by.as_deref().filter(|by| *by != actor) {
-            return Err(StaffError::Conflict(format!(
+            return Err(ServiceError::Conflict(format!(
                 "call task {id} is claimed by {holder}"
             )));
         }
@@ -145,10 +145,10 @@ impl Contacts {
     }
 }
 
-async fn existing_task(conn: &mut sqlx::AnyConnection, id: i64) -> Result<CallTask, StaffError> {
+async fn existing_task(conn: &mut sqlx::AnyConnection, id: i64) -> Result<CallTask, ServiceError> {
     call_tasks::get(conn, id)
         .await?
-        .ok_or(StaffError::NotFound {
+        .ok_or(ServiceError::NotFound {
             what: "call task",
             id,
         })

@@ -4,14 +4,15 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{StaffError, text_field};
 use crate::auth::Caller;
-use crate::domain::{Channel, Direction, Outcome};
-use crate::identity::{IdentityKey, IdentityKind};
-use crate::prefs::local_time;
+use crate::clock::local_time;
+use crate::domain::{Channel, Direction, IdentityKey, IdentityKind, Outcome, text_field};
+use crate::log;
+use crate::prefs::counting;
+use crate::service_error::ServiceError;
 use crate::store::contacts::{self, Contact, Identity, Moved, Search};
-use crate::store::interactions::{self, NewInteraction};
-use crate::store::{ServerKey, Store, audit, engagement, suppressions};
+use crate::store::interactions::NewInteraction;
+use crate::store::{ServerKey, Store, audit, suppressions};
 use sqlx::AnyConnection;
 
 /// An identifier as staff give it.
@@ -113,7 +114,7 @@ impl Contacts {
         &self,
         field: &str,
         input: &IdentityInput,
-    ) -> Result<IdentityKey, StaffError> {
+    ) -> Result<IdentityKey, ServiceError> {
         let key = match IdentityKind::parse(input.kind.trim()) {
             Some(IdentityKind::Email) => IdentityKey::email(&input.value),
             Some(IdentityKind::Phone) => {
@@ -121,24 +122,24 @@ impl Contacts {
             }
             Some(IdentityKind::External) => {
                 let system = input.system.as_deref().ok_or_else(|| {
-                    StaffError::invalid(format!("{field}.system"), "required for an external id")
+                    ServiceError::invalid(format!("{field}.system"), "required for an external id")
                 })?;
                 IdentityKey::external(system, &input.value)
             }
             None => {
-                return Err(StaffError::invalid(
+                return Err(ServiceError::invalid(
                     format!("{field}.kind"),
                     format!("{:?} is not email, phone or external", input.kind),
                 ));
             }
         };
-        key.map_err(|e| StaffError::identity(format!("{field}.value"), e))
+        key.map_err(|e| ServiceError::identity(format!("{field}.value"), e))
     }
 
     /// Normalizes a phone number given by staff.
-    pub fn phone_key(&self, field: &str, raw: &str) -> Result<IdentityKey, StaffError> {
+    pub fn phone_key(&self, field: &str, raw: &str) -> Result<IdentityKey, ServiceError> {
         IdentityKey::phone(raw, self.default_country_code.as_deref())
-            .map_err(|e| StaffError::identity(field, e))
+            .map_err(|e| ServiceError::identity(field, e))
     }
 
     pub async fn create(
@@ -146,7 +147,7 @@ impl Contacts {
         input: &NewContact,
         caller: &Caller,
         now: i64,
-    ) -> Result<ContactView, StaffError> {
+    ) -> Result<ContactView, ServiceError> {
         let name = text_field("display_name", input.display_name.as_deref(), 200)?;
         let timezone = timezone_field(input.timezone.as_deref())?;
         let keys = input
@@ -166,7 +167,7 @@ impl Contacts {
         Ok(view)
     }
 
-    pub async fn get(&self, id: i64) -> Result<ContactView, StaffError> {
+    pub async fn get(&self, id: i64) -> Result<ContactView, ServiceError> {
         let mut conn = self
             .store
             .pool()
@@ -181,7 +182,7 @@ impl Contacts {
         id: i64,
         patch: &ContactPatch,
         now: i64,
-    ) -> Result<ContactView, StaffError> {
+    ) -> Result<ContactView, ServiceError> {
         let name = patch
             .display_name
             .as_deref()
@@ -202,29 +203,29 @@ impl Contacts {
         )
         .await?;
         if !found {
-            return Err(StaffError::NotFound {
+            return Err(ServiceError::NotFound {
                 what: "contact",
                 id,
             });
         }
         if timezone.is_some() {
             // Engagement hours are counted in the contact's zone: count them again in the new one.
-            engagement::recount_contact(tx.conn(), id).await?;
+            counting::recount_contact(tx.conn(), id).await?;
         }
         let view = view(tx.conn(), id).await?;
         tx.commit().await?;
         Ok(view)
     }
 
-    pub async fn search(&self, query: &ContactQuery) -> Result<ContactPage, StaffError> {
+    pub async fn search(&self, query: &ContactQuery) -> Result<ContactPage, ServiceError> {
         let limit = query.limit.unwrap_or(50);
         if !(1..=200).contains(&limit) {
-            return Err(StaffError::invalid("limit", "between 1 and 200"));
+            return Err(ServiceError::invalid("limit", "between 1 and 200"));
         }
         let mut identities = Vec::new();
         if let Some(email) = &query.email {
             identities
-                .push(IdentityKey::email(email).map_err(|e| StaffError::identity("email", e))?);
+                .push(IdentityKey::email(email).map_err(|e| ServiceError::identity("email", e))?);
         }
         if let Some(phone) = &query.phone {
             identities.push(self.phone_key("phone", phone)?);
@@ -232,10 +233,10 @@ impl Contacts {
         if let Some(external) = &query.external_id {
             let (system, id) = external
                 .split_once(':')
-                .ok_or_else(|| StaffError::invalid("external_id", "expected system:id"))?;
+                .ok_or_else(|| ServiceError::invalid("external_id", "expected system:id"))?;
             identities.push(
                 IdentityKey::external(system, id)
-                    .map_err(|e| StaffError::identity("external_id", e))?,
+                    .map_err(|e| ServiceError::identity("external_id", e))?,
             );
         }
         let search = Search {
@@ -278,7 +279,7 @@ impl Contacts {
         input: &IdentityInput,
         caller: &Caller,
         now: i64,
-    ) -> Result<ContactView, StaffError> {
+    ) -> Result<ContactView, ServiceError> {
         let key = self.identity_key("identity", input)?;
         let mut tx = self.store.begin_write().await?;
         exists(tx.conn(), id).await?;
@@ -292,11 +293,11 @@ impl Contacts {
         &self,
         id: i64,
         identity_id: i64,
-    ) -> Result<ContactView, StaffError> {
+    ) -> Result<ContactView, ServiceError> {
         let mut tx = self.store.begin_write().await?;
         exists(tx.conn(), id).await?;
         if !contacts::remove_identity(tx.conn(), id, identity_id).await? {
-            return Err(StaffError::NotFound {
+            return Err(ServiceError::NotFound {
                 what: "identity",
                 id: identity_id,
             });
@@ -314,9 +315,9 @@ impl Contacts {
         merged: i64,
         caller: &Caller,
         now: i64,
-    ) -> Result<MergeReport, StaffError> {
+    ) -> Result<MergeReport, ServiceError> {
         if survivor == merged {
-            return Err(StaffError::invalid(
+            return Err(ServiceError::invalid(
                 "merge_id",
                 "a contact cannot be merged into itself",
             ));
@@ -326,6 +327,8 @@ impl Contacts {
         referenced(tx.conn(), merged, "merge_id").await?;
         let actor = caller.actor();
         let moved = contacts::merge(tx.conn(), survivor, merged, &actor, now).await?;
+        // The survivor's counters are recounted from its now-larger log.
+        counting::recount_contact(tx.conn(), survivor).await?;
         let detail = serde_json::json!({ "merged_id": merged, "moved": moved });
         let record = NewInteraction {
             contact_id: Some(survivor),
@@ -349,7 +352,7 @@ impl Contacts {
             metadata: detail.to_string(),
             created_by: actor.clone(),
         };
-        interactions::insert_new(tx.conn(), &[record]).await?;
+        log::append(tx.conn(), vec![record.into()]).await?;
         audit::record(
             tx.conn(),
             now,
@@ -378,12 +381,12 @@ async fn link(
     key: &IdentityKey,
     actor: &str,
     now: i64,
-) -> Result<(), StaffError> {
+) -> Result<(), ServiceError> {
     let owners = contacts::owners(conn, std::slice::from_ref(key)).await?;
     match owners.get(key) {
         Some(owner) if *owner == contact_id => return Ok(()),
         Some(owner) => {
-            return Err(StaffError::Conflict(format!(
+            return Err(ServiceError::Conflict(format!(
                 "{} {} belongs to contact {owner}; merge the contacts instead",
                 key.kind.as_str(),
                 key.value
@@ -397,11 +400,13 @@ async fn link(
 }
 
 /// Fails with 404 unless the contact exists.
-pub(crate) async fn exists(conn: &mut AnyConnection, id: i64) -> Result<Contact, StaffError> {
-    contacts::get(conn, id).await?.ok_or(StaffError::NotFound {
-        what: "contact",
-        id,
-    })
+pub(crate) async fn exists(conn: &mut AnyConnection, id: i64) -> Result<Contact, ServiceError> {
+    contacts::get(conn, id)
+        .await?
+        .ok_or(ServiceError::NotFound {
+            what: "contact",
+            id,
+        })
 }
 
 /// Fails with 422 naming `field` unless the contact a request body refers to exists (404 is for
@@ -410,13 +415,13 @@ pub(crate) async fn referenced(
     conn: &mut AnyConnection,
     id: i64,
     field: &str,
-) -> Result<Contact, StaffError> {
+) -> Result<Contact, ServiceError> {
     contacts::get(conn, id)
         .await?
-        .ok_or_else(|| StaffError::invalid(field, format!("contact {id} does not exist")))
+        .ok_or_else(|| ServiceError::invalid(field, format!("contact {id} does not exist")))
 }
 
-pub(crate) async fn view(conn: &mut AnyConnection, id: i64) -> Result<ContactView, StaffError> {
+pub(crate) async fn view(conn: &mut AnyConnection, id: i64) -> Result<ContactView, ServiceError> {
     let contact = exists(conn, id).await?;
     let identities = contacts::identity_rows(conn, id).await?;
     Ok(ContactView {
@@ -427,18 +432,19 @@ pub(crate) async fn view(conn: &mut AnyConnection, id: i64) -> Result<ContactVie
 
 /// A zone in the IANA database (`UTC`, `Europe/Madrid`, `America/Argentina/Salta`), as written
 /// there.
-fn timezone_field(value: Option<&str>) -> Result<Option<String>, StaffError> {
+fn timezone_field(value: Option<&str>) -> Result<Option<String>, ServiceError> {
     let Some(tz) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let zone = local_time::zone(tz).map_err(|e| StaffError::invalid("timezone", e.to_string()))?;
+    let zone =
+        local_time::zone(tz).map_err(|e| ServiceError::invalid("timezone", e.to_string()))?;
     Ok(Some(zone.iana_name().unwrap_or(tz).to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing;
+    use crate::store::{interactions, testing};
     use std::collections::BTreeSet;
 
     fn caller() -> Caller {
@@ -493,7 +499,7 @@ mod tests {
             )
             .await;
         assert!(
-            matches!(bad, Err(StaffError::Invalid { field, .. }) if field == "identities[1].value")
+            matches!(bad, Err(ServiceError::Invalid { field, .. }) if field == "identities[1].value")
         );
 
         let ben = contacts
@@ -508,7 +514,7 @@ mod tests {
                 4,
             )
             .await;
-        assert!(matches!(taken, Err(StaffError::Conflict(_))));
+        assert!(matches!(taken, Err(ServiceError::Conflict(_))));
     }
 
     #[tokio::test]
@@ -545,7 +551,7 @@ mod tests {
         assert_eq!(report.survivor.identities.len(), 2);
         assert!(matches!(
             contacts.get(b.contact.id).await,
-            Err(StaffError::NotFound { .. })
+            Err(ServiceError::NotFound { .. })
         ));
         let mut tx = store.begin_write().await.unwrap();
         let redirect = contacts::merged_into(tx.conn(), &[b.contact.id])

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::StaffError;
 use super::contacts::{ContactView, view};
 use super::timeline::{TimelineEntry, TimelineQuery, entry, page};
 use crate::domain::{Channel, Outcome};
+use crate::service_error::ServiceError;
 use crate::store::intents::{self, Intent};
 use crate::store::interactions::{self, TimelineFilter};
 use crate::store::{Store, StoreError};
@@ -47,7 +47,7 @@ pub struct ContactContext {
     pub engages_most_on: Vec<Channel>,
 }
 
-pub async fn context(store: &Store, contact_id: i64) -> Result<ContactContext, StaffError> {
+pub async fn context(store: &Store, contact_id: i64) -> Result<ContactContext, ServiceError> {
     let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
     let contact = view(&mut conn, contact_id).await?;
     let open_intents = intents::of_contact(&mut conn, contact_id, true).await?;

@@ -22,9 +22,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::StaffError;
 use super::contacts::Contacts;
-use crate::identity::{IdentityKey, IdentityKind};
+use crate::domain::{IdentityKey, IdentityKind};
+use crate::service_error::ServiceError;
 use crate::store::StoreError;
 use crate::store::contacts;
 
@@ -222,10 +222,10 @@ pub async fn identify(
     contacts_api: &Contacts,
     settings: &IdentifySettings,
     request: &IdentifyRequest,
-) -> Result<IdentifyResponse, StaffError> {
+) -> Result<IdentifyResponse, ServiceError> {
     let hints = hints(contacts_api, settings, request)?;
     if hints.is_empty() && request.name.is_none() {
-        return Err(StaffError::invalid(
+        return Err(ServiceError::invalid(
             "phone",
             "give at least one of phone, email, external_ids or name",
         ));
@@ -269,10 +269,10 @@ fn hints(
     contacts_api: &Contacts,
     settings: &IdentifySettings,
     request: &IdentifyRequest,
-) -> Result<Vec<Hint>, StaffError> {
+) -> Result<Vec<Hint>, ServiceError> {
     for field in request.last_seen_days.keys() {
         if !matches!(field.as_str(), "phone" | "email" | "external_id") {
-            return Err(StaffError::invalid(
+            return Err(ServiceError::invalid(
                 format!("last_seen_days.{field}"),
                 "expected phone, email or external_id",
             ));
@@ -283,7 +283,7 @@ fn hints(
         .iter()
         .find(|(_, d)| !d.is_finite() || **d < 0.0)
     {
-        return Err(StaffError::invalid(
+        return Err(ServiceError::invalid(
             format!("last_seen_days.{field}"),
             format!("{days} is not a number of days"),
         ));
@@ -301,7 +301,7 @@ fn hints(
     if let Some(email) = request.email.as_deref() {
         hints.push(Hint {
             field: "email".into(),
-            key: IdentityKey::email(email).map_err(|e| StaffError::identity("email", e))?,
+            key: IdentityKey::email(email).map_err(|e| ServiceError::identity("email", e))?,
             model: settings.email,
             age_days: age("email"),
         });
@@ -310,7 +310,7 @@ fn hints(
         let field = format!("external_ids.{system}");
         hints.push(Hint {
             field: format!("external_id:{system}"),
-            key: IdentityKey::external(system, id).map_err(|e| StaffError::identity(field, e))?,
+            key: IdentityKey::external(system, id).map_err(|e| ServiceError::identity(field, e))?,
             model: settings.external_id,
             age_days: age("external_id"),
         });

@@ -6,8 +6,8 @@ use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
 use super::contacts::exists;
-use super::{StaffError, required_text, text_field};
-use crate::domain::Channel;
+use crate::domain::{Channel, required_text, text_field};
+use crate::service_error::ServiceError;
 use crate::store::intents::{self, Intent};
 use crate::store::{Store, StoreError};
 
@@ -43,13 +43,13 @@ pub struct IntentQuery {
 }
 
 /// The checked form of an intent name: lowercase words joined by `_`.
-pub(crate) fn intent_name(raw: &str) -> Result<String, StaffError> {
+pub(crate) fn intent_name(raw: &str) -> Result<String, ServiceError> {
     let name = required_text("intent", raw, 100)?.to_lowercase();
     if !name
         .chars()
         .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '))
     {
-        return Err(StaffError::invalid(
+        return Err(ServiceError::invalid(
             "intent",
             "letters, digits, spaces, `_`, `-` and `.` only",
         ));
@@ -104,11 +104,11 @@ pub async fn raise_for(
     input: &IntentInput,
     actor: &str,
     now: i64,
-) -> Result<Intent, StaffError> {
+) -> Result<Intent, ServiceError> {
     let name = intent_name(&input.intent)?;
     let summary = text_field("summary", input.summary.as_deref(), 2000)?;
     if input.channel == Channel::System {
-        return Err(StaffError::invalid(
+        return Err(ServiceError::invalid(
             "channel",
             "an intent comes up on a real channel",
         ));
@@ -135,7 +135,7 @@ pub async fn update(
     id: i64,
     patch: &IntentPatch,
     now: i64,
-) -> Result<Intent, StaffError> {
+) -> Result<Intent, ServiceError> {
     let summary = patch
         .summary
         .as_deref()
@@ -145,7 +145,7 @@ pub async fn update(
     if let Some(status) = status
         && !matches!(status, "open" | "resolved")
     {
-        return Err(StaffError::invalid(
+        return Err(ServiceError::invalid(
             "status",
             format!("{status:?} is not open or resolved"),
         ));
@@ -153,7 +153,7 @@ pub async fn update(
     let mut tx = store.begin_write().await?;
     let mut intent = intents::get(tx.conn(), id)
         .await?
-        .ok_or(StaffError::NotFound { what: "intent", id })?;
+        .ok_or(ServiceError::NotFound { what: "intent", id })?;
     if let Some(status) = status
         && status != intent.status
     {
@@ -174,12 +174,12 @@ pub async fn list(
     store: &Store,
     contact_id: i64,
     query: &IntentQuery,
-) -> Result<Vec<Intent>, StaffError> {
+) -> Result<Vec<Intent>, ServiceError> {
     let only_open = match query.status.as_deref() {
         None | Some("open") => true,
         Some("all") => false,
         Some(other) => {
-            return Err(StaffError::invalid(
+            return Err(ServiceError::invalid(
                 "status",
                 format!("{other:?} is not open or all"),
             ));

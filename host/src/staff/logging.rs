@@ -8,11 +8,12 @@ use utoipa::ToSchema;
 
 use super::contacts::{Contacts, referenced};
 use super::intents::{intent_name, raise};
-use super::{StaffError, required_text, text_field};
 use crate::auth::Caller;
-use crate::domain::{Channel, Direction, Outcome};
-use crate::identity::{Hints, Linking, Subject, resolve_batch};
-use crate::store::interactions::{self, NewInteraction};
+use crate::domain::{Channel, Direction, Hints, Outcome, required_text, text_field};
+use crate::identity::{Linking, Subject, resolve_batch};
+use crate::log;
+use crate::service_error::ServiceError;
+use crate::store::interactions::NewInteraction;
 
 /// Most attendees or VoIP records in one request.
 pub const MAX_BATCH: usize = 5_000;
@@ -146,7 +147,7 @@ impl Contacts {
         call: &CallLog,
         caller: &Caller,
         now: i64,
-    ) -> Result<Logged, StaffError> {
+    ) -> Result<Logged, ServiceError> {
         let mut tx = self.store().begin_write().await?;
         let logged = self.record_call(tx.conn(), call, None, caller, now).await?;
         tx.commit().await?;
@@ -162,7 +163,7 @@ impl Contacts {
         task: Option<&CallTaskLink>,
         caller: &Caller,
         now: i64,
-    ) -> Result<Logged, StaffError> {
+    ) -> Result<Logged, ServiceError> {
         let notes = text_field("notes", call.notes.as_deref(), 10_000)?;
         let called_by = text_field("called_by", call.called_by.as_deref(), 200)?
             .unwrap_or_else(|| caller.key_name.clone());
@@ -224,10 +225,10 @@ impl Contacts {
         batch: &VoipBatch,
         caller: &Caller,
         now: i64,
-    ) -> Result<Logged, StaffError> {
+    ) -> Result<Logged, ServiceError> {
         let system = system_name(&batch.system)?;
         if batch.records.is_empty() || batch.records.len() > MAX_BATCH {
-            return Err(StaffError::invalid(
+            return Err(ServiceError::invalid(
                 "records",
                 format!("1 to {MAX_BATCH} records"),
             ));
@@ -309,12 +310,12 @@ impl Contacts {
         event: &Attendance,
         caller: &Caller,
         now: i64,
-    ) -> Result<Logged, StaffError> {
+    ) -> Result<Logged, ServiceError> {
         let name = required_text("event_name", &event.event_name, 200)?;
         let date = event_date(&event.event_date)?;
         let occurred_at = when("occurred_at", event.occurred_at, now)?;
         if event.attendees.is_empty() || event.attendees.len() > MAX_BATCH {
-            return Err(StaffError::invalid(
+            return Err(ServiceError::invalid(
                 "attendees",
                 format!("1 to {MAX_BATCH} contact ids"),
             ));
@@ -351,7 +352,7 @@ impl Contacts {
         talk: &Conversation,
         caller: &Caller,
         now: i64,
-    ) -> Result<Logged, StaffError> {
+    ) -> Result<Logged, ServiceError> {
         let notes = text_field("notes", talk.notes.as_deref(), 10_000)?;
         let occurred_at = when("occurred_at", talk.occurred_at, now)?;
         let intent = talk.intent.as_deref().map(intent_name).transpose()?;
@@ -401,14 +402,14 @@ impl Contacts {
         &self,
         contact_id: Option<i64>,
         phone: Option<&str>,
-    ) -> Result<Hints, StaffError> {
+    ) -> Result<Hints, ServiceError> {
         let identities = phone
             .map(|p| self.phone_key("phone", p))
             .transpose()?
             .into_iter()
             .collect();
         if contact_id.is_none() && phone.is_none() {
-            return Err(StaffError::invalid(
+            return Err(ServiceError::invalid(
                 "contact_id",
                 "give contact_id or phone",
             ));
@@ -429,7 +430,7 @@ impl Contacts {
         occurred_at: i64,
         caller: &Caller,
         now: i64,
-    ) -> Result<i64, StaffError> {
+    ) -> Result<i64, ServiceError> {
         if let Some(id) = hints.contact_id {
             referenced(conn, id, "contact_id").await?;
         }
@@ -450,14 +451,14 @@ impl Contacts {
         )
         .await?;
         match resolved.first() {
-            Some(r) if r.suppressed => Err(StaffError::Conflict(
+            Some(r) if r.suppressed => Err(ServiceError::Conflict(
                 "this number belonged to an erased person; create the contact explicitly first"
                     .into(),
             )),
             Some(r) => r
                 .contact_id
-                .ok_or_else(|| StaffError::invalid("contact_id", "give contact_id or phone")),
-            None => Err(StaffError::invalid(
+                .ok_or_else(|| ServiceError::invalid("contact_id", "give contact_id or phone")),
+            None => Err(ServiceError::invalid(
                 "contact_id",
                 "give contact_id or phone",
             )),
@@ -498,13 +499,18 @@ fn staff_row(
     }
 }
 
-async fn insert(conn: &mut AnyConnection, rows: Vec<NewInteraction>) -> Result<Logged, StaffError> {
+/// Appends the rows one by one, so that each is known to be new or a repeat.
+async fn insert(
+    conn: &mut AnyConnection,
+    rows: Vec<NewInteraction>,
+) -> Result<Logged, ServiceError> {
     let mut logged = Logged::default();
     for row in rows {
-        match interactions::insert_one(conn, &row).await? {
+        let contact_id = row.contact_id.unwrap_or_default();
+        match log::append(conn, vec![row.into()]).await?.ids().first() {
             Some(id) => {
-                logged.interaction_ids.push(id);
-                logged.contact_ids.push(row.contact_id.unwrap_or_default());
+                logged.interaction_ids.push(*id);
+                logged.contact_ids.push(contact_id);
             }
             None => logged.duplicates += 1,
         }
@@ -513,14 +519,14 @@ async fn insert(conn: &mut AnyConnection, rows: Vec<NewInteraction>) -> Result<L
 }
 
 /// A VoIP system's name, lowercase.
-fn system_name(raw: &str) -> Result<String, StaffError> {
+fn system_name(raw: &str) -> Result<String, ServiceError> {
     let name = raw.trim().to_ascii_lowercase();
     let ok = (1..=40).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
     if !ok {
-        return Err(StaffError::invalid(
+        return Err(ServiceError::invalid(
             "system",
             "1 to 40 letters, digits, `_`, `-` or `.`",
         ));
@@ -529,11 +535,11 @@ fn system_name(raw: &str) -> Result<String, StaffError> {
 }
 
 /// A time given by staff: not before 2000, not more than a day ahead.
-fn when(field: &str, at: Option<i64>, now: i64) -> Result<i64, StaffError> {
+fn when(field: &str, at: Option<i64>, now: i64) -> Result<i64, ServiceError> {
     let Some(at) = at else { return Ok(now) };
     const YEAR_2000_MS: i64 = 946_684_800_000;
     if at < YEAR_2000_MS || at > now + 86_400_000 {
-        return Err(StaffError::invalid(
+        return Err(ServiceError::invalid(
             field,
             "milliseconds since the epoch, not in the future",
         ));
@@ -542,9 +548,9 @@ fn when(field: &str, at: Option<i64>, now: i64) -> Result<i64, StaffError> {
 }
 
 /// `YYYY-MM-DD` with a real month and day.
-fn event_date(text: &str) -> Result<String, StaffError> {
+fn event_date(text: &str) -> Result<String, ServiceError> {
     let bad = || {
-        StaffError::invalid(
+        ServiceError::invalid(
             "event_date",
             format!("{text:?} is not a date like 2026-11-20"),
         )

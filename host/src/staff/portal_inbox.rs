@@ -3,17 +3,21 @@
 
 use serde_json::json;
 
-use super::StaffError;
 use super::contacts::{Contacts, referenced};
 use crate::auth::Caller;
 use crate::domain::{Channel, Direction, Outcome};
+use crate::log;
 use crate::send::dispatcher::PORTAL_INBOX;
-use crate::store::interactions::{self, NewInteraction};
+use crate::service_error::ServiceError;
+use crate::store::interactions::NewInteraction;
 use crate::store::portal_inbox::{self, PortalMessage};
 
 impl Contacts {
     /// A contact's portal inbox, newest first.
-    pub async fn portal_messages(&self, contact_id: i64) -> Result<Vec<PortalMessage>, StaffError> {
+    pub async fn portal_messages(
+        &self,
+        contact_id: i64,
+    ) -> Result<Vec<PortalMessage>, ServiceError> {
         let mut conn = self.store().reader().await?;
         referenced(&mut conn, contact_id, "id").await?;
         Ok(portal_inbox::list(&mut conn, contact_id).await?)
@@ -27,7 +31,7 @@ impl Contacts {
         message_id: &str,
         caller: &Caller,
         now: i64,
-    ) -> Result<PortalMessage, StaffError> {
+    ) -> Result<PortalMessage, ServiceError> {
         let mut tx = self.store().begin_write().await?;
         let message = inbox_message(tx.conn(), contact_id, message_id).await?;
         if message.read_at.is_none() {
@@ -54,7 +58,7 @@ impl Contacts {
                 metadata: json!({ "message_id": message_id }).to_string(),
                 created_by: caller.actor(),
             };
-            interactions::insert_one(tx.conn(), &row).await?;
+            log::append(tx.conn(), vec![row.into()]).await?;
         }
         let message = inbox_message(tx.conn(), contact_id, message_id).await?;
         tx.commit().await?;
@@ -67,10 +71,10 @@ async fn inbox_message(
     conn: &mut sqlx::AnyConnection,
     contact_id: i64,
     message_id: &str,
-) -> Result<PortalMessage, StaffError> {
+) -> Result<PortalMessage, ServiceError> {
     portal_inbox::get(conn, contact_id, message_id)
         .await?
-        .ok_or_else(|| StaffError::Unknown {
+        .ok_or_else(|| ServiceError::Unknown {
             what: "portal message of this contact",
             name: message_id.to_string(),
         })

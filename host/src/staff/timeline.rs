@@ -5,9 +5,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::StaffError;
 use super::contacts::exists;
 use crate::domain::{Channel, Direction, Outcome};
+use crate::service_error::ServiceError;
 use crate::store::interactions::{self, Interaction, TimelineFilter};
 use crate::store::{Store, StoreError};
 
@@ -64,16 +64,16 @@ pub async fn page(
     store: &Store,
     contact_id: i64,
     query: &TimelineQuery,
-) -> Result<TimelinePage, StaffError> {
+) -> Result<TimelinePage, ServiceError> {
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(StaffError::invalid("limit", "between 1 and 200"));
+        return Err(ServiceError::invalid("limit", "between 1 and 200"));
     }
     let filter = TimelineFilter {
         channels: list(query.channel.as_deref())
             .map(|c| {
                 Channel::parse(c).ok_or_else(|| {
-                    StaffError::invalid("channel", format!("{c:?} is not a channel"))
+                    ServiceError::invalid("channel", format!("{c:?} is not a channel"))
                 })
             })
             .collect::<Result<_, _>>()?,
@@ -165,8 +165,8 @@ fn encode_cursor(at: i64, id: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}:{id}"))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, i64), StaffError> {
-    let bad = || StaffError::invalid("cursor", "not a cursor from this timeline");
+fn decode_cursor(cursor: &str) -> Result<(i64, i64), ServiceError> {
+    let bad = || ServiceError::invalid("cursor", "not a cursor from this timeline");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| bad())?;

@@ -7,106 +7,7 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::StoreError;
-use crate::domain::{Channel, Outcome};
-use crate::prefs::tally::LoggedEvent;
-
-/// Opted in or out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ConsentStatus {
-    OptedIn,
-    OptedOut,
-}
-
-impl ConsentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConsentStatus::OptedIn => "opted_in",
-            ConsentStatus::OptedOut => "opted_out",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "opted_in" => Some(ConsentStatus::OptedIn),
-            "opted_out" => Some(ConsentStatus::OptedOut),
-            _ => None,
-        }
-    }
-}
-
-/// Where a consent change came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ConsentSource {
-    /// An inbound STOP (or another opt-out keyword).
-    InboundStop,
-    /// An inbound START (or another opt-in keyword).
-    InboundStart,
-    Unsubscribe,
-    Resubscribe,
-    SpamReport,
-    /// Staff, on the person's word.
-    Staff,
-    /// The person, in the portal's preference centre.
-    PreferenceCentre,
-}
-
-impl ConsentSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConsentSource::InboundStop => "inbound_stop",
-            ConsentSource::InboundStart => "inbound_start",
-            ConsentSource::Unsubscribe => "unsubscribe",
-            ConsentSource::Resubscribe => "resubscribe",
-            ConsentSource::SpamReport => "spam_report",
-            ConsentSource::Staff => "staff",
-            ConsentSource::PreferenceCentre => "preference_centre",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [
-            ConsentSource::InboundStop,
-            ConsentSource::InboundStart,
-            ConsentSource::Unsubscribe,
-            ConsentSource::Resubscribe,
-            ConsentSource::SpamReport,
-            ConsentSource::Staff,
-            ConsentSource::PreferenceCentre,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
-    /// How a reason names it: "opted out via STOP".
-    pub fn describe(self) -> &'static str {
-        match self {
-            ConsentSource::InboundStop => "STOP",
-            ConsentSource::InboundStart => "START",
-            ConsentSource::Unsubscribe => "unsubscribe",
-            ConsentSource::Resubscribe => "resubscribe",
-            ConsentSource::SpamReport => "spam report",
-            ConsentSource::Staff => "staff",
-            ConsentSource::PreferenceCentre => "the preference centre",
-        }
-    }
-}
-
-/// What an interaction says about consent, if anything.
-pub fn consent_in(event: &LoggedEvent) -> Option<(ConsentStatus, ConsentSource)> {
-    if event.channel == Channel::System {
-        return None;
-    }
-    match event.outcome {
-        Outcome::OptedOut => Some((ConsentStatus::OptedOut, ConsentSource::InboundStop)),
-        Outcome::OptedIn => Some((ConsentStatus::OptedIn, ConsentSource::InboundStart)),
-        Outcome::Unsubscribed => Some((ConsentStatus::OptedOut, ConsentSource::Unsubscribe)),
-        Outcome::Resubscribed => Some((ConsentStatus::OptedIn, ConsentSource::Resubscribe)),
-        Outcome::SpamReported => Some((ConsentStatus::OptedOut, ConsentSource::SpamReport)),
-        _ => None,
-    }
-}
+use crate::domain::{Channel, ConsentSource, ConsentStatus};
 
 /// A new ledger entry.
 #[derive(Debug, Clone)]
@@ -167,29 +68,26 @@ pub async fn add(
     Ok(id)
 }
 
-/// Records the consent changes among interactions just added to the log, each with the
-/// interaction (and its raw webhook) as evidence.
-pub async fn record_observed(
+/// Adds an entry taken from a logged interaction: its contact, channel and time, who recorded it
+/// and its raw webhook, with the interaction as evidence.
+pub async fn add_from_interaction(
     conn: &mut AnyConnection,
-    events: &[LoggedEvent],
+    interaction_id: i64,
+    status: ConsentStatus,
+    source: ConsentSource,
 ) -> Result<(), StoreError> {
-    for event in events {
-        let Some((status, source)) = consent_in(event) else {
-            continue;
-        };
-        sqlx::query(
-            "INSERT INTO consent_events (contact_id, channel, status, source, occurred_at,
-                 recorded_at, recorded_by, interaction_id, raw_webhook_id)
-             SELECT contact_id, channel, $2, $3, occurred_at, received_at, created_by, id,
-                    raw_webhook_id
-             FROM interaction_log WHERE id = $1",
-        )
-        .bind(event.id)
-        .bind(status.as_str())
-        .bind(source.as_str())
-        .execute(&mut *conn)
-        .await?;
-    }
+    sqlx::query(
+        "INSERT INTO consent_events (contact_id, channel, status, source, occurred_at,
+             recorded_at, recorded_by, interaction_id, raw_webhook_id)
+         SELECT contact_id, channel, $2, $3, occurred_at, received_at, created_by, id,
+                raw_webhook_id
+         FROM interaction_log WHERE id = $1",
+    )
+    .bind(interaction_id)
+    .bind(status.as_str())
+    .bind(source.as_str())
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

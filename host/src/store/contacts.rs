@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::StoreError;
 use super::sql::{Params, dynamic};
-use crate::identity::{IdentityKey, IdentityKind};
+use crate::domain::{IdentityKey, IdentityKind};
 
 /// Which of `ids` are contacts.
 pub async fn existing(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i64>, StoreError> {
@@ -429,8 +429,6 @@ pub async fn merge(
     .execute(&mut *conn)
     .await?;
     delete(conn, merged).await?;
-    // The survivor's counters are recounted from its now-larger log.
-    super::engagement::recount_contact(conn, survivor).await?;
     Ok(moved)
 }
 

@@ -11,9 +11,8 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe};
 
 use super::engagement::{self, EVENT_COLUMNS};
 use super::sql::{Params, dynamic};
-use super::{Store, StoreError, consent, outbox};
-use crate::domain::{Channel, Direction, Outcome};
-use crate::prefs::tally::LoggedEvent;
+use super::{Store, StoreError};
+use crate::domain::{Channel, Direction, LoggedEvent, Outcome};
 
 /// A row to add to the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +68,7 @@ const COLUMN_COUNT: usize = 17;
 const ROWS_PER_STATEMENT: usize = 200;
 
 impl NewInteraction {
-    /// What the engagement counters learn from this row once it is logged with id `id`; `None`
-    /// for a row about no one.
+    /// What this row tells once it is logged with id `id`; `None` for a row about no one.
     fn event(&self, id: i64) -> Option<LoggedEvent> {
         Some(LoggedEvent {
             id,
@@ -85,13 +83,20 @@ impl NewInteraction {
     }
 }
 
-/// Which rows [`insert_new`] added, by the raw webhook they came in.
+/// Which rows [`insert_new`] added: how many by the raw webhook they came in, and what those
+/// about someone tell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inserted {
     by_webhook: HashMap<Option<i64>, u64>,
+    events: Vec<LoggedEvent>,
 }
 
 impl Inserted {
+    /// The added rows about someone, in log order.
+    pub fn events(&self) -> &[LoggedEvent] {
+        &self.events
+    }
+
     /// How many rows were added in all.
     pub fn total(&self) -> u64 {
         self.by_webhook.values().sum()
@@ -107,18 +112,20 @@ impl Inserted {
 }
 
 /// Adds rows, skipping any whose `(external_system, vendor_event_id)` is already in the log (or
-/// earlier in `rows`), and counts the added ones into the engagement counters and the consent
-/// ledger in the same transaction.
+/// earlier in `rows`), and says which went in. Only inserts: what a new interaction sets off is
+/// the log's business (`log::append`, the one way the application adds to the log).
 pub async fn insert_new(
     conn: &mut AnyConnection,
     rows: &[NewInteraction],
 ) -> Result<Inserted, StoreError> {
-    let (inserted, events) = if conn.backend_name() == "SQLite" {
+    // One row comes back from its INSERT cheaper than it is accounted for by three more reads.
+    let (mut inserted, mut events) = if conn.backend_name() == "SQLite" && rows.len() > 1 {
         insert_then_account(conn, rows).await?
     } else {
         insert_returning(conn, rows).await?
     };
-    observe(conn, events).await?;
+    events.sort_by_key(|e| e.id);
+    inserted.events = events;
     Ok(inserted)
 }
 
@@ -265,40 +272,6 @@ async fn read_back_since(
     Ok((inserted, events))
 }
 
-/// Adds one row unless its `(external_system, vendor_event_id)` is already in the log, counting
-/// it like [`insert_new`]; returns its id, or `None` for a repeat.
-pub async fn insert_one(
-    conn: &mut AnyConnection,
-    row: &NewInteraction,
-) -> Result<Option<i64>, StoreError> {
-    let sql = format!(
-        "INSERT INTO interaction_log ({COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING
-         RETURNING {EVENT_COLUMNS}",
-        Params::for_connection(conn).list(COLUMN_COUNT)
-    );
-    let Some(row) = bind_row(dynamic(sql), row)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let id: i64 = row.try_get("id")?;
-    observe(
-        conn,
-        engagement::attributed_event(&row)?.into_iter().collect(),
-    )
-    .await?;
-    Ok(Some(id))
-}
-
-/// What every new row feeds: the engagement counters, the consent ledger, and the outbox (a
-/// bounce or delivery settles the attempt it is about).
-async fn observe(conn: &mut AnyConnection, events: Vec<LoggedEvent>) -> Result<(), StoreError> {
-    let events = engagement::count_new(conn, events).await?;
-    consent::record_observed(conn, &events).await?;
-    outbox::observe(conn, &events).await
-}
-
 /// Binds a row's values in [`COLUMNS`] order.
 fn bind_row(
     query: Query<'static, Any, AnyArguments>,
@@ -380,29 +353,27 @@ pub async fn count_of_contact(
     Ok(count.max(0) as u64)
 }
 
-/// The interaction of a raw webhook for a contact with this vendor event id (or, without one,
-/// message id): the evidence behind what the webhook changed.
-pub async fn find_in_webhook(
+/// The outcomes the log holds for a vendor message on a channel, in log order (those it cannot
+/// read are left out).
+pub async fn outcomes_of_message(
     conn: &mut AnyConnection,
-    raw_webhook_id: i64,
-    contact_id: i64,
-    vendor_event_id: Option<&str>,
-    vendor_message_id: Option<&str>,
-) -> Result<Option<i64>, StoreError> {
-    let id = sqlx::query_scalar(
-        "SELECT id FROM interaction_log
-         WHERE raw_webhook_id = $1 AND contact_id = $2
-           AND ($3 IS NULL OR vendor_event_id = $3)
-           AND ($4 IS NULL OR vendor_message_id = $4)
-         ORDER BY id LIMIT 1",
+    channel: Channel,
+    vendor_message_id: &str,
+) -> Result<Vec<Outcome>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT outcome FROM interaction_log
+         WHERE vendor_message_id = $1 AND channel = $2 ORDER BY id",
     )
-    .bind(raw_webhook_id)
-    .bind(contact_id)
-    .bind(vendor_event_id)
     .bind(vendor_message_id)
-    .fetch_optional(conn)
+    .bind(channel.as_str())
+    .fetch_all(conn)
     .await?;
-    Ok(id)
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let outcome: String = row.try_get("outcome")?;
+        outcomes.extend(Outcome::parse(&outcome));
+    }
+    Ok(outcomes)
 }
 
 /// What the log already knows about a message.
@@ -668,20 +639,35 @@ pub(crate) mod tests {
         tx.commit().await.unwrap();
     }
 
-    /// The id of the logged row of `event_id`, and the interaction each consent entry points at.
-    async fn ids_and_consent(conn: &mut AnyConnection, event_id: &str) -> (i64, Vec<i64>) {
+    /// The id of the logged row of `event_id`, and the ids the unsubscribes among `inserted`'s
+    /// events carry.
+    async fn ids_and_unsubscribes(
+        conn: &mut AnyConnection,
+        event_id: &str,
+        inserted: &Inserted,
+    ) -> (i64, Vec<i64>) {
         let id: i64 =
             sqlx::query_scalar("SELECT id FROM interaction_log WHERE vendor_event_id = $1")
                 .bind(event_id)
                 .fetch_one(&mut *conn)
                 .await
                 .unwrap();
-        let pointed: Vec<i64> =
-            sqlx::query_scalar("SELECT interaction_id FROM consent_events ORDER BY id")
-                .fetch_all(&mut *conn)
-                .await
-                .unwrap();
-        (id, pointed)
+        let carried = inserted
+            .events()
+            .iter()
+            .filter(|e| e.outcome == Outcome::Unsubscribed)
+            .map(|e| e.id)
+            .collect();
+        (id, carried)
+    }
+
+    /// The ids of a contact's rows, in log order.
+    async fn ids_of(conn: &mut AnyConnection, contact: i64) -> Vec<i64> {
+        sqlx::query_scalar("SELECT id FROM interaction_log WHERE contact_id = $1 ORDER BY id")
+            .bind(contact)
+            .fetch_all(conn)
+            .await
+            .unwrap()
     }
 
     /// A batch whose third row is an unsubscribe by `contact`, the rest deliveries to them.
@@ -714,13 +700,16 @@ pub(crate) mod tests {
         .unwrap();
 
         let rows = batch_with_unsubscribe(contact, "a");
-        assert_eq!(insert_new(tx.conn(), &rows).await.unwrap().total(), 5);
-        let (id, pointed) = ids_and_consent(tx.conn(), "a2").await;
+        let inserted = insert_new(tx.conn(), &rows).await.unwrap();
+        assert_eq!(inserted.total(), 5);
+        let (id, carried) = ids_and_unsubscribes(tx.conn(), "a2", &inserted).await;
         assert_eq!(
-            pointed,
+            carried,
             vec![id],
-            "the ledger entry points at the unsubscribe's row"
+            "the unsubscribe's event carries its row's id"
         );
+        let event_ids: Vec<i64> = inserted.events().iter().map(|e| e.id).collect();
+        assert_eq!(event_ids, ids_of(tx.conn(), contact).await);
         tx.commit().await.unwrap();
     }
 
@@ -781,8 +770,10 @@ pub(crate) mod tests {
         rows.push(rows[3].clone());
         let inserted = insert_new(tx.conn(), &rows).await.unwrap();
         assert_eq!(inserted.total(), 4);
-        let (id, pointed) = ids_and_consent(tx.conn(), "b2").await;
-        assert_eq!(pointed, vec![id]);
+        let (id, carried) = ids_and_unsubscribes(tx.conn(), "b2", &inserted).await;
+        assert_eq!(carried, vec![id]);
+        let event_ids: Vec<i64> = inserted.events().iter().map(|e| e.id).collect();
+        assert_eq!(event_ids, ids_of(tx.conn(), contact).await);
         let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM interaction_log")
             .fetch_one(tx.conn())
             .await

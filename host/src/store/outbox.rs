@@ -3,80 +3,18 @@
 //!
 //! An attempt is claimed by a dispatcher with a lease before its carrier is called, and its result
 //! is committed after; an attempt whose lease ran out was interrupted (a crash, say) with its
-//! vendor outcome unknown, and is queued again marked ambiguous. Every later event in the
-//! interaction log about an attempt's vendor message (a bounce, a delivery, an answered call)
-//! settles it through [`observe`], in the transaction that logs the event.
+//! vendor outcome unknown, and is queued again marked ambiguous. What a later event in the
+//! interaction log (a bounce, a delivery, an answered call) does to an attempt, and when a message
+//! falls back, is decided above the store (`send::settle`); here are the statements it uses.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
-use super::StoreError;
 use super::sql::{Params, dynamic};
-use crate::domain::Channel;
-use crate::prefs::tally::LoggedEvent;
-use crate::send::policy::{Verdict, next_channel, verdict};
-
-/// Where a message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageStatus {
-    /// An attempt is queued or being made.
-    Pending,
-    /// A carrier took it; no word yet of delivery.
-    Sent,
-    /// It reached the person or they engaged: final.
-    Delivered,
-    /// No channel is left to try: final.
-    Failed,
-    /// A carrier was called, but whether the vendor took it could not be recorded, twice over:
-    /// not tried again (it might reach them twice) and not fallen back from. Final.
-    Unknown,
-}
-
-/// Where an attempt stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptStatus {
-    Queued,
-    InFlight,
-    Sent,
-    Delivered,
-    Failed,
-    /// Not made: an earlier attempt reached the person.
-    Cancelled,
-    /// Carried, but the vendor's answer could not be recorded: stopped, see [`MessageStatus::Unknown`].
-    Unknown,
-}
-
-macro_rules! words {
-    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            fn parse(text: &str) -> Result<Self, StoreError> {
-                match text {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(StoreError::Corrupt(format!(
-                        concat!(stringify!($name), " {:?}"), other
-                    ))),
-                }
-            }
-        }
-    };
-}
-
-words!(MessageStatus {
-    Pending => "pending", Sent => "sent", Delivered => "delivered", Failed => "failed",
-    Unknown => "unknown",
-});
-words!(AttemptStatus {
-    Queued => "queued", InFlight => "in_flight", Sent => "sent", Delivered => "delivered",
-    Failed => "failed", Cancelled => "cancelled", Unknown => "unknown",
-});
+use super::{Store, StoreError};
+use crate::domain::{AttemptStatus, Channel, MessageStatus};
 
 /// A message to store, with its first attempt when it has one.
 #[derive(Debug, Clone)]
@@ -208,7 +146,8 @@ pub async fn add_event(
     Ok(())
 }
 
-async fn set_message_status(
+/// Sets a message's status and its reason.
+pub async fn set_message_status(
     conn: &mut AnyConnection,
     message_id: &str,
     status: MessageStatus,
@@ -224,6 +163,22 @@ async fn set_message_status(
     .bind(message_id)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Sets an attempt's status.
+pub async fn set_attempt_status(
+    conn: &mut AnyConnection,
+    attempt_id: i64,
+    status: AttemptStatus,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE message_attempts SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(at)
+        .bind(attempt_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -316,6 +271,28 @@ pub async fn claim_due(
             })
         })
         .collect()
+}
+
+/// How many attempts are unfinished, by status: queued and in flight, both always given (the
+/// other statuses are final). Cheap: the `(status, due_at)` index answers it, and only unfinished
+/// attempts are counted.
+pub async fn unfinished_attempts(store: &Store) -> Result<Vec<(AttemptStatus, i64)>, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, COUNT(*) FROM message_attempts
+         WHERE status IN ('queued', 'in_flight') GROUP BY status",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    Ok([AttemptStatus::Queued, AttemptStatus::InFlight]
+        .into_iter()
+        .map(|status| {
+            let count = rows
+                .iter()
+                .find(|(s, _)| s == status.as_str())
+                .map_or(0, |r| r.1);
+            (status, count)
+        })
+        .collect())
 }
 
 /// When the next queued attempt is due.
@@ -511,8 +488,8 @@ pub async fn release(
     Ok(())
 }
 
-/// A carrier took the attempt. Returns false, changing nothing but the history, if this
-/// dispatcher no longer holds the attempt.
+/// A carrier took the attempt: the attempt and its message are sent. Returns false, changing
+/// nothing but the history, if this dispatcher no longer holds the attempt.
 pub async fn record_sent(
     conn: &mut AnyConnection,
     attempt: &Claimed,
@@ -561,27 +538,6 @@ pub async fn record_sent(
         &detail,
     )
     .await?;
-    // A vendor may have reported on the message before we recorded its id: settle by it now.
-    if let Some(vendor_id) = vendor_message_id {
-        let earlier = sqlx::query(
-            "SELECT outcome, occurred_at FROM interaction_log
-             WHERE vendor_message_id = $1 AND channel = $2 ORDER BY id",
-        )
-        .bind(vendor_id)
-        .bind(attempt.channel.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut target = AttemptRef::of(attempt, AttemptStatus::Sent);
-        for row in earlier {
-            let outcome: String = row.try_get("outcome")?;
-            let found = crate::domain::Outcome::parse(&outcome).and_then(verdict);
-            if let Some(found) = found
-                && let Some(next) = settle(conn, &target, found, &outcome, now).await?
-            {
-                target.status = next;
-            }
-        }
-    }
     Ok(true)
 }
 
@@ -625,15 +581,16 @@ pub async fn schedule_retry(
     .await
 }
 
-/// The attempt failed for good (`tried`: whether the carrier was called this time): record why
-/// and fall back.
+/// The attempt failed for good (`tried`: whether the carrier was called this time): records why.
+/// Returns false, changing nothing but the history, if this dispatcher no longer holds the
+/// attempt.
 pub async fn record_failed(
     conn: &mut AnyConnection,
     attempt: &Claimed,
     tried: bool,
     failure: &Value,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let recorded = dynamic(format!(
         "UPDATE message_attempts
          SET status = 'failed', tries = tries + $1, lease_until = NULL, last_error = $2,
@@ -649,13 +606,9 @@ pub async fn record_failed(
     .execute(&mut *conn)
     .await?;
     if recorded.rows_affected() == 0 {
-        return late_result(conn, attempt, json!({ "failed": failure }), now).await;
+        late_result(conn, attempt, json!({ "failed": failure }), now).await?;
+        return Ok(false);
     }
-    let reason = failure
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("failed")
-        .to_string();
     add_event(
         conn,
         &attempt.message_id,
@@ -665,21 +618,22 @@ pub async fn record_failed(
         failure,
     )
     .await?;
-    fall_back(conn, &attempt.message_id, attempt.channel, &reason, now).await
+    Ok(true)
 }
 
-/// An attempt being settled by an event.
+/// An attempt as an event settles it.
 #[derive(Debug, Clone)]
-struct AttemptRef {
-    id: i64,
-    message_id: String,
-    seq: i64,
-    channel: Channel,
-    status: AttemptStatus,
+pub struct AttemptRef {
+    pub id: i64,
+    pub message_id: String,
+    pub seq: i64,
+    pub channel: Channel,
+    pub status: AttemptStatus,
 }
 
 impl AttemptRef {
-    fn of(claimed: &Claimed, status: AttemptStatus) -> Self {
+    /// A claimed attempt, in `status`.
+    pub fn of(claimed: &Claimed, status: AttemptStatus) -> Self {
         AttemptRef {
             id: claimed.attempt_id,
             message_id: claimed.message_id.clone(),
@@ -690,22 +644,14 @@ impl AttemptRef {
     }
 }
 
-/// Settles the attempts that newly logged events are about (matched by vendor message id and
-/// channel). Runs inside the transaction that logs them.
-pub async fn observe(conn: &mut AnyConnection, events: &[LoggedEvent]) -> Result<(), StoreError> {
-    let relevant: Vec<(&LoggedEvent, Verdict, &str)> = events
-        .iter()
-        .filter_map(|e| {
-            let id = e.vendor_message_id.as_deref()?;
-            Some((e, verdict(e.outcome)?, id))
-        })
-        .collect();
-    if relevant.is_empty() {
-        return Ok(());
-    }
+/// The attempts that carried the vendor messages `vendor_ids`, each with its vendor message id.
+pub async fn attempts_carrying(
+    conn: &mut AnyConnection,
+    vendor_ids: &[&str],
+) -> Result<Vec<(String, AttemptRef)>, StoreError> {
     let mut rows = Vec::new();
     // Within SQLite's and PostgreSQL's parameter limits, however large the webhook batch.
-    for chunk in relevant.chunks(500) {
+    for chunk in vendor_ids.chunks(500) {
         let mut params = Params::for_connection(conn);
         let sql = format!(
             "SELECT id, message_id, seq, channel, status, vendor_message_id FROM message_attempts
@@ -713,13 +659,10 @@ pub async fn observe(conn: &mut AnyConnection, events: &[LoggedEvent]) -> Result
             params.list(chunk.len())
         );
         let mut query = dynamic(sql);
-        for (_, _, id) in chunk {
+        for id in chunk {
             query = query.bind(id.to_string());
         }
         rows.extend(query.fetch_all(&mut *conn).await?);
-    }
-    if rows.is_empty() {
-        return Ok(());
     }
     let mut attempts = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -733,95 +676,16 @@ pub async fn observe(conn: &mut AnyConnection, events: &[LoggedEvent]) -> Result
                 message_id: row.try_get("message_id")?,
                 seq: row.try_get("seq")?,
                 channel: parse_channel(&channel)?,
-                status: AttemptStatus::parse(&status)?,
+                status: parse_attempt_status(&status)?,
             },
         ));
     }
-    for (event, found, vendor_id) in relevant {
-        for (id, attempt) in attempts.iter_mut() {
-            if id != vendor_id || attempt.channel != event.channel {
-                continue;
-            }
-            let outcome = event.outcome.as_str();
-            if let Some(next) = settle(conn, attempt, found, outcome, event.occurred_at).await? {
-                attempt.status = next;
-            }
-        }
-    }
-    Ok(())
+    Ok(attempts)
 }
 
-/// Applies a verdict to an attempt; returns its new status if it changed. A delivery settles
-/// the message (queued fallbacks are cancelled); a miss of a sent attempt falls back.
-async fn settle(
-    conn: &mut AnyConnection,
-    attempt: &AttemptRef,
-    found: Verdict,
-    outcome: &str,
-    at: i64,
-) -> Result<Option<AttemptStatus>, StoreError> {
-    let next = match (attempt.status, found) {
-        (AttemptStatus::Sent | AttemptStatus::Failed, Verdict::Reached) => AttemptStatus::Delivered,
-        (AttemptStatus::Sent, Verdict::Missed) => AttemptStatus::Failed,
-        _ => return Ok(None),
-    };
-    sqlx::query("UPDATE message_attempts SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(next.as_str())
-        .bind(at)
-        .bind(attempt.id)
-        .execute(&mut *conn)
-        .await?;
-    let detail = json!({ "channel": attempt.channel, "outcome": outcome });
-    match next {
-        AttemptStatus::Delivered => {
-            if attempt.channel == Channel::Portal {
-                // Read in the portal (its webhook or the inbox route): the inbox shows it read.
-                sqlx::query(
-                    "UPDATE portal_messages SET read_at = COALESCE(read_at, $1) WHERE id = $2",
-                )
-                .bind(at)
-                .bind(&attempt.message_id)
-                .execute(&mut *conn)
-                .await?;
-            }
-            add_event(
-                conn,
-                &attempt.message_id,
-                Some(attempt.seq),
-                at,
-                "delivered",
-                &detail,
-            )
-            .await?;
-            set_message_status(
-                conn,
-                &attempt.message_id,
-                MessageStatus::Delivered,
-                None,
-                at,
-            )
-            .await?;
-            cancel_others(conn, &attempt.message_id, attempt.id, at).await?;
-        }
-        _ => {
-            add_event(
-                conn,
-                &attempt.message_id,
-                Some(attempt.seq),
-                at,
-                "missed",
-                &detail,
-            )
-            .await?;
-            let reason = format!("{}: {outcome}", attempt.channel);
-            fall_back(conn, &attempt.message_id, attempt.channel, &reason, at).await?;
-        }
-    }
-    Ok(Some(next))
-}
-
-/// Once a message has reached the person, nothing else is sent for it.
-async fn cancel_others(
+/// Cancels what else is queued for a message that reached the person by attempt `reached`: its
+/// other queued attempts, and its call-queue tasks nobody has taken.
+pub async fn cancel_others(
     conn: &mut AnyConnection,
     message_id: &str,
     reached: i64,
@@ -866,23 +730,26 @@ async fn cancel_others(
     Ok(())
 }
 
-/// Moves a message to the next channel of its plan not yet tried, or marks it failed when
-/// fallback is off or no channel is left. Does nothing to a message that already reached them.
-async fn fall_back(
-    conn: &mut AnyConnection,
-    message_id: &str,
-    from: Channel,
-    reason: &str,
-    now: i64,
-) -> Result<(), StoreError> {
+/// Where a message is in its plan: what a fallback decides from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub status: MessageStatus,
+    pub allow_fallback: bool,
+    /// The channels in the order they are tried.
+    pub plan: Vec<Channel>,
+    /// The channel of every attempt so far.
+    pub tried: Vec<Channel>,
+    /// The highest attempt number so far.
+    pub last_seq: i64,
+}
+
+/// Where a message is in its plan.
+pub async fn progress(conn: &mut AnyConnection, message_id: &str) -> Result<Progress, StoreError> {
     let row = sqlx::query("SELECT status, allow_fallback, plan FROM messages WHERE id = $1")
         .bind(message_id)
         .fetch_one(&mut *conn)
         .await?;
     let status: String = row.try_get("status")?;
-    if MessageStatus::parse(&status)? == MessageStatus::Delivered {
-        return Ok(());
-    }
     let allow_fallback: i64 = row.try_get("allow_fallback")?;
     let plan: String = row.try_get("plan")?;
     let plan: Vec<Channel> =
@@ -898,48 +765,25 @@ async fn fall_back(
         tried.push(parse_channel(&channel)?);
         last_seq = last_seq.max(row.try_get::<i64, _>("seq")?);
     }
-    let next = if allow_fallback != 0 {
-        next_channel(&plan, &tried)
-    } else {
-        None
-    };
-    match next {
-        Some(channel) => {
-            add_attempt(conn, message_id, last_seq + 1, channel, now, now).await?;
-            let detail = json!({ "from": from, "to": channel, "reason": reason });
-            add_event(
-                conn,
-                message_id,
-                Some(last_seq + 1),
-                now,
-                "fallback",
-                &detail,
-            )
-            .await?;
-            set_message_status(conn, message_id, MessageStatus::Pending, None, now).await
-        }
-        None => {
-            let why = if allow_fallback != 0 {
-                format!("no channel left to try; last: {reason}")
-            } else {
-                format!("fallback not allowed; {reason}")
-            };
-            add_event(
-                conn,
-                message_id,
-                None,
-                now,
-                "gave_up",
-                &json!({ "reason": why }),
-            )
-            .await?;
-            set_message_status(conn, message_id, MessageStatus::Failed, Some(&why), now).await
-        }
-    }
+    Ok(Progress {
+        status: parse_message_status(&status)?,
+        allow_fallback: allow_fallback != 0,
+        plan,
+        tried,
+        last_seq,
+    })
 }
 
 fn parse_channel(text: &str) -> Result<Channel, StoreError> {
     Channel::parse(text).ok_or_else(|| StoreError::Corrupt(format!("channel {text:?}")))
+}
+
+fn parse_message_status(text: &str) -> Result<MessageStatus, StoreError> {
+    MessageStatus::parse(text).ok_or_else(|| StoreError::Corrupt(format!("MessageStatus {text:?}")))
+}
+
+fn parse_attempt_status(text: &str) -> Result<AttemptStatus, StoreError> {
+    AttemptStatus::parse(text).ok_or_else(|| StoreError::Corrupt(format!("AttemptStatus {text:?}")))
 }
 
 /// A message as `GET /api/messages/{id}` shows it.
@@ -1046,7 +890,7 @@ pub async fn view(conn: &mut AnyConnection, id: &str) -> Result<Option<MessageVi
         contact_id: row.try_get("contact_id")?,
         urgency: row.try_get("urgency")?,
         kind: row.try_get("kind")?,
-        status: MessageStatus::parse(&status)?,
+        status: parse_message_status(&status)?,
         status_reason: row.try_get("status_reason")?,
         allow_fallback: allow_fallback != 0,
         not_before: row.try_get("not_before")?,
@@ -1075,7 +919,7 @@ pub async fn view(conn: &mut AnyConnection, id: &str) -> Result<Option<MessageVi
             channel: parse_channel(&channel)?,
             carrier: row.try_get("carrier")?,
             to: row.try_get("address")?,
-            status: AttemptStatus::parse(&status)?,
+            status: parse_attempt_status(&status)?,
             tries: row.try_get("tries")?,
             due_at: row.try_get("due_at")?,
             vendor_message_id: row.try_get("vendor_message_id")?,
@@ -1105,14 +949,12 @@ pub async fn view(conn: &mut AnyConnection, id: &str) -> Result<Option<MessageVi
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::domain::Outcome;
-    use crate::store::interactions::{insert_new, tests::event};
-    use crate::store::{Store, contacts, testing};
+    use crate::store::{contacts, testing};
 
     /// Stores a message planned over `plan` with its first attempt due at 0, for a new contact.
-    async fn message(store: &Store, id: &str, plan: &[Channel], allow_fallback: bool) -> i64 {
+    pub async fn message(store: &Store, id: &str, plan: &[Channel], allow_fallback: bool) -> i64 {
         let mut tx = store.begin_write().await.unwrap();
         let contact = contacts::create(tx.conn(), 0).await.unwrap();
         insert_message(
@@ -1142,41 +984,43 @@ mod tests {
         contact
     }
 
-    async fn claim(store: &Store, now: i64) -> Vec<Claimed> {
+    pub async fn claim(store: &Store, now: i64) -> Vec<Claimed> {
         let mut tx = store.begin_write().await.unwrap();
         let claimed = claim_due(tx.conn(), now, now + 1_000, 10).await.unwrap();
         tx.commit().await.unwrap();
         claimed
     }
 
-    /// Records that `attempt` went out with `vendor_id`; whether it was still held.
-    async fn sent(store: &Store, attempt: &Claimed, vendor_id: &str, at: i64) -> bool {
-        let mut tx = store.begin_write().await.unwrap();
-        let held = record_sent(tx.conn(), attempt, "plugin", "to", Some(vendor_id), at)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        held
-    }
-
-    async fn shown(store: &Store, id: &str) -> MessageView {
+    pub async fn shown(store: &Store, id: &str) -> MessageView {
         let mut conn = store.pool().acquire().await.unwrap();
         view(&mut conn, id).await.unwrap().unwrap()
     }
 
-    /// A vendor event about `vendor_id` for `contact`, logged as a webhook would be.
-    async fn webhook(
-        store: &Store,
-        contact: i64,
-        outcome: Outcome,
-        vendor_id: &str,
-        event_id: &str,
-    ) {
-        let mut row = event("email_event", outcome, 50, vendor_id, event_id);
-        row.contact_id = Some(contact);
+    #[tokio::test]
+    async fn the_outbox_depth_counts_only_unfinished_attempts() {
+        let (store, _dir) = testing::store().await;
+        assert_eq!(
+            unfinished_attempts(&store).await.unwrap(),
+            [(AttemptStatus::Queued, 0), (AttemptStatus::InFlight, 0)]
+        );
+        message(&store, "msg_a", &[Channel::Email], true).await;
+        let held = claim(&store, 10).await.remove(0);
+        message(&store, "msg_b", &[Channel::Email], true).await;
+        assert_eq!(
+            unfinished_attempts(&store).await.unwrap(),
+            [(AttemptStatus::Queued, 1), (AttemptStatus::InFlight, 1)]
+        );
+        let failure = json!({ "kind": "content_rejected", "message": "no" });
         let mut tx = store.begin_write().await.unwrap();
-        insert_new(tx.conn(), &[row]).await.unwrap();
+        record_failed(tx.conn(), &held, true, &failure, 20)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
+        assert_eq!(
+            unfinished_attempts(&store).await.unwrap(),
+            [(AttemptStatus::Queued, 1), (AttemptStatus::InFlight, 0)],
+            "a failed attempt is final"
+        );
     }
 
     #[tokio::test]
@@ -1253,108 +1097,5 @@ mod tests {
         let mut tx = store.begin_write().await.unwrap();
         assert_eq!(recover_expired(tx.conn(), 999_999).await.unwrap(), (0, 0));
         tx.commit().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_result_after_the_lease_was_lost_leaves_the_attempt_to_its_new_holder() {
-        let (store, _dir) = testing::store().await;
-        message(&store, "msg_l", &[Channel::Email, Channel::Sms], true).await;
-        let stale = claim(&store, 10).await.remove(0);
-        let mut tx = store.begin_write().await.unwrap();
-        recover_expired(tx.conn(), 5_000).await.unwrap();
-        tx.commit().await.unwrap();
-        let current = claim(&store, 5_000).await.remove(0);
-
-        assert!(!sent(&store, &stale, "sg-9", 5_100).await);
-        let failure = json!({ "kind": "content_rejected", "message": "late" });
-        let mut tx = store.begin_write().await.unwrap();
-        record_failed(tx.conn(), &stale, true, &failure, 5_100)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        let shown_now = shown(&store, "msg_l").await;
-        assert_eq!(
-            shown_now.attempts.len(),
-            1,
-            "no fallback from a stale holder"
-        );
-        assert_eq!(shown_now.attempts[0].status, AttemptStatus::InFlight);
-        let late = shown_now
-            .history
-            .iter()
-            .filter(|e| e.event == "late_result");
-        assert_eq!(late.count(), 2);
-
-        assert!(sent(&store, &current, "sg-9", 5_200).await);
-        assert_eq!(shown(&store, "msg_l").await.status, MessageStatus::Sent);
-    }
-
-    #[tokio::test]
-    async fn a_bounce_after_sent_falls_back_and_a_delivery_settles_the_message() {
-        let (store, _dir) = testing::store().await;
-        let contact = message(&store, "msg_b", &[Channel::Email, Channel::Sms], true).await;
-        let attempt = claim(&store, 10).await.remove(0);
-        assert!(sent(&store, &attempt, "sg-1", 20).await);
-        assert_eq!(shown(&store, "msg_b").await.status, MessageStatus::Sent);
-
-        webhook(&store, contact, Outcome::Bounced, "sg-1", "e1").await;
-        let shown_now = shown(&store, "msg_b").await;
-        assert_eq!(shown_now.status, MessageStatus::Pending);
-        assert_eq!(shown_now.attempts[0].status, AttemptStatus::Failed);
-        assert_eq!(
-            (shown_now.attempts[1].channel, shown_now.attempts[1].status),
-            (Channel::Sms, AttemptStatus::Queued)
-        );
-        // A repeated bounce changes nothing more.
-        webhook(&store, contact, Outcome::Bounced, "sg-1", "e2").await;
-        assert_eq!(shown(&store, "msg_b").await.attempts.len(), 2);
-
-        let sms = claim(&store, 60).await.remove(0);
-        assert!(sent(&store, &sms, "SM1", 70).await);
-        let mut delivered = event("sms_delivered", Outcome::Delivered, 80, "SM1", "t1");
-        delivered.contact_id = Some(contact);
-        delivered.channel = Channel::Sms;
-        let mut tx = store.begin_write().await.unwrap();
-        insert_new(tx.conn(), &[delivered]).await.unwrap();
-        tx.commit().await.unwrap();
-        let done = shown(&store, "msg_b").await;
-        assert_eq!(done.status, MessageStatus::Delivered);
-        assert_eq!(done.attempts[1].status, AttemptStatus::Delivered);
-        let events: Vec<&str> = done.history.iter().map(|e| e.event.as_str()).collect();
-        assert_eq!(events, ["sent", "missed", "fallback", "sent", "delivered"]);
-    }
-
-    #[tokio::test]
-    async fn an_event_that_came_before_the_send_was_recorded_settles_it_then() {
-        let (store, _dir) = testing::store().await;
-        let contact = message(&store, "msg_c", &[Channel::Email], true).await;
-        let attempt = claim(&store, 10).await.remove(0);
-        webhook(&store, contact, Outcome::Delivered, "sg-early", "e1").await;
-        assert!(sent(&store, &attempt, "sg-early", 90).await);
-        assert_eq!(
-            shown(&store, "msg_c").await.status,
-            MessageStatus::Delivered
-        );
-    }
-
-    #[tokio::test]
-    async fn without_fallback_or_channels_left_a_failure_is_final() {
-        let (store, _dir) = testing::store().await;
-        message(&store, "msg_d", &[Channel::Email, Channel::Sms], false).await;
-        let attempt = claim(&store, 10).await.remove(0);
-        let failure = json!({ "kind": "content_rejected", "message": "vendor answered 400" });
-        let mut tx = store.begin_write().await.unwrap();
-        record_failed(tx.conn(), &attempt, true, &failure, 20)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        let shown = shown(&store, "msg_d").await;
-        assert_eq!(shown.status, MessageStatus::Failed);
-        assert_eq!(
-            shown.status_reason.as_deref(),
-            Some("fallback not allowed; vendor answered 400")
-        );
-        assert_eq!(shown.attempts.len(), 1);
-        assert_eq!(shown.attempts[0].tries, 1);
     }
 }

@@ -6,8 +6,8 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::StoreError;
+use crate::clock::local_time::format_minute;
 use crate::domain::Channel;
-use crate::prefs::local_time::format_minute;
 
 /// A contact's stated preferences.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -51,7 +51,7 @@ impl ServerKey {
 
     /// HMAC-SHA256 of `data`, hex.
     pub fn mac_hex(&self, data: &[u8]) -> String {
-        crate::runtime::hex(hmac::sign(&self.key, data).as_ref())
+        crate::hashing::hex(hmac::sign(&self.key, data).as_ref())
     }
 
     /// Loads the key at `path` for the database behind `conn`, creating it if neither exists yet.
@@ -140,7 +140,7 @@ fn write_key_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(fail)?;
-    file.write_all(format!("{}\n", crate::runtime::hex(bytes)).as_bytes())
+    file.write_all(format!("{}\n", crate::hashing::hex(bytes)).as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(fail)
 }

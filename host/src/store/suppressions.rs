@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::sql::{Params, dynamic};
 use super::{ServerKey, StoreError};
-use crate::identity::IdentityKey;
+use crate::domain::IdentityKey;
 
 /// The stored form of an identity: HMAC-SHA256, under the server key, of the SHA-256 (hex) of
 /// `kind:value`. The inner SHA-256 is what entries written before keyed hashing held, so they
@@ -21,7 +21,7 @@ pub fn hash(key: &ServerKey, identity: &IdentityKey) -> String {
 /// SHA-256 of `kind:value`, hex: the unkeyed form of the first releases.
 fn legacy_hash(identity: &IdentityKey) -> String {
     let text = format!("{}:{}", identity.kind.as_str(), identity.value);
-    crate::runtime::hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref())
+    crate::hashing::sha256_hex(text.as_bytes())
 }
 
 /// Rewrites entries still in the unkeyed form (`scheme = 'sha256'`) into the keyed one, in one

@@ -125,10 +125,7 @@ fn hmac_matches(algorithm: HmacAlgorithm, key: &[u8], message: &[u8], presented:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
+    use crate::hashing::hex;
 
     #[test]
     fn keys_decode_from_base64_after_their_prefix() {

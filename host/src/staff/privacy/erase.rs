@@ -14,9 +14,9 @@ use utoipa::ToSchema;
 
 use super::{events_from, keys_of, person};
 use crate::auth::Caller;
-use crate::identity::IdentityKey;
+use crate::domain::IdentityKey;
 use crate::ingest::redact::{self, Redacted};
-use crate::staff::StaffError;
+use crate::service_error::ServiceError;
 use crate::staff::contacts::view;
 use crate::store::raw_webhooks::{self, RawWebhook};
 use crate::store::{Store, StoreError, audit, contacts, intents, interactions, suppressions};
@@ -51,7 +51,7 @@ pub async fn erase(
     contact_id: i64,
     caller: &Caller,
     now: i64,
-) -> Result<Erasure, StaffError> {
+) -> Result<Erasure, ServiceError> {
     let mut plan = BTreeMap::new();
     let (keys, scanned_to) = {
         let mut reader = store.reader().await?;

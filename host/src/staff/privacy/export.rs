@@ -14,10 +14,9 @@ use utoipa::ToSchema;
 
 use super::{events_from, keys_of, person};
 use crate::auth::Caller;
-use crate::domain::Outcome;
-use crate::identity::IdentityKey;
+use crate::domain::{IdentityKey, Outcome};
 use crate::ingest::redact;
-use crate::staff::StaffError;
+use crate::service_error::ServiceError;
 use crate::staff::contacts::{ContactView, view};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::consent::{self, ConsentEntry};
@@ -81,7 +80,7 @@ pub async fn export(
     contact_id: i64,
     caller: &Caller,
     now: i64,
-) -> Result<Chunks, StaffError> {
+) -> Result<Chunks, ServiceError> {
     view(&mut *store.reader().await?, contact_id).await?;
     let mut tx = store.begin_write().await?;
     audit::record(
@@ -178,7 +177,7 @@ async fn write_document(
     let mut snapshot = sqlx::Connection::begin(&mut *reader).await?;
     let conn: &mut AnyConnection = &mut snapshot;
     let contact = view(conn, contact_id).await.map_err(|error| match error {
-        StaffError::Store(error) => error,
+        ServiceError::Store(error) => error,
         other => StoreError::Unavailable(other.to_string()),
     })?;
     out.field(true, "exported_at", &now).await?;

@@ -16,7 +16,7 @@ mod export;
 pub use erase::{Erasure, erase};
 pub use export::{Export, ExportedWebhook, export};
 
-use crate::identity::IdentityKey;
+use crate::domain::IdentityKey;
 use crate::ingest::redact::Person;
 use crate::store::interactions;
 

@@ -1,38 +1,5 @@
-//! The shared words: channel, direction, outcome. One spelling for each, used the same in SQL, in
-//! the API and in `plugins.toml` (snake case); the WIT contract has its own kebab-case twins,
-//! converted at the runtime's border.
-
-use serde::{Deserialize, Serialize};
-
-macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The word as stored and shown.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            /// Parses the stored word.
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
+//! The words of one interaction: the channel it went through, which way it went and what it
+//! amounted to; and [`LoggedEvent`], what a logged one tells.
 
 vocabulary!(
     /// A way of reaching a person.
@@ -86,6 +53,21 @@ vocabulary!(
         Unknown => "unknown",
     }
 );
+
+/// What a logged interaction about a contact tells: what every reaction to a new interaction
+/// (the engagement counters, the consent ledger, the outbox) reads of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    /// Its id in the log.
+    pub id: i64,
+    pub contact_id: i64,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub outcome: Outcome,
+    pub occurred_at: i64,
+    pub vendor_message_id: Option<String>,
+    pub time_to_action_ms: Option<i64>,
+}
 
 impl Outcome {
     /// Outcomes that mark the moment a message left us: the anchor for time-to-action.

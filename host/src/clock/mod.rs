@@ -1,4 +1,7 @@
-//! Time as Switchboard stores it: milliseconds since the Unix epoch, UTC.
+//! Time as Switchboard stores it: milliseconds since the Unix epoch, UTC; and [`local_time`], the
+//! same instants on a person's own clock.
+
+pub mod local_time;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
