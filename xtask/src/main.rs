@@ -153,7 +153,7 @@ fn bench(extra: &[String]) -> Result {
         .args([
             "bench",
             "--package",
-            "switchboard",
+            "switchboard-runtime",
             "--bench",
             "webhook_call",
         ])

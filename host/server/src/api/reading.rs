@@ -1,0 +1,48 @@
+//! Reading a person's history (scope `staff`): the timeline, the context for a call, and who a
+//! caller is.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::extract::{JsonBody, PathParams, QueryParams};
+use super::{ApiError, AppState};
+use switchboard_app::staff::context::{self, ContactContext};
+use switchboard_app::staff::identify::{self, IdentifyRequest, IdentifyResponse};
+use switchboard_app::staff::timeline::{self, TimelinePage, TimelineQuery};
+
+/// A contact's interactions on every channel, newest first, filtered and paged.
+#[utoipa::path(get, path = "/api/contacts/{id}/timeline", tag = "history",
+    params(("id" = i64, Path, description = "contact id"), TimelineQuery),
+    responses((status = 200, body = TimelinePage)), security(("bearer" = ["staff"])))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<i64>,
+    QueryParams(query): QueryParams<TimelineQuery>,
+) -> Result<Json<TimelinePage>, ApiError> {
+    Ok(Json(
+        timeline::page(state.ingest.store(), id, &query).await?,
+    ))
+}
+
+/// Identity, open intents, recent interactions and channel summary, for the start of a call.
+#[utoipa::path(get, path = "/api/contacts/{id}/context", tag = "history",
+    params(("id" = i64, Path, description = "contact id")),
+    responses((status = 200, body = ContactContext)), security(("bearer" = ["staff"])))]
+pub async fn context(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<i64>,
+) -> Result<Json<ContactContext>, ApiError> {
+    Ok(Json(context::context(state.ingest.store(), id).await?))
+}
+
+/// Who is this? The best contact for the hints, with a confidence and its reasons.
+#[utoipa::path(post, path = "/api/identify", tag = "history", request_body = IdentifyRequest,
+    responses((status = 200, body = IdentifyResponse)), security(("bearer" = ["staff"])))]
+pub async fn identify(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<IdentifyRequest>,
+) -> Result<Json<IdentifyResponse>, ApiError> {
+    Ok(Json(
+        identify::identify(&state.staff, &state.identify, &request).await?,
+    ))
+}

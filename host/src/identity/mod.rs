@@ -1,6 +1,0 @@
-//! Who an event is about: the resolution of an interaction's hints (identifiers normalized by
-//! [`crate::domain`]) to a contact.
-
-mod resolve;
-
-pub use resolve::{Linking, Resolution, Subject, resolve_batch};
