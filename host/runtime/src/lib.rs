@@ -43,9 +43,31 @@ use secrets::Secrets;
 use state::{PluginContext, PluginState, transfer_budget};
 use switchboard_core::hashing::sha256_hex;
 
-/// The contract version this host implements. Plugins built against the same major version and
-/// an equal or older minor version load (1.0 and 1.1 plugins simply do not import what 1.2 added).
-pub const INTERFACE_VERSION: &str = "1.2.0";
+/// The contract version this host implements, read at compile time from the `package` line of
+/// the WIT the bindings are generated from (`wit/types.wit`), so it is written in one place.
+/// Plugins built against the same major version and an equal or older minor version load (older
+/// plugins simply do not import what later minors added).
+pub const INTERFACE_VERSION: &str = package_version(include_str!("../../../wit/types.wit"));
+
+/// The `X.Y.Z` of a WIT file's `package namespace:name@X.Y.Z;` line (its first `@` up to `;`).
+const fn package_version(wit: &'static str) -> &'static str {
+    let bytes = wit.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() && bytes[at] != b'@' {
+        at += 1;
+    }
+    let mut end = at;
+    while end < bytes.len() && bytes[end] != b';' {
+        end += 1;
+    }
+    assert!(end < bytes.len(), "the WIT file has no `package …@X.Y.Z;` line");
+    let (_, tail) = bytes.split_at(at + 1);
+    let (version, _) = tail.split_at(end - at - 1);
+    match core::str::from_utf8(version) {
+        Ok(version) => version,
+        Err(_) => panic!("the WIT package version is not UTF-8"),
+    }
+}
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]
@@ -254,6 +276,13 @@ pub fn is_supported_interface(version: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_interface_version_is_read_from_the_wit_package_line() {
+        assert_eq!(package_version("package a:b@1.22.3;\n/// x@y;"), "1.22.3");
+        let wit = include_str!("../../../wit/types.wit");
+        assert!(wit.starts_with(&format!("package switchboard:channel@{INTERFACE_VERSION};")));
+    }
 
     #[test]
     fn interface_versions_are_compatible_within_a_major() {

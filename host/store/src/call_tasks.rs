@@ -73,7 +73,7 @@ pub async fn list(
     statuses: &[&str],
     limit: i64,
 ) -> Result<Vec<CallTask>, StoreError> {
-    let mut params = super::sql::Params::for_connection(conn);
+    let mut params = super::sql::Params::for_connection(conn)?;
     let sql = format!(
         "SELECT {COLUMNS} FROM call_tasks WHERE status IN ({}) ORDER BY
              CASE urgency WHEN 'high' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, created_at, id

@@ -16,7 +16,7 @@ pub async fn existing(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i
     }
     let sql = format!(
         "SELECT id FROM contacts WHERE id IN ({})",
-        Params::for_connection(conn).list(ids.len())
+        Params::for_connection(conn)?.list(ids.len())
     );
     let mut query = dynamic(sql);
     for id in ids {
@@ -58,7 +58,7 @@ pub async fn owners(
         if values.is_empty() {
             continue;
         }
-        let mut params = Params::for_connection(conn);
+        let mut params = Params::for_connection(conn)?;
         let sql = format!(
             "SELECT value, contact_id FROM identities WHERE kind = {} AND value IN ({})",
             params.one(),
@@ -227,7 +227,7 @@ pub async fn search(
     conn: &mut AnyConnection,
     search: &Search<'_>,
 ) -> Result<Vec<Contact>, StoreError> {
-    let mut params = Params::for_connection(conn);
+    let mut params = Params::for_connection(conn)?;
     let mut sql = format!(
         "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id > {}",
         params.one()
@@ -442,7 +442,7 @@ pub async fn merged_into(
     }
     let sql = format!(
         "SELECT merged_id, survivor_id FROM contact_merges WHERE merged_id IN ({})",
-        Params::for_connection(conn).list(ids.len())
+        Params::for_connection(conn)?.list(ids.len())
     );
     let mut query = dynamic(sql);
     for id in ids {

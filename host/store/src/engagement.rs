@@ -296,7 +296,7 @@ pub async fn load(
         .collect();
     let messages: Vec<_> = messages.into_iter().collect();
     for chunk in messages.chunks(CHUNK) {
-        let mut params = Params::for_connection(conn);
+        let mut params = Params::for_connection(conn)?;
         let clauses: Vec<String> = chunk
             .iter()
             .map(|_| {
@@ -336,7 +336,7 @@ pub async fn load(
     for chunk in contacts.chunks(CHUNK) {
         let sql = format!(
             "SELECT contact_id, channel, since FROM engagement_awaiting WHERE contact_id IN ({})",
-            Params::for_connection(conn).list(chunk.len())
+            Params::for_connection(conn)?.list(chunk.len())
         );
         let mut query = dynamic(sql);
         for id in chunk {
@@ -367,12 +367,14 @@ pub async fn save(
     };
     let counters: Vec<_> = state.counters.iter().collect();
     for chunk in counters.chunks(rows_per_statement) {
+        // The later `last_at` by CASE: SQLite's two-argument MAX is PostgreSQL's GREATEST.
         let conflict = match mode {
             Save::Add => {
                 "ON CONFLICT (contact_id, channel, day, metric, slot) DO UPDATE SET
                    count = engagement_counts.count + excluded.count,
                    sum_ms = engagement_counts.sum_ms + excluded.sum_ms,
-                   last_at = MAX(engagement_counts.last_at, excluded.last_at)"
+                   last_at = CASE WHEN excluded.last_at > engagement_counts.last_at
+                                  THEN excluded.last_at ELSE engagement_counts.last_at END"
             }
             Save::Replace => "",
         };
@@ -380,7 +382,7 @@ pub async fn save(
             "INSERT INTO engagement_counts
                (contact_id, channel, day, metric, slot, count, sum_ms, last_at)
              VALUES {} {conflict}",
-            Params::for_connection(conn).rows(chunk.len(), 8)
+            Params::for_connection(conn)?.rows(chunk.len(), 8)
         );
         let mut query = dynamic(sql);
         for (key, value) in chunk {
@@ -403,7 +405,7 @@ pub async fn save(
             "INSERT INTO engagement_messages (contact_id, channel, vendor_message_id, seen)
              VALUES {} ON CONFLICT (contact_id, channel, vendor_message_id)
              DO UPDATE SET seen = excluded.seen",
-            Params::for_connection(conn).rows(chunk.len(), 4)
+            Params::for_connection(conn)?.rows(chunk.len(), 4)
         );
         let mut query = dynamic(sql);
         for ((contact, channel, id), seen) in chunk {
@@ -423,7 +425,7 @@ pub async fn save(
         let sql = format!(
             "INSERT INTO engagement_awaiting (contact_id, channel, since) VALUES {}
              ON CONFLICT (contact_id, channel) DO UPDATE SET since = excluded.since",
-            Params::for_connection(conn).rows(chunk.len(), 3)
+            Params::for_connection(conn)?.rows(chunk.len(), 3)
         );
         let mut query = dynamic(sql);
         for ((contact, channel), since) in chunk {
@@ -436,7 +438,7 @@ pub async fn save(
     }
     if mode == Save::Add {
         for chunk in answered.chunks(CHUNK) {
-            let mut params = Params::for_connection(conn);
+            let mut params = Params::for_connection(conn)?;
             let pairs: Vec<String> = chunk
                 .iter()
                 .map(|_| {
@@ -477,7 +479,7 @@ pub async fn zones_of(
     for chunk in contacts.chunks(CHUNK) {
         let sql = format!(
             "SELECT id, timezone FROM contacts WHERE timezone IS NOT NULL AND id IN ({})",
-            Params::for_connection(conn).list(chunk.len())
+            Params::for_connection(conn)?.list(chunk.len())
         );
         let mut query = dynamic(sql);
         for id in chunk {

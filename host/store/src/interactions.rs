@@ -7,11 +7,11 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AssertSqlSafe};
+use sqlx::{Any, AnyConnection};
 
 use super::engagement::{self, EVENT_COLUMNS};
 use super::sql::{Params, dynamic};
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use switchboard_core::domain::{Channel, Direction, LoggedEvent, Outcome};
 
 /// A row to add to the log.
@@ -60,16 +60,17 @@ pub struct Interaction {
     pub created_by: String,
 }
 
-const COLUMNS: &str = "contact_id, occurred_at, received_at, kind, channel, direction, outcome, \
-    vendor_status, plugin_id, external_system, vendor_message_id, vendor_event_id, raw_webhook_id, \
-    time_to_action_ms, summary, metadata, created_by";
-const COLUMN_COUNT: usize = 17;
+/// The columns a new row fills, in [`bind_row`]'s order.
+pub(crate) const COLUMNS: &str = "contact_id, occurred_at, received_at, kind, channel, direction, \
+    outcome, vendor_status, plugin_id, external_system, vendor_message_id, vendor_event_id, \
+    raw_webhook_id, time_to_action_ms, summary, metadata, created_by";
+pub(crate) const COLUMN_COUNT: usize = 17;
 /// Rows per INSERT, well under SQLite's and PostgreSQL's parameter limits.
-const ROWS_PER_STATEMENT: usize = 200;
+pub(crate) const ROWS_PER_STATEMENT: usize = 200;
 
 impl NewInteraction {
     /// What this row tells once it is logged with id `id`; `None` for a row about no one.
-    fn event(&self, id: i64) -> Option<LoggedEvent> {
+    pub(crate) fn event(&self, id: i64) -> Option<LoggedEvent> {
         Some(LoggedEvent {
             id,
             contact_id: self.contact_id?,
@@ -109,171 +110,56 @@ impl Inserted {
             .copied()
             .unwrap_or(0)
     }
+
+    /// Counts an added row that came in raw webhook `raw_webhook_id`, with what it tells.
+    pub(crate) fn count(&mut self, raw_webhook_id: Option<i64>, event: Option<LoggedEvent>) {
+        *self.by_webhook.entry(raw_webhook_id).or_default() += 1;
+        self.events.extend(event);
+    }
 }
 
 /// Adds rows, skipping any whose `(external_system, vendor_event_id)` is already in the log (or
 /// earlier in `rows`), and says which went in. Only inserts: what a new interaction sets off is
-/// the log's business (`log::append`, the one way the application adds to the log).
+/// the log's business (`log::append`, the one way the application adds to the log). How the added
+/// rows are found is the backend's choice ([`Backend::insert_interactions`]).
 pub async fn insert_new(
     conn: &mut AnyConnection,
     rows: &[NewInteraction],
 ) -> Result<Inserted, StoreError> {
-    // One row comes back from its INSERT cheaper than it is accounted for by three more reads.
-    let (mut inserted, mut events) = if conn.backend_name() == "SQLite" && rows.len() > 1 {
-        insert_then_account(conn, rows).await?
-    } else {
-        insert_returning(conn, rows).await?
-    };
-    events.sort_by_key(|e| e.id);
-    inserted.events = events;
+    let backend = Backend::of_connection(conn)?;
+    let mut inserted = backend.insert_interactions(conn, rows).await?;
+    inserted.events.sort_by_key(|e| e.id);
     Ok(inserted)
 }
 
-/// The general way: each added row comes back from the `INSERT` itself.
-async fn insert_returning(
+/// The portable way: each added row comes back from the `INSERT` itself.
+pub(crate) async fn insert_returning(
     conn: &mut AnyConnection,
     rows: &[NewInteraction],
-) -> Result<(Inserted, Vec<LoggedEvent>), StoreError> {
+) -> Result<Inserted, StoreError> {
     let mut inserted = Inserted::default();
-    let mut events = Vec::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO interaction_log ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING
              RETURNING {EVENT_COLUMNS}, raw_webhook_id",
-            Params::for_connection(conn).rows(chunk.len(), COLUMN_COUNT)
+            Params::for_connection(conn)?.rows(chunk.len(), COLUMN_COUNT)
         );
         let mut query = dynamic(sql);
         for row in chunk {
             query = bind_row(query, row);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            let raw_webhook_id: Option<i64> = row.try_get("raw_webhook_id")?;
-            *inserted.by_webhook.entry(raw_webhook_id).or_default() += 1;
-            events.extend(engagement::attributed_event(&row)?);
+            inserted.count(
+                row.try_get("raw_webhook_id")?,
+                engagement::attributed_event(&row)?,
+            );
         }
     }
-    Ok((inserted, events))
-}
-
-/// SQLite's way. Every row `RETURNING` hands back crosses from sqlx's database thread to ours, and
-/// at ~10 µs a row that was a fifth of a webhook group's write transaction (BENCHMARKS.md §2).
-/// Instead: insert, then count what landed. This transaction is the database's only writer (and
-/// no trigger adds rows to the log), and SQLite numbers the rows of an insert in `VALUES` order,
-/// one past the largest id so far; so if every row landed, they hold the ids after the largest
-/// id before, in order, and each one's event is known from the row itself. If any was skipped
-/// (it was already in the log), or the order is not as expected, the added rows are read back.
-async fn insert_then_account(
-    conn: &mut AnyConnection,
-    rows: &[NewInteraction],
-) -> Result<(Inserted, Vec<LoggedEvent>), StoreError> {
-    if rows.is_empty() {
-        return Ok((Inserted::default(), Vec::new()));
-    }
-    let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM interaction_log")
-        .fetch_one(&mut *conn)
-        .await?;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO interaction_log ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",
-            Params::for_connection(conn).rows(chunk.len(), COLUMN_COUNT)
-        );
-        let mut query = dynamic(sql);
-        for row in chunk {
-            query = bind_row(query, row);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    let landed = sqlx::query(
-        "SELECT COUNT(*) AS added, COALESCE(MIN(id), 0) AS first, COALESCE(MAX(id), 0) AS last
-         FROM interaction_log WHERE id > $1",
-    )
-    .bind(before)
-    .fetch_one(&mut *conn)
-    .await?;
-    let added: i64 = landed.try_get("added")?;
-    let first: i64 = landed.try_get("first")?;
-    let last: i64 = landed.try_get("last")?;
-    let all_landed =
-        usize::try_from(added).is_ok_and(|n| n == rows.len()) && last - first + 1 == added;
-    if !all_landed || !in_values_order(conn, rows, first, last).await? {
-        return read_back_since(conn, before).await;
-    }
-    let mut inserted = Inserted::default();
-    let mut events = Vec::new();
-    for (row, id) in rows.iter().zip(first..) {
-        *inserted.by_webhook.entry(row.raw_webhook_id).or_default() += 1;
-        events.extend(row.event(id));
-    }
-    Ok((inserted, events))
-}
-
-/// Whether the rows at ids `first` and `last` are `rows`' first and last: SQLite numbers the rows
-/// of a multi-row insert in `VALUES` order, which its documentation does not promise, so the
-/// ends are checked (one two-row read) rather than trusted.
-async fn in_values_order(
-    conn: &mut AnyConnection,
-    rows: &[NewInteraction],
-    first: i64,
-    last: i64,
-) -> Result<bool, StoreError> {
-    let ends = sqlx::query(
-        "SELECT kind, occurred_at, vendor_event_id, raw_webhook_id FROM interaction_log
-         WHERE id = $1 OR id = $2 ORDER BY id",
-    )
-    .bind(first)
-    .bind(last)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (Some(head), Some(tail)) = (rows.first(), rows.last()) else {
-        return Ok(false);
-    };
-    let wanted = if first == last {
-        vec![head]
-    } else {
-        vec![head, tail]
-    };
-    if ends.len() != wanted.len() {
-        return Ok(false);
-    }
-    for (row, want) in ends.iter().zip(wanted) {
-        let kind: String = row.try_get("kind")?;
-        let occurred_at: i64 = row.try_get("occurred_at")?;
-        let vendor_event_id: Option<String> = row.try_get("vendor_event_id")?;
-        let raw_webhook_id: Option<i64> = row.try_get("raw_webhook_id")?;
-        if kind != want.kind
-            || occurred_at != want.occurred_at
-            || vendor_event_id != want.vendor_event_id
-            || raw_webhook_id != want.raw_webhook_id
-        {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// The rows added after id `before`, as [`insert_returning`] would have returned them.
-async fn read_back_since(
-    conn: &mut AnyConnection,
-    before: i64,
-) -> Result<(Inserted, Vec<LoggedEvent>), StoreError> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {EVENT_COLUMNS}, raw_webhook_id FROM interaction_log WHERE id > $1 ORDER BY id"
-    )))
-    .bind(before)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut inserted = Inserted::default();
-    let mut events = Vec::new();
-    for row in &rows {
-        let raw_webhook_id: Option<i64> = row.try_get("raw_webhook_id")?;
-        *inserted.by_webhook.entry(raw_webhook_id).or_default() += 1;
-        events.extend(engagement::attributed_event(row)?);
-    }
-    Ok((inserted, events))
+    Ok(inserted)
 }
 
 /// Binds a row's values in [`COLUMNS`] order.
-fn bind_row(
+pub(crate) fn bind_row(
     query: Query<'static, Any, AnyArguments>,
     row: &NewInteraction,
 ) -> Query<'static, Any, AnyArguments> {
@@ -306,7 +192,7 @@ pub async fn known_event_ids(
 ) -> Result<HashMap<String, Option<i64>>, StoreError> {
     let mut known = HashMap::new();
     for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
-        let mut params = Params::for_connection(conn);
+        let mut params = Params::for_connection(conn)?;
         let sql = format!(
             "SELECT vendor_event_id, contact_id FROM interaction_log
              WHERE external_system = {} AND vendor_event_id IN ({})",
@@ -401,7 +287,7 @@ pub async fn message_facts(
         let sql = format!(
             "SELECT channel, vendor_message_id, contact_id, outcome, occurred_at FROM interaction_log
              WHERE vendor_message_id IN ({}) ORDER BY id",
-            Params::for_connection(conn).list(chunk.len())
+            Params::for_connection(conn)?.list(chunk.len())
         );
         let mut query = dynamic(sql);
         for id in chunk {
@@ -459,7 +345,7 @@ pub async fn timeline(
     contact_id: i64,
     filter: &TimelineFilter,
 ) -> Result<Vec<Interaction>, StoreError> {
-    let mut params = Params::for_connection(conn);
+    let mut params = Params::for_connection(conn)?;
     let mut sql = format!(
         "SELECT id, {COLUMNS} FROM interaction_log WHERE contact_id = {}",
         params.one()
@@ -683,46 +569,6 @@ mod tests {
         );
         let event_ids: Vec<i64> = inserted.events().iter().map(|e| e.id).collect();
         assert_eq!(event_ids, ids_of(tx.conn(), contact).await);
-        tx.commit().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_batch_that_went_in_whole_is_recognised_by_its_ends() {
-        let (store, _dir) = testing::store().await;
-        let mut tx = store.begin_write().await.unwrap();
-        let rows: Vec<_> = (0..3)
-            .map(|i| {
-                event(
-                    "email_delivered",
-                    Outcome::Delivered,
-                    i,
-                    "m1",
-                    &format!("c{i}"),
-                )
-            })
-            .collect();
-        insert_new(tx.conn(), &rows).await.unwrap();
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM interaction_log ORDER BY id")
-            .fetch_all(tx.conn())
-            .await
-            .unwrap();
-        let (first, last) = (ids[0], ids[2]);
-        assert!(
-            in_values_order(tx.conn(), &rows, first, last)
-                .await
-                .unwrap()
-        );
-        assert!(
-            in_values_order(tx.conn(), &rows[..1], first, first)
-                .await
-                .unwrap()
-        );
-        let reversed: Vec<_> = rows.iter().rev().cloned().collect();
-        assert!(
-            !in_values_order(tx.conn(), &reversed, first, last)
-                .await
-                .unwrap()
-        );
         tx.commit().await.unwrap();
     }
 

@@ -1,17 +1,43 @@
 //! `switchboard-store`: rows and queries, nothing more — no policy (what an interaction sets off
-//! is `switchboard-app`'s `log`), no API types. Storage: sqlx over SQLite (the embedded default) with portable SQL, so that a PostgreSQL
-//! backend is a connection string and a migration set away.
+//! is `switchboard-app`'s `log`), no API types. Storage: sqlx's `Any` driver over a [`Backend`],
+//! SQLite (embedded) today; a module per database holds what only that database does, and every
+//! query above it is portable.
 //!
 //! Portability rules for every query here: `$1`-style placeholders (statements built at run time
-//! take theirs from [`sql::Params`]), `ON CONFLICT ... DO NOTHING`, `RETURNING`, integers for
-//! times (ms since the epoch) and ids, text for JSON.
+//! take theirs from `sql::Params`, in the backend's own style), `ON CONFLICT ... DO NOTHING`,
+//! `RETURNING`, integers for times (ms since the epoch), ids and booleans, text for JSON. A
+//! statement that cannot be written portably goes behind the [`Backend`] (as adding rows to the
+//! interaction log does), never behind a test of the backend's name in a query.
 //!
-//! SQLite allows one writer at a time. Writers in this process queue on a mutex and then take
-//! the write lock up front (`BEGIN IMMEDIATE`), so they never fail with "database is locked" half
-//! way through; another process (a `replay` beside the server) waits on SQLite's busy timeout.
+//! Writers in this process queue on one mutex ([`Store::begin_write`]) and start their
+//! transaction as the backend says (SQLite takes its one write lock up front, see `sqlite/`).
+//!
+//! # Adding a backend (PostgreSQL)
+//!
+//! A module beside `sqlite/` (`postgres/`), a migration set beside `migrations/sqlite/`
+//! (`migrations/postgres/`, the same versions and tables), sqlx's driver feature in the workspace
+//! manifest, and one arm in each method of [`Backend`]; nothing else in the store or above it
+//! changes. The module provides:
+//!
+//! - which locations are its own (`postgres://…`) and `connect`: the pool and its per-connection
+//!   settings;
+//! - `BACKEND_NAME`, the name sqlx's `Any` driver gives its connections, so that a connection's
+//!   backend is known (`Backend::of_connection`);
+//! - `MIGRATIONS`, its migration set;
+//! - where the server key is kept when no file is given (SQLite keeps it beside the database
+//!   file; a server database has no such place, so it will have to require one);
+//! - the statement starting a write transaction (`BEGIN` where there is no up-front lock to take);
+//! - `checkpoint` after a bulk write (a no-op where the server manages its own log) and any
+//!   background work while the store is open (none, unlike SQLite's checkpointer);
+//! - its placeholder style (numbered);
+//! - how rows are added to the interaction log: the portable `interactions::insert_returning`
+//!   serves unless the database has a faster way (SQLite's is `sqlite/interactions.rs`);
+//! - which of its errors mean "refused for now" (SQLSTATE classes 08, 53, 57P03, 40001/40P01),
+//!   recognised by downcasting to its driver's error type.
 
 pub mod api_keys;
 pub mod audit;
+mod backend;
 pub mod call_tasks;
 pub mod consent;
 pub mod contacts;
@@ -26,25 +52,30 @@ pub mod preferences;
 pub mod raw_webhooks;
 pub mod server_key;
 mod sql;
+mod sqlite;
 pub mod suppressions;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use sqlx::AnyConnection;
-use sqlx::any::AnyPoolOptions;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use backend::Backend;
 pub use server_key::ServerKey;
+
+use backend::Maintenance;
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database URL {0:?} is not supported: use a SQLite file path or sqlite:// URL")]
     UnsupportedUrl(String),
+    /// A connection of a database no backend module is for (sqlx's name for it).
+    #[error("no backend for a {0} database")]
+    UnknownBackend(String),
     #[error("cannot create the database directory {path}: {source}")]
     CreateDir {
         path: PathBuf,
@@ -74,13 +105,7 @@ impl StoreError {
             StoreError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => true,
             StoreError::Sql(sqlx::Error::Io(_)) => true,
             StoreError::Sql(sqlx::Error::Database(error)) => {
-                // SQLite's primary result codes: BUSY 5, LOCKED 6, NOMEM 7, READONLY 8, IOERR 10,
-                // FULL 13, CANTOPEN 14 (extended codes carry them in the low byte).
-                let code = error
-                    .code()
-                    .and_then(|c| c.parse::<i64>().ok())
-                    .map(|c| c & 0xff);
-                matches!(code, Some(5 | 6 | 7 | 8 | 10 | 13 | 14))
+                Backend::refuses_for_now(error.as_ref())
             }
             StoreError::Unavailable(_) => true,
             _ => false,
@@ -91,49 +116,21 @@ impl StoreError {
 /// The database.
 #[derive(Clone)]
 pub struct Store {
+    backend: Backend,
     pool: AnyPool,
     writer: Arc<Mutex<()>>,
     key: Arc<ServerKey>,
-    _checkpointer: Arc<Checkpointer>,
-}
-
-/// How often the checkpointer copies the write-ahead log into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-
-/// Copies the write-ahead log into the database file in the background. Left to SQLite, the
-/// writer whose commit crosses the threshold does it, inside that commit, while every other
-/// writer waits: a third of the ingest path's time under load. A passive checkpoint runs beside
-/// the writer instead, on an otherwise idle connection.
-struct Checkpointer(tokio::task::JoinHandle<()>);
-
-impl Checkpointer {
-    fn start(pool: AnyPool) -> Self {
-        Checkpointer(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                if let Err(error) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
-                    tracing::warn!(%error, "background checkpoint failed; commits will checkpoint");
-                }
-            }
-        }))
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _maintenance: Option<Arc<Maintenance>>,
 }
 
 /// A write transaction: holds the process's writer slot until committed or dropped.
 ///
-/// It runs `BEGIN IMMEDIATE` / `COMMIT` itself rather than through sqlx's `Transaction`: when a
-/// commit fails (a full disk, a file turned read-only) SQLite has already rolled back, but sqlx
-/// would still count the connection as inside a transaction, and every later `begin` on it would
-/// fail until a restart. A transaction that did not commit discards its connection instead, and
-/// the pool opens a fresh one — which also picks up a database file that became writable again.
+/// It runs `BEGIN` (as the backend starts a write: `BEGIN IMMEDIATE` on SQLite) / `COMMIT` itself
+/// rather than through sqlx's `Transaction`: when a commit fails (a full disk, a file turned
+/// read-only) SQLite has already rolled back, but sqlx would still count the connection as inside
+/// a transaction, and every later `begin` on it would fail until a restart. A transaction that did
+/// not commit discards its connection instead, and the pool opens a fresh one — which also picks
+/// up a database file that became writable again.
 pub struct WriteTx<'a> {
     conn: PoolConnection<Any>,
     committed: bool,
@@ -164,82 +161,48 @@ impl WriteTx<'_> {
 impl Drop for WriteTx<'_> {
     fn drop(&mut self) {
         if !self.committed {
-            // Closing a SQLite connection rolls back what it left open.
+            // Closing a connection rolls back what it left open.
             self.conn.close_on_drop();
         }
     }
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `location` — a file path or a `sqlite://` URL
-    /// — and brings its schema up to date.
+    /// Opens (creating if needed) the database at `location` — for SQLite a file path, a
+    /// `sqlite://` URL or `sqlite::memory:` — and brings its schema up to date.
     pub async fn open(location: &str) -> Result<Self, StoreError> {
         Self::open_with_key(location, None).await
     }
 
-    /// Opens the database at `location` with the server key at `key_file` (by default beside
-    /// the database file, see [`server_key`]).
+    /// Opens the database at `location` with the server key at `key_file` (by default where
+    /// the backend keeps it: for SQLite beside the database file, see [`server_key`]).
     pub async fn open_with_key(
         location: &str,
         key_file: Option<&Path>,
     ) -> Result<Self, StoreError> {
-        let url = sqlite_url(location)?;
+        let backend = Backend::of_location(location)?;
         sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL lets readers work while one writer commits. FULL sync makes every
-                    // commit durable before it returns, so a vendor that heard 200 keeps its
-                    // webhook through a power loss too (group commit pays for the fsync; cost in
-                    // BENCHMARKS.md). Erased data is overwritten, not left in free pages.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA secure_delete = ON").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    // 16 MiB of page cache per connection (SQLite's default is 2 MiB): the
-                    // interior pages of the log's and the counters' indexes stay in memory.
-                    conn.execute("PRAGMA cache_size = -16384").await?;
-                    // Pages outside that cache are read through a memory map rather than a
-                    // read() call and a copy each, and the statement journals of the multi-row
-                    // upserts stay in memory: together +8-9% ingest throughput (BENCHMARKS.md §2).
-                    conn.execute("PRAGMA mmap_size = 268435456").await?;
-                    conn.execute("PRAGMA temp_store = MEMORY").await?;
-                    // Checkpoints are the checkpointer's job (below); a writer checkpoints itself
-                    // only as a backstop, should the log reach 16,000 pages (64 MiB) regardless.
-                    conn.execute("PRAGMA wal_autocheckpoint = 16000").await?;
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        migrations::sqlite().run(&pool).await?;
+        let pool = backend.connect(location).await?;
+        backend.migrator().run(&pool).await?;
         let key = {
             let mut conn = pool.acquire().await?;
-            let key = match sqlite_file(location) {
-                Some(file) => {
-                    let path =
-                        key_file.map_or_else(|| server_key::default_path(file), Path::to_path_buf);
-                    ServerKey::open(&mut conn, &path).await?
-                }
-                None => {
-                    let key = ServerKey::ephemeral()?;
-                    key.adopt(&mut conn).await?;
-                    key
-                }
-            };
+            let key = open_key(&mut conn, backend.server_key_file(location, key_file)).await?;
             suppressions::rekey_legacy(&mut conn, &key).await?;
             key
         };
-        let checkpointer = Arc::new(Checkpointer::start(pool.clone()));
+        let maintenance = backend.start_maintenance(&pool).map(Arc::new);
         Ok(Store {
+            backend,
             pool,
             writer: Arc::new(Mutex::new(())),
             key: Arc::new(key),
-            _checkpointer: checkpointer,
+            _maintenance: maintenance,
         })
+    }
+
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The server key (for the suppression list's hashes).
@@ -247,12 +210,12 @@ impl Store {
         &self.key
     }
 
-    /// Copies the whole write-ahead log into the database and truncates it (after a bulk
-    /// write); waits for readers and writers of other processes as SQLite's busy timeout allows.
+    /// Makes everything written so far durable in the database's own files (after a bulk
+    /// write): SQLite copies its whole write-ahead log into the database and truncates it,
+    /// waiting for readers and writers of other processes as its busy timeout allows.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        self.pool.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
-        Ok(())
+        self.backend.checkpoint(&self.pool).await
     }
 
     /// The pool, for reads.
@@ -269,7 +232,7 @@ impl Store {
     pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
         let writer = self.writer.lock().await;
         let mut conn = self.pool.acquire().await?;
-        if let Err(error) = conn.execute("BEGIN IMMEDIATE").await {
+        if let Err(error) = conn.execute(self.backend.begin_write()).await {
             conn.close_on_drop();
             return Err(error.into());
         }
@@ -281,61 +244,21 @@ impl Store {
     }
 }
 
-/// The database file a SQLite location names; `None` for an in-memory database or another URL.
-fn sqlite_file(location: &str) -> Option<&Path> {
-    if location == "sqlite::memory:" {
-        return None;
+/// The server key of a database: the one in `file` (created on the first start), or, with no
+/// file, one that lives as long as the process, recorded in the database if it has none.
+async fn open_key(
+    conn: &mut AnyConnection,
+    file: Option<PathBuf>,
+) -> Result<ServerKey, StoreError> {
+    match file {
+        Some(path) => ServerKey::open(conn, &path).await,
+        None => {
+            let key = ServerKey::ephemeral()?;
+            key.adopt(conn).await?;
+            Ok(key)
+        }
     }
-    let path = match location.strip_prefix("sqlite://") {
-        Some(rest) => rest.split('?').next().unwrap_or(rest),
-        None if location.contains("://") => return None,
-        None => location,
-    };
-    Some(Path::new(path))
-}
-
-/// The sqlx URL for a SQLite location, creating the file's directory.
-fn sqlite_url(location: &str) -> Result<String, StoreError> {
-    if location == "sqlite::memory:" {
-        return Ok(location.to_string());
-    }
-    let Some(path) = sqlite_file(location) else {
-        return Err(StoreError::UnsupportedUrl(location.to_string()));
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    Ok(format!("sqlite://{}?mode=rwc", path.display()))
 }
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn locations_become_sqlite_urls() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("nested/sb.db");
-        let url = sqlite_url(file.to_str().unwrap()).unwrap();
-        assert_eq!(url, format!("sqlite://{}?mode=rwc", file.display()));
-        assert!(file.parent().unwrap().is_dir());
-        assert!(matches!(
-            sqlite_url("mysql://x/y"),
-            Err(StoreError::UnsupportedUrl(_))
-        ));
-    }
-
-    #[tokio::test]
-    async fn opening_twice_migrates_once() {
-        let (store, dir) = testing::store().await;
-        drop(store);
-        let again = Store::open(dir.path().join("test.db").to_str().unwrap()).await;
-        assert!(again.is_ok());
-    }
-}

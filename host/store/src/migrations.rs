@@ -1,44 +1,20 @@
-//! The schema, versioned. Migrations are embedded in the binary and applied at start-up.
+//! The schema, versioned. Each backend keeps its own migration set (SQL files under
+//! `migrations/<backend>/`, embedded in the binary, listed by its module); this turns a set into
+//! sqlx's migrator, which applies at start-up what the database lacks and records each migration
+//! applied as one row of `_sqlx_migrations`.
 
 use std::borrow::Cow;
 
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-/// (version, description, SQL) for SQLite, oldest first.
-const SQLITE: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "foundation",
-        include_str!("../migrations/sqlite/0001_foundation.sql"),
-    ),
-    (
-        2,
-        "staff",
-        include_str!("../migrations/sqlite/0002_staff.sql"),
-    ),
-    (
-        3,
-        "preferences",
-        include_str!("../migrations/sqlite/0003_preferences.sql"),
-    ),
-    (
-        4,
-        "outbox",
-        include_str!("../migrations/sqlite/0004_outbox.sql"),
-    ),
-    (
-        5,
-        "hardening",
-        include_str!("../migrations/sqlite/0005_hardening.sql"),
-    ),
-];
+/// A migration set: (version, description, SQL), oldest first.
+pub(crate) type MigrationSet = &'static [(i64, &'static str, &'static str)];
 
-/// The SQLite migrator.
-pub fn sqlite() -> Migrator {
+/// The migrator of a set.
+pub(crate) fn migrator(set: MigrationSet) -> Migrator {
     Migrator::with_migrations(
-        SQLITE
-            .iter()
+        set.iter()
             .map(|(version, description, sql)| {
                 Migration::new(
                     *version,

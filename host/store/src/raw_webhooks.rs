@@ -131,7 +131,7 @@ pub async fn link_contacts(
     links: &[(i64, i64)],
 ) -> Result<(), StoreError> {
     for chunk in links.chunks(400) {
-        let mut params = Params::for_connection(conn);
+        let mut params = Params::for_connection(conn)?;
         let values: Vec<String> = chunk
             .iter()
             .map(|_| format!("({}, {})", params.one(), params.one()))

@@ -7,10 +7,13 @@ use sqlx::AssertSqlSafe;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
-/// Writes a statement's placeholders in order, in the connected database's style: `$1, $2, …`
-/// for PostgreSQL and plain `?` for SQLite. SQLite would accept `$n` too, but then binding each
-/// parameter searches the statement's list of parameter names, which makes a multi-row insert
-/// quadratic in its parameter count (it was most of the ingest path's database time).
+use crate::{Backend, StoreError};
+
+/// Writes a statement's placeholders in order, in the connected database's style (its
+/// [`Backend`]'s): `$1, $2, …` for PostgreSQL and plain `?` for SQLite. SQLite would accept `$n`
+/// too, but then binding each parameter searches the statement's list of parameter names, which
+/// makes a multi-row insert quadratic in its parameter count (it was most of the ingest path's
+/// database time).
 ///
 /// Every placeholder of a statement must come from one `Params`, in the order of the binds.
 #[derive(Debug)]
@@ -20,8 +23,10 @@ pub struct Params {
 }
 
 impl Params {
-    pub fn for_connection(conn: &AnyConnection) -> Self {
-        Params::new(conn.backend_name() != "SQLite")
+    pub fn for_connection(conn: &AnyConnection) -> Result<Self, StoreError> {
+        Ok(Params::new(
+            Backend::of_connection(conn)?.numbers_placeholders(),
+        ))
     }
 
     fn new(numbered: bool) -> Self {

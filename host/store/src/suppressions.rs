@@ -89,7 +89,7 @@ pub async fn suppressed(
     for chunk in hashes.chunks(500) {
         let sql = format!(
             "SELECT value_hash FROM suppressions WHERE value_hash IN ({})",
-            Params::for_connection(conn).list(chunk.len())
+            Params::for_connection(conn)?.list(chunk.len())
         );
         let mut query = dynamic(sql);
         for h in chunk {
