@@ -88,6 +88,19 @@ impl<'a> Api<'a> {
         reply.json()
     }
 
+    /// The kinds of a contact's timeline entries, newest first (one page of up to 50).
+    pub async fn timeline_kinds(&self, contact: i64) -> Vec<String> {
+        let page = self
+            .get_ok(&format!("/api/contacts/{contact}/timeline"))
+            .await;
+        page["entries"]
+            .as_array()
+            .expect("timeline entries")
+            .iter()
+            .map(|e| e["kind"].as_str().expect("an entry's kind").to_string())
+            .collect()
+    }
+
     /// GETs and expects 200, returning the JSON reply.
     pub async fn get_ok(&self, path: &str) -> Value {
         let reply = self.get(path).await;

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod outbox;
 pub mod relay;
 pub mod rss;
+pub mod scenarios;
 pub mod server;
 pub mod sign;
 pub mod small_disk;
@@ -89,9 +90,13 @@ pub fn now_ms() -> i64 {
 
 /// The SHA-256 of a file, hex, as `plugins.toml` pins it.
 pub fn sha256_hex(path: &Path) -> String {
+    sha256_hex_of(&std::fs::read(path).expect("read plugin"))
+}
+
+/// The SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex_of(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    let bytes = std::fs::read(path).expect("read plugin");
-    sha2::Sha256::digest(&bytes)
+    sha2::Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -3,7 +3,8 @@
 //! the Messages API (Mailgun publishes no API contract to serve a mock from).
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -197,6 +198,8 @@ pub struct Loopback {
     /// `127.0.0.1:<port>`, for `allowed_hosts`.
     pub host: String,
     request: tokio::task::JoinHandle<io::Result<Captured>>,
+    /// Whether anyone connected.
+    connected: Arc<AtomicBool>,
 }
 
 /// A request the loopback received.
@@ -222,8 +225,11 @@ impl Loopback {
             answer += &format!("{name}: {value}\r\n");
         }
         let body = body.to_string();
+        let connected = Arc::new(AtomicBool::new(false));
+        let connection = connected.clone();
         let request = tokio::spawn(async move {
             let (stream, _) = listener.accept().await?;
+            connection.store(true, Ordering::SeqCst);
             let captured = read_request(&stream).await?;
             let reply = match check_messages_request(&captured) {
                 Ok(()) => format!("{answer}{}", framing(&body)),
@@ -242,7 +248,13 @@ impl Loopback {
             base: format!("http://{address}"),
             host: address.to_string(),
             request,
+            connected,
         }
+    }
+
+    /// Whether anyone has connected to it.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
     }
 
     /// The request it took (waiting up to 30 s for one).

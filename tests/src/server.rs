@@ -283,7 +283,18 @@ impl Reply {
 
 /// POSTs `body` with `headers` and reads the whole reply.
 pub async fn post(url: &str, headers: &[(String, String)], body: impl Into<Vec<u8>>) -> Reply {
-    let mut request = client().post(url).body(body.into());
+    request("POST", url, headers, body).await
+}
+
+/// Sends `method url` with `headers` and `body`, and reads the whole reply.
+pub async fn request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: impl Into<Vec<u8>>,
+) -> Reply {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+    let mut request = client().request(method, url).body(body.into());
     for (name, value) in headers {
         request = request.header(name, value);
     }

@@ -2,7 +2,9 @@
 //! and the real plugins: storage only for requests that proved they are the vendor's, or that our
 //! own configuration kept from being checked (bounded, counted, replayable); only the headers a
 //! replay needs; a Mailgun signature usable once, vendor events that never link a new address to a
-//! contact, clamped future dates; and a dedupe key for every SendGrid event.
+//! contact, clamped future dates; and a dedupe key for every SendGrid event. What every vendor
+//! plugin promises here (an unsigned request stores nothing, a webhook our unset secret kept from
+//! verifying is kept unverified, counted and replayed) is in `every_vendor_webhooks.rs`.
 
 use serde_json::{Value, json};
 use switchboard_e2e::api::Api;
@@ -10,15 +12,13 @@ use switchboard_e2e::mailgun::{self, Loopback, SENT_MESSAGE_ID, WEBHOOK_SIGNING_
 use switchboard_e2e::manifest::PluginConfig;
 use switchboard_e2e::outbox::{self, status, wait_for};
 use switchboard_e2e::repo_root;
-use switchboard_e2e::server::{Reply, Server, Setup, client, post};
-use switchboard_e2e::sign::{SendGridKey, form_body};
+use switchboard_e2e::server::{Reply, Server, Setup, post, request};
+use switchboard_e2e::sign::SendGridKey;
 use switchboard_e2e::standard_webhooks::{STANDARD_SECRET, STANDARD_SECRET_VAR, standard_plugin};
 use switchboard_e2e::vendors::{
-    PORTAL_SIGNING_SECRET, PORTAL_SIGNING_SECRET_VAR, TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_VAR,
-    borrowed, portal_event, portal_plugin, post_portal_body, post_sendgrid, post_sendgrid_body,
-    sendgrid_event, sendgrid_plugin, twilio_plugin, twilio_status,
+    PORTAL_SIGNING_SECRET, portal_event, portal_plugin, post_portal_body, post_sendgrid,
+    post_sendgrid_body, sendgrid_event, sendgrid_plugin,
 };
-use switchboard_e2e::voice::{call_status, voice_plugin};
 
 fn now_secs() -> i64 {
     switchboard_e2e::now_ms() / 1000
@@ -26,19 +26,9 @@ fn now_secs() -> i64 {
 
 /// Sends `method` to `/webhooks/<plugin_id>` with no signature and reads the whole reply.
 async fn unsigned(server: &Server, method: &str, plugin_id: &str, body: Vec<u8>) -> Reply {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
-    let response = client()
-        .request(method, server.url(&format!("/webhooks/{plugin_id}")))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("send request");
-    Reply {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.bytes().await.expect("read reply").to_vec(),
-    }
+    let headers = [("content-type".to_string(), "application/json".to_string())];
+    let url = server.url(&format!("/webhooks/{plugin_id}"));
+    request(method, &url, &headers, body).await
 }
 
 /// The Python example plugin (plugins-py/sms-example), built by `cargo xtask test`.
@@ -91,57 +81,22 @@ async fn unsigned_requests_store_nothing_whatever_their_method_or_body() {
 }
 
 #[tokio::test]
-async fn every_repository_plugin_refuses_an_unsigned_request_with_401_and_stores_nothing() {
+async fn the_example_plugins_refuse_an_unsigned_request_with_401_and_store_nothing() {
     // On main 8528e0f each plugin answered a GET `malformed` (400) before its signature check,
-    // and the host stored it as a rejected webhook.
+    // and the host stored it as a rejected webhook. The vendor plugins are held to this, with the
+    // exact refusal, in every_vendor_webhooks.rs; these are the two examples a plugin author
+    // starts from.
     let plugins = [
-        sendgrid_plugin(&SendGridKey::fixed()),
-        mailgun::plugin("email-mailgun"),
-        twilio_plugin(),
-        voice_plugin(),
-        portal_plugin(),
-        standard_plugin("crm", "acme-crm"),
         PluginConfig::new("template", "channel_template", &["sms"])
             .secret("signing_secret", "E2E_EXAMPLE_SECRET"),
         python_plugin(),
     ];
-    let setup = mailgun::with_secrets(Setup::new(&plugins))
-        .env(TWILIO_AUTH_TOKEN_VAR, TWILIO_AUTH_TOKEN)
-        .env(PORTAL_SIGNING_SECRET_VAR, PORTAL_SIGNING_SECRET)
-        .env(STANDARD_SECRET_VAR, STANDARD_SECRET)
-        .env("E2E_EXAMPLE_SECRET", "example-secret");
+    let setup = Setup::new(&plugins).env("E2E_EXAMPLE_SECRET", "example-secret");
     let server = setup.start();
-    let at = now_secs();
-
-    let sms = twilio_status("SM1", "delivered", "+14155550142");
-    let call = call_status("CA1", "completed", "outbound-api", "+14155550142", at);
-    let bodies: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "email-sendgrid",
-            serde_json::to_vec(&[sendgrid_event("open", "ana@example.org", at, "m1", "e1")])
-                .unwrap(),
-        ),
-        (
-            "email-mailgun",
-            serde_json::to_vec(&json!({
-                "event-data": mailgun::event("opened", "ana@example.org", at as f64, "m@mg", "e1")
-            }))
-            .unwrap(),
-        ),
-        ("sms-twilio", form_body(&borrowed(&sms)).into_bytes()),
-        ("voice-twilio", form_body(&borrowed(&call)).into_bytes()),
-        (
-            "portal",
-            serde_json::to_vec(&json!({ "events": [portal_event("e1", "login", "u-1", at)] }))
-                .unwrap(),
-        ),
-        ("crm", br#"{"type":"sms.delivered","timestamp":1}"#.to_vec()),
-        ("template", br#"[{"event":"delivered"}]"#.to_vec()),
-        ("sms-python", br#"[{"event":"delivered"}]"#.to_vec()),
-    ];
-    for (plugin, body) in bodies {
+    for plugin in ["template", "sms-python"] {
         for method in ["POST", "GET"] {
-            let reply = unsigned(&server, method, plugin, body.clone()).await;
+            let body = br#"[{"event":"delivered"}]"#.to_vec();
+            let reply = unsigned(&server, method, plugin, body).await;
             assert_eq!(
                 (reply.status, reply.error_code().as_str()),
                 (401, "bad_signature"),
@@ -154,27 +109,15 @@ async fn every_repository_plugin_refuses_an_unsigned_request_with_401_and_stores
 }
 
 #[tokio::test]
-async fn our_own_configuration_errors_do_not_make_unsigned_requests_storable() {
+async fn a_bad_vendor_name_does_not_make_unsigned_requests_storable() {
     // On main 8528e0f webhook-standard checked its vendor name before the signature and answered
-    // `misconfigured`: the host kept the unsigned request as failed. (SendGrid already looked for
-    // its signature headers before its key; that must stay so.)
-    let no_key = PluginConfig::new("email-sendgrid", "email_sendgrid", &["email"])
-        .config("from_email", "office@example.org");
+    // `misconfigured`: the host kept the unsigned request as failed. (Every vendor plugin missing
+    // its key or secret is held to the same in every_vendor_webhooks.rs.)
     let bad_vendor = standard_plugin("crm", "not a vendor name!");
-    let setup = Setup::new(&[no_key, bad_vendor]).env(STANDARD_SECRET_VAR, STANDARD_SECRET);
+    let setup = Setup::new(&[bad_vendor]).env(STANDARD_SECRET_VAR, STANDARD_SECRET);
     let server = setup.start();
-    let batch = serde_json::to_vec(&[sendgrid_event(
-        "open",
-        "ana@example.org",
-        now_secs(),
-        "m1",
-        "e1",
-    )])
-    .unwrap();
-    let reply = unsigned(&server, "POST", "email-sendgrid", batch).await;
-    reply.assert_refused(401, "bad_signature", "missing");
     let reply = unsigned(&server, "POST", "crm", br#"{"type":"sms.sent"}"#.to_vec()).await;
-    assert_eq!(reply.status, 401, "{}", reply.text());
+    reply.assert_refused(401, "bad_signature", "missing webhook-id header");
     setup.db().await.assert_nothing_stored().await;
 }
 
@@ -191,56 +134,6 @@ fn portal_batch(id: &str, bytes: usize) -> Vec<u8> {
 
 async fn post_portal_signed(server: &Server, body: Vec<u8>) -> Reply {
     post_portal_body(server, &[PORTAL_SIGNING_SECRET], now_secs(), body).await
-}
-
-#[tokio::test]
-async fn a_webhook_our_unset_secret_kept_from_verifying_is_kept_unverified_counted_and_replayed() {
-    // On main 8528e0f such a request got 503 without Retry-After, was kept with nothing saying it
-    // was never verified, and no metric counted it.
-    let setup = Setup::new(&[portal_plugin()]);
-    let scraper = setup.key("prometheus", &["metrics"]);
-    let server = setup.start();
-
-    let reply = post_portal_signed(&server, portal_batch("evt_1", 300)).await;
-    assert_eq!(reply.status, 503, "{}", reply.text());
-    assert_eq!(reply.error_code(), "plugin_misconfigured");
-    assert_eq!(
-        reply
-            .headers
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
-        Some("30")
-    );
-    let kept = reply.json()["error"]["raw_webhook_id"]
-        .as_i64()
-        .expect("kept for replay");
-    let raw = setup.db().await.raw_webhooks().await;
-    assert_eq!(raw.len(), 1);
-    assert_eq!(
-        (raw[0].id, raw[0].status.as_str(), raw[0].verified),
-        (kept, "failed", false)
-    );
-
-    let metrics = Api::new(&server, &scraper).get("/metrics").await;
-    assert_eq!(metrics.status, 200);
-    let line = r#"switchboard_webhooks_stored_unverified_total{plugin="portal"} 1"#;
-    assert!(
-        metrics.text().lines().any(|l| l == line),
-        "no {line:?} in:\n{}",
-        metrics.text()
-    );
-
-    // The operator sets the secret and replays: the request verifies as of its arrival.
-    drop(server);
-    let fixed = setup.env(PORTAL_SIGNING_SECRET_VAR, PORTAL_SIGNING_SECRET);
-    let replay = fixed.cli(&["replay"]);
-    assert!(replay.success, "{}", replay.stderr);
-    assert_eq!(replay.json()["processed"], 1, "{}", replay.stdout);
-    let db = fixed.db().await;
-    let log = db.interactions().await;
-    assert_eq!(log.len(), 1);
-    assert_eq!(log[0].kind, "portal_page_view");
-    assert_eq!(db.raw_webhooks().await[0].status, "processed");
 }
 
 #[tokio::test]
@@ -313,11 +206,22 @@ async fn only_the_headers_a_replay_needs_are_stored_or_exported() {
     let export = Api::new(&server, &privacy)
         .get_ok(&format!("/api/contacts/{ana}/export"))
         .await;
-    let text = export["webhooks"].to_string();
-    assert!(
-        text.contains("x-twilio-email-event-webhook-signature"),
-        "{text}"
+    let exported: Vec<&str> = export["webhooks"][0]["headers"]
+        .as_array()
+        .expect("the exported webhook's headers")
+        .iter()
+        .filter_map(|pair| pair[0].as_str())
+        .collect();
+    assert_eq!(
+        exported,
+        [
+            "x-twilio-email-event-webhook-signature",
+            "x-twilio-email-event-webhook-timestamp",
+            "content-type"
+        ],
+        "{export:#}"
     );
+    let text = export["webhooks"].to_string();
     for secret in ["s3cr3t", "198.51.100.23", "authorization", "cookie"] {
         assert!(!text.to_lowercase().contains(secret), "{secret} in {text}");
     }

@@ -307,7 +307,7 @@ async fn erased_bytes_are_gone_from_the_database_file() {
 
     let database = office.setup.database_path();
     let db = office.setup.db().await;
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").await;
+    db.checkpoint_all().await;
     db.close().await;
     let mut bytes = std::fs::read(&database).expect("read the database file");
     let wal = database.with_extension("db-wal");

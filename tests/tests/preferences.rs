@@ -403,8 +403,24 @@ async fn a_rebuild_from_the_log_matches_the_counts_kept_as_webhooks_arrived() {
     let priors = Api::new(server, &analyst)
         .post_ok("/api/preferences/priors/refit", &json!({}), 200)
         .await;
-    assert!(
-        priors["rates"]["email_open"]["contacts"].as_u64().unwrap() >= 1,
+    // Email went to Ana and to five others (one a day); SMS and calls to Ana alone.
+    let contacts: Vec<(&str, &Value)> = [
+        "email_open",
+        "email_response",
+        "phone_answer",
+        "sms_response",
+    ]
+    .iter()
+    .map(|rate| (*rate, &priors["rates"][rate]["contacts"]))
+    .collect();
+    assert_eq!(
+        contacts,
+        [
+            ("email_open", &json!(6)),
+            ("email_response", &json!(6)),
+            ("phone_answer", &json!(1)),
+            ("sms_response", &json!(1)),
+        ],
         "{priors}"
     );
 

@@ -3,12 +3,9 @@
 //! no write lock however slowly its client reads, so webhooks and staff logs go on meanwhile; an
 //! erasure reads and plans outside the single writer, so webhooks arriving during it are accepted.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::Row as _;
-use sqlx::sqlite::SqlitePoolOptions;
 use switchboard_e2e::api::Api;
 use switchboard_e2e::server::{Server, Setup, client};
 use switchboard_e2e::sign::SendGridKey;
@@ -115,27 +112,15 @@ impl Office {
 }
 
 /// A passive checkpoint of the installation's write-ahead log: (frames in the log, frames copied
-/// into the database file). SQLite copies no frame written after the snapshot of a read
-/// transaction still open, so `copied < log` right after a write means some reader is still
-/// inside an older snapshot.
-async fn checkpoint(database: &Path) -> (i64, i64) {
-    let url = format!("sqlite://{}?mode=rw", database.display());
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("open {url}: {e}"));
+/// into the database file); see [`switchboard_e2e::db::Db::passive_checkpoint`].
+async fn checkpoint(setup: &Setup) -> (i64, i64) {
+    let db = setup.db().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&pool)
-            .await
-            .expect("checkpoint");
-        let (busy, log, copied): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
         // Busy: the server's own checkpointer was at it; ask again.
-        if busy == 0 {
-            pool.close().await;
-            return (log, copied);
+        if let Some(frames) = db.passive_checkpoint().await {
+            db.close().await;
+            return frames;
         }
         assert!(Instant::now() < deadline, "the checkpoint stayed busy");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -196,7 +181,7 @@ async fn an_export_paused_mid_stream_holds_no_write_lock_so_webhooks_and_staff_l
         "a staff call log took {call_took:?} while the export was paused"
     );
     assert_eq!(call["contact_ids"][0], person, "{call}");
-    let (log, copied) = checkpoint(&office.setup.database_path()).await;
+    let (log, copied) = checkpoint(&office.setup).await;
     assert!(
         copied < log,
         "the export's read snapshot is still open (it is mid-stream): the {log} frames of the \
@@ -230,7 +215,7 @@ async fn an_export_paused_mid_stream_holds_no_write_lock_so_webhooks_and_staff_l
     // Its snapshot ended with the stream: nothing holds the log back any more.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (log, copied) = checkpoint(&office.setup.database_path()).await;
+        let (log, copied) = checkpoint(&office.setup).await;
         if copied == log {
             break;
         }

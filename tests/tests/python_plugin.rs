@@ -81,4 +81,6 @@ async fn a_python_plugin_serves_webhooks_like_a_rust_one() {
     assert_eq!(setup.db().await.interaction_count().await, 2);
     let forged = post(&url, &headers(sign(body.as_bytes(), "wrong")), body).await;
     assert_eq!(forged.status, 401, "{}", forged.text());
+    assert_eq!(forged.error_code(), "bad_signature", "{}", forged.text());
+    assert_eq!(setup.db().await.interaction_count().await, 2);
 }

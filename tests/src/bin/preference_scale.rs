@@ -14,10 +14,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sqlx::sqlite::SqlitePoolOptions;
-use sqlx::{Executor, SqlitePool};
 use switchboard_e2e::api::Api;
 use switchboard_e2e::bench::{numeric_flags, on_one_thread};
+use switchboard_e2e::db::SeedInteraction;
 use switchboard_e2e::server::Setup;
 use switchboard_e2e::sign::SendGridKey;
 use switchboard_e2e::vendors::{
@@ -46,23 +45,19 @@ async fn run(options: Options) -> Result<(), String> {
         .env(TWILIO_AUTH_TOKEN_VAR, TWILIO_AUTH_TOKEN);
     // Creating a key opens (and so creates and migrates) the database.
     let token = setup.key("bench", &["sender", "staff", "analyst"]);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&format!(
-            "sqlite://{}?mode=rw",
-            setup.database_path().display()
-        ))
-        .await
-        .map_err(|e| e.to_string())?;
+    let db = setup.db().await;
 
     let started = Instant::now();
-    let rows = fill(&pool, &options).await.map_err(|e| e.to_string())?;
+    let rows = db
+        .bulk_load(options.contacts, history(&options))
+        .await
+        .map_err(|e| e.to_string())?;
     println!(
         "wrote {} contacts and {rows} interactions in {:.1} s",
         options.contacts,
         started.elapsed().as_secs_f64()
     );
-    pool.close().await;
+    db.close().await;
 
     let rebuild = setup.cli(&["prefs", "rebuild"]).json();
     println!(
@@ -126,38 +121,16 @@ fn report(what: &str, latencies: &mut [Duration]) {
     );
 }
 
-/// Writes the contacts, their identities and their history in one transaction.
-async fn fill(pool: &SqlitePool, options: &Options) -> Result<i64, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    conn.execute("PRAGMA synchronous = OFF").await?;
-    conn.execute("BEGIN").await?;
+/// Each contact's history, a realistic mix drawn from a fixed seed: emails delivered and opened
+/// or clicked, SMS delivered and answered, calls answered or not, over 120 days.
+fn history(options: &Options) -> impl Iterator<Item = SeedInteraction> + use<> {
+    let (contacts, per_contact) = (options.contacts, options.per_contact);
     let now = switchboard_e2e::now_ms();
-    for first in (1..=options.contacts).step_by(400) {
-        let last = (first + 399).min(options.contacts);
-        let mut contacts =
-            String::from("INSERT INTO contacts (id, created_at, updated_at) VALUES ");
-        let mut identities = String::from(
-            "INSERT INTO identities (contact_id, kind, value, source, created_at) VALUES ",
-        );
-        for id in first..=last {
-            let sep = if id == first { "" } else { "," };
-            contacts.push_str(&format!("{sep}({id}, {now}, {now})"));
-            identities.push_str(&format!(
-                "{sep}({id}, 'email', 'p{id}@example.org', 'bench', {now}),\
-                 ({id}, 'phone', '+1415{:07}', 'bench', {now})",
-                id
-            ));
-        }
-        conn.execute(sqlx::AssertSqlSafe(contacts)).await?;
-        conn.execute(sqlx::AssertSqlSafe(identities)).await?;
-    }
-    let mut rows = 0i64;
-    let mut batch: Vec<String> = Vec::with_capacity(1000);
     let mut seed = 12_345u64;
-    for contact in 1..=options.contacts {
-        let mut made = 0;
+    (1..=contacts).flat_map(move |contact| {
+        let mut rows = Vec::with_capacity(per_contact as usize);
         let mut message = 0;
-        while made < options.per_contact {
+        while (rows.len() as i64) < per_contact {
             seed = seed
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
@@ -165,72 +138,50 @@ async fn fill(pool: &SqlitePool, options: &Options) -> Result<i64, sqlx::Error> 
             let at = now - ((seed >> 20) % (120 * 86_400_000)) as i64;
             message += 1;
             let id = format!("c{contact}m{message}");
-            let mut row =
-                |channel: &str, direction: &str, outcome: &str, at: i64, msg: Option<&str>| {
-                    let msg = msg.map_or("NULL".to_string(), |m| format!("'{m}'"));
-                    batch.push(format!(
-                    "({contact}, {at}, {at}, '{channel}_{outcome}', '{channel}', '{direction}', \
-                     '{outcome}', {msg}, 'bench')"
-                ));
-                };
+            let row = |channel, direction, outcome, at, message: Option<String>| SeedInteraction {
+                contact_id: contact,
+                occurred_at: at,
+                channel,
+                direction,
+                outcome,
+                vendor_message_id: message,
+            };
+            let room = |rows: &Vec<SeedInteraction>| (rows.len() as i64) < per_contact;
             match roll % 3 {
                 0 => {
-                    row("email", "outbound", "delivered", at, Some(&id));
-                    made += 1;
-                    if roll < 40 && made < options.per_contact {
-                        row("email", "outbound", "opened", at + 600_000, Some(&id));
-                        made += 1;
+                    rows.push(row("email", "outbound", "delivered", at, Some(id.clone())));
+                    if roll < 40 && room(&rows) {
+                        let opened = row(
+                            "email",
+                            "outbound",
+                            "opened",
+                            at + 600_000,
+                            Some(id.clone()),
+                        );
+                        rows.push(opened);
                     }
-                    if roll < 12 && made < options.per_contact {
-                        row("email", "outbound", "clicked", at + 700_000, Some(&id));
-                        made += 1;
+                    if roll < 12 && room(&rows) {
+                        rows.push(row("email", "outbound", "clicked", at + 700_000, Some(id)));
                     }
                 }
                 1 => {
-                    row("sms", "outbound", "delivered", at, Some(&id));
-                    made += 1;
-                    if roll < 30 && made < options.per_contact {
-                        row(
+                    rows.push(row("sms", "outbound", "delivered", at, Some(id.clone())));
+                    if roll < 30 && room(&rows) {
+                        rows.push(row(
                             "sms",
                             "inbound",
                             "replied",
                             at + 900_000,
-                            Some(&format!("{id}r")),
-                        );
-                        made += 1;
+                            Some(format!("{id}r")),
+                        ));
                     }
                 }
                 _ => {
                     let outcome = if roll < 35 { "answered" } else { "no_answer" };
-                    row("phone", "outbound", outcome, at, None);
-                    made += 1;
+                    rows.push(row("phone", "outbound", outcome, at, None));
                 }
             }
-            if batch.len() >= 500 {
-                rows += flush(&mut conn, &mut batch).await?;
-            }
         }
-    }
-    rows += flush(&mut conn, &mut batch).await?;
-    conn.execute("COMMIT").await?;
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
-    Ok(rows)
-}
-
-async fn flush(
-    conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
-    batch: &mut Vec<String>,
-) -> Result<i64, sqlx::Error> {
-    if batch.is_empty() {
-        return Ok(0);
-    }
-    let sql = format!(
-        "INSERT INTO interaction_log (contact_id, occurred_at, received_at, kind, channel, \
-         direction, outcome, vendor_message_id, created_by) VALUES {}",
-        batch.join(",")
-    );
-    let n = batch.len() as i64;
-    batch.clear();
-    conn.execute(sqlx::AssertSqlSafe(sql)).await?;
-    Ok(n)
+        rows
+    })
 }
