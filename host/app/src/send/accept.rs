@@ -172,7 +172,7 @@ impl Outbox {
                 idempotency_key: &key,
                 request_digest: &digest,
                 contact_id: request.contact_id,
-                urgency: urgency_word(request.urgency),
+                urgency: request.urgency.as_str(),
                 kind: &kind,
                 content: &content,
                 allow_fallback: request.allow_fallback,
@@ -243,14 +243,6 @@ fn digest(request: &MessageRequest) -> Result<String, StoreError> {
     let canonical =
         serde_json::to_vec(request).map_err(|e| StoreError::Corrupt(format!("request: {e}")))?;
     Ok(switchboard_core::hashing::sha256_hex(&canonical))
-}
-
-fn urgency_word(urgency: Urgency) -> &'static str {
-    match urgency {
-        Urgency::Low => "low",
-        Urgency::Normal => "normal",
-        Urgency::High => "high",
-    }
 }
 
 /// Channels in the order to try, those left out, and when the first is due.

@@ -3,11 +3,11 @@
 //! `<channel>_failed` (with the typed reason).
 //!
 //! This is the direct path — one attempt, now — used by `switchboard send`. Channel selection,
-//! retries and fallback belong to the outbox ([`super::dispatcher`]).
+//! retries and fallback belong to the outbox ([`super::dispatch`]).
 
 use serde::Serialize;
 
-use super::carry::{Failure, Tried, TryRecord, log_row, through_plugin};
+use super::plugin_try::{Failure, Tried, TryRecord, log_row, through_plugin};
 use crate::log;
 use switchboard_core::clock::now_ms;
 use switchboard_core::domain::{Channel, IdentityError, IdentityKey};

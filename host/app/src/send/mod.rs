@@ -1,21 +1,22 @@
 //! Sending. [`accept`] takes a message for a contact (`POST /api/messages`), has selection order
-//! its channels and stores it in the outbox with its first attempt; the [`dispatcher`] claims due
+//! its channels and stores it in the outbox with its first attempt; [`dispatch`] claims due
 //! attempts and hands each to its carrier — a plugin's `send`, the staff call queue or the portal
 //! inbox — records the result, retries with backoff and falls back to the next channel by
 //! [`policy`]; [`settle`] applies the vendor's later reports (and failures) to the outbox.
-//! [`direct`] is the one-off path of `switchboard send`.
+//! [`content`] is what a message says per channel; `plugin_try` is one call of a plugin's `send`
+//! and its log row, shared by the dispatcher and [`direct`], the one-off path of
+//! `switchboard send`.
 
 pub mod accept;
-mod carry;
 pub mod content;
 pub mod direct;
-pub mod dispatcher;
+pub mod dispatch;
+mod plugin_try;
 pub mod policy;
-mod rate;
 pub mod settle;
 
-pub use carry::Failure;
 pub use direct::{DirectMessage, SendError, SendReport, send_direct};
+pub use plugin_try::Failure;
 
 use switchboard_core::clock::now_ms;
 

@@ -5,11 +5,11 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::contacts::Contacts;
-use super::logging::{CallLog, CallOutcome, CallTaskLink, Logged};
+use super::logging::{CallLog, CallOutcome, CallTaskLink, Logged, Logging};
 use crate::auth::Caller;
 use crate::service_error::ServiceError;
 use switchboard_core::domain::Direction;
+use switchboard_store::Store;
 use switchboard_store::call_tasks::{self, CallTask};
 
 /// `?status=` of the queue listing.
@@ -39,9 +39,20 @@ pub struct CompletedTask {
     pub logged: Logged,
 }
 
-impl Contacts {
+/// The staff call queue, over the store; a completed task's call is logged through [`Logging`].
+#[derive(Clone)]
+pub struct CallQueue {
+    store: Store,
+    logging: Logging,
+}
+
+impl CallQueue {
+    pub fn new(store: Store, logging: Logging) -> Self {
+        CallQueue { store, logging }
+    }
+
     /// The queue, most urgent and oldest first.
-    pub async fn call_tasks(&self, query: &TaskQuery) -> Result<Vec<CallTask>, ServiceError> {
+    pub async fn list(&self, query: &TaskQuery) -> Result<Vec<CallTask>, ServiceError> {
         let statuses: Vec<&str> = match query.status.as_deref() {
             None => vec!["open", "claimed"],
             Some(status @ ("open" | "claimed" | "done" | "cancelled")) => vec![status],
@@ -56,19 +67,19 @@ impl Contacts {
         if !(1..=500).contains(&limit) {
             return Err(ServiceError::invalid("limit", "between 1 and 500"));
         }
-        let mut conn = self.store().reader().await?;
+        let mut conn = self.store.reader().await?;
         Ok(call_tasks::list(&mut conn, &statuses, limit).await?)
     }
 
     /// Takes a task for the caller; a task someone else holds, or one done, is a conflict.
-    pub async fn claim_call_task(
+    pub async fn claim(
         &self,
         id: i64,
         caller: &Caller,
         now: i64,
     ) -> Result<CallTask, ServiceError> {
         let actor = caller.actor();
-        let mut tx = self.store().begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let task = existing_task(tx.conn(), id).await?;
         if !call_tasks::claim(tx.conn(), id, &actor, now).await? {
             return Err(ServiceError::Conflict(format!(
@@ -86,14 +97,14 @@ impl Contacts {
 
     /// Logs the call made for a task and closes it; the call settles the message's attempt in
     /// the same transaction.
-    pub async fn complete_call_task(
+    pub async fn complete(
         &self,
         id: i64,
         outcome: &TaskOutcome,
         caller: &Caller,
         now: i64,
     ) -> Result<CompletedTask, ServiceError> {
-        let mut tx = self.store().begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let task = existing_task(tx.conn(), id).await?;
         if !matches!(task.status.as_str(), "open" | "claimed") {
             return Err(ServiceError::Conflict(format!(
@@ -124,6 +135,7 @@ impl Contacts {
             reference: call_tasks::call_reference(id),
         };
         let logged = self
+            .logging
             .record_call(tx.conn(), &call, Some(&link), caller, now)
             .await?;
         let word = serde_json::to_value(outcome.outcome)

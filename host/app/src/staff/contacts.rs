@@ -1,35 +1,20 @@
 //! Contacts and their identities: create, read, update, search, link and unlink identifiers,
-//! and merge two records of one person.
+//! clear an identifier's unreachable mark, and merge two records of one person.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::identifiers::{Identifiers, IdentityInput};
 use crate::auth::Caller;
 use crate::log;
 use crate::prefs::counting;
 use crate::service_error::ServiceError;
 use sqlx::AnyConnection;
 use switchboard_core::clock::local_time;
-use switchboard_core::domain::{
-    Channel, Direction, IdentityKey, IdentityKind, Outcome, text_field,
-};
+use switchboard_core::domain::{Channel, Direction, IdentityKey, Outcome, text_field};
 use switchboard_store::contacts::{self, Contact, Identity, Moved, Search};
 use switchboard_store::interactions::NewInteraction;
 use switchboard_store::{ServerKey, Store, audit, suppressions};
-
-/// An identifier as staff give it.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdentityInput {
-    /// `email`, `phone` or `external`.
-    #[schema(example = "phone")]
-    pub kind: String,
-    /// The address, the number (any common spelling; stored in E.164) or the external id.
-    #[schema(example = "+1 415 555 0100")]
-    pub value: String,
-    /// For `external`: the system the id belongs to (`crm`, `portal`).
-    pub system: Option<String>,
-}
 
 /// A new contact.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -92,56 +77,17 @@ pub struct ContactPage {
     pub next_cursor: Option<i64>,
 }
 
-/// Staff's contact operations, over the store, with the operator's phone default.
+/// Staff's contact operations, over the store, reading identifiers with the operator's phone
+/// default.
 #[derive(Clone)]
 pub struct Contacts {
     store: Store,
-    default_country_code: Option<String>,
+    identifiers: Identifiers,
 }
 
 impl Contacts {
-    pub fn new(store: Store, default_country_code: Option<String>) -> Self {
-        Contacts {
-            store,
-            default_country_code,
-        }
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// Normalizes an identifier given by staff; `field` names it in errors.
-    pub fn identity_key(
-        &self,
-        field: &str,
-        input: &IdentityInput,
-    ) -> Result<IdentityKey, ServiceError> {
-        let key = match IdentityKind::parse(input.kind.trim()) {
-            Some(IdentityKind::Email) => IdentityKey::email(&input.value),
-            Some(IdentityKind::Phone) => {
-                IdentityKey::phone(&input.value, self.default_country_code.as_deref())
-            }
-            Some(IdentityKind::External) => {
-                let system = input.system.as_deref().ok_or_else(|| {
-                    ServiceError::invalid(format!("{field}.system"), "required for an external id")
-                })?;
-                IdentityKey::external(system, &input.value)
-            }
-            None => {
-                return Err(ServiceError::invalid(
-                    format!("{field}.kind"),
-                    format!("{:?} is not email, phone or external", input.kind),
-                ));
-            }
-        };
-        key.map_err(|e| ServiceError::identity(format!("{field}.value"), e))
-    }
-
-    /// Normalizes a phone number given by staff.
-    pub fn phone_key(&self, field: &str, raw: &str) -> Result<IdentityKey, ServiceError> {
-        IdentityKey::phone(raw, self.default_country_code.as_deref())
-            .map_err(|e| ServiceError::identity(field, e))
+    pub fn new(store: Store, identifiers: Identifiers) -> Self {
+        Contacts { store, identifiers }
     }
 
     pub async fn create(
@@ -156,7 +102,7 @@ impl Contacts {
             .identities
             .iter()
             .enumerate()
-            .map(|(i, identity)| self.identity_key(&format!("identities[{i}]"), identity))
+            .map(|(i, identity)| self.identifiers.key(&format!("identities[{i}]"), identity))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.store.begin_write().await?;
         let id =
@@ -230,7 +176,7 @@ impl Contacts {
                 .push(IdentityKey::email(email).map_err(|e| ServiceError::identity("email", e))?);
         }
         if let Some(phone) = &query.phone {
-            identities.push(self.phone_key("phone", phone)?);
+            identities.push(self.identifiers.phone("phone", phone)?);
         }
         if let Some(external) = &query.external_id {
             let (system, id) = external
@@ -282,7 +228,7 @@ impl Contacts {
         caller: &Caller,
         now: i64,
     ) -> Result<ContactView, ServiceError> {
-        let key = self.identity_key("identity", input)?;
+        let key = self.identifiers.key("identity", input)?;
         let mut tx = self.store.begin_write().await?;
         exists(tx.conn(), id).await?;
         link(tx.conn(), self.store.key(), id, &key, &caller.actor(), now).await?;
@@ -307,6 +253,44 @@ impl Contacts {
         let view = view(tx.conn(), id).await?;
         tx.commit().await?;
         Ok(view)
+    }
+
+    /// Clears an identity's unreachable mark (staff confirmed the address or number works).
+    pub async fn reverify(
+        &self,
+        contact_id: i64,
+        identity_id: i64,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<Identity, ServiceError> {
+        let actor = caller.actor();
+        let mut tx = self.store.begin_write().await?;
+        if !contacts::reverify(tx.conn(), contact_id, identity_id).await? {
+            return Err(ServiceError::NotFound {
+                what: "identity of this contact",
+                id: identity_id,
+            });
+        }
+        let detail = serde_json::json!({ "identity_id": identity_id });
+        audit::record(
+            tx.conn(),
+            now,
+            &actor,
+            "identity.reverify",
+            Some(contact_id),
+            &detail,
+        )
+        .await?;
+        let identity = contacts::identity_rows(tx.conn(), contact_id)
+            .await?
+            .into_iter()
+            .find(|i| i.id == identity_id)
+            .ok_or(ServiceError::NotFound {
+                what: "identity",
+                id: identity_id,
+            })?;
+        tx.commit().await?;
+        Ok(identity)
     }
 
     /// Merges `merged` into `survivor`: interactions, identities and intents move, the merge is
@@ -468,7 +452,7 @@ mod tests {
     #[tokio::test]
     async fn identities_are_validated_normalized_and_owned_once() {
         let (store, _dir) = testing::store().await;
-        let contacts = Contacts::new(store, None);
+        let contacts = Contacts::new(store, Identifiers::default());
         let ana = contacts
             .create(
                 &NewContact {
@@ -522,7 +506,7 @@ mod tests {
     #[tokio::test]
     async fn merging_moves_everything_and_redirects_the_old_id() {
         let (store, _dir) = testing::store().await;
-        let contacts = Contacts::new(store.clone(), None);
+        let contacts = Contacts::new(store.clone(), Identifiers::default());
         let a = contacts
             .create(
                 &NewContact {

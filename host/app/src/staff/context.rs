@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::contacts::{ContactView, view};
-use super::timeline::{TimelineEntry, TimelineQuery, entry, page};
+use super::timeline::{Timeline, TimelineEntry, TimelineQuery, entry};
 use crate::service_error::ServiceError;
 use switchboard_core::domain::{Channel, Outcome};
 use switchboard_store::intents::{self, Intent};
@@ -47,73 +47,96 @@ pub struct ContactContext {
     pub engages_most_on: Vec<Channel>,
 }
 
-pub async fn context(store: &Store, contact_id: i64) -> Result<ContactContext, ServiceError> {
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
-    let contact = view(&mut conn, contact_id).await?;
-    let open_intents = intents::of_contact(&mut conn, contact_id, true).await?;
-    let counts = interactions::outcome_counts(&mut conn, contact_id).await?;
-    let mut channels: BTreeMap<Channel, ChannelSummary> = BTreeMap::new();
-    for (channel, outcome, n, latest) in counts {
-        let summary = channels.entry(channel).or_default();
-        summary.interactions += n;
-        summary.last_at = summary.last_at.max(latest);
-        match outcome {
-            Outcome::Delivered => summary.delivered += n,
-            Outcome::Opened
-            | Outcome::Clicked
-            | Outcome::Replied
-            | Outcome::Answered
-            | Outcome::Attended
-            | Outcome::Viewed
-            | Outcome::Completed => summary.engaged += n,
-            Outcome::Bounced | Outcome::Dropped | Outcome::Failed => summary.failed += n,
-            Outcome::OptedOut | Outcome::Unsubscribed | Outcome::SpamReported => {
-                summary.opted_out += n
+/// The context reader, over the store; its recent interactions are the timeline's first page.
+#[derive(Clone)]
+pub struct Context {
+    store: Store,
+    timeline: Timeline,
+}
+
+impl Context {
+    pub fn new(store: Store) -> Self {
+        Context {
+            timeline: Timeline::new(store.clone()),
+            store,
+        }
+    }
+
+    /// The context of a contact.
+    pub async fn of(&self, contact_id: i64) -> Result<ContactContext, ServiceError> {
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        let contact = view(&mut conn, contact_id).await?;
+        let open_intents = intents::of_contact(&mut conn, contact_id, true).await?;
+        let counts = interactions::outcome_counts(&mut conn, contact_id).await?;
+        let mut channels: BTreeMap<Channel, ChannelSummary> = BTreeMap::new();
+        for (channel, outcome, n, latest) in counts {
+            let summary = channels.entry(channel).or_default();
+            summary.interactions += n;
+            summary.last_at = summary.last_at.max(latest);
+            match outcome {
+                Outcome::Delivered => summary.delivered += n,
+                Outcome::Opened
+                | Outcome::Clicked
+                | Outcome::Replied
+                | Outcome::Answered
+                | Outcome::Attended
+                | Outcome::Viewed
+                | Outcome::Completed => summary.engaged += n,
+                Outcome::Bounced | Outcome::Dropped | Outcome::Failed => summary.failed += n,
+                Outcome::OptedOut | Outcome::Unsubscribed | Outcome::SpamReported => {
+                    summary.opted_out += n
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    channels.remove(&Channel::System);
-    let mut last_by_channel = BTreeMap::new();
-    for channel in channels.keys() {
-        let filter = TimelineFilter {
-            channels: vec![*channel],
-            limit: 1,
-            ..TimelineFilter::default()
-        };
-        if let Some(row) = interactions::timeline(&mut conn, contact_id, &filter)
+        channels.remove(&Channel::System);
+        let mut last_by_channel = BTreeMap::new();
+        for channel in channels.keys() {
+            let filter = TimelineFilter {
+                channels: vec![*channel],
+                limit: 1,
+                ..TimelineFilter::default()
+            };
+            if let Some(row) = interactions::timeline(&mut conn, contact_id, &filter)
+                .await?
+                .pop()
+            {
+                last_by_channel.insert(channel.as_str().to_string(), entry(row));
+            }
+        }
+        drop(conn);
+        let recent = self
+            .timeline
+            .page(
+                contact_id,
+                &TimelineQuery {
+                    limit: Some(RECENT),
+                    ..TimelineQuery::default()
+                },
+            )
             .await?
-            .pop()
-        {
-            last_by_channel.insert(channel.as_str().to_string(), entry(row));
-        }
+            .entries;
+        let mut engages_most_on: Vec<(Channel, i64)> = channels
+            .iter()
+            .filter(|(_, s)| s.engaged > 0)
+            .map(|(c, s)| (*c, s.engaged))
+            .collect();
+        engages_most_on.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(ContactContext {
+            contact,
+            open_intents,
+            recent,
+            last_by_channel,
+            channels: channels
+                .into_iter()
+                .map(|(c, s)| (c.as_str().to_string(), s))
+                .collect(),
+            engages_most_on: engages_most_on.into_iter().map(|(c, _)| c).collect(),
+        })
     }
-    drop(conn);
-    let recent = page(
-        store,
-        contact_id,
-        &TimelineQuery {
-            limit: Some(RECENT),
-            ..TimelineQuery::default()
-        },
-    )
-    .await?
-    .entries;
-    let mut engages_most_on: Vec<(Channel, i64)> = channels
-        .iter()
-        .filter(|(_, s)| s.engaged > 0)
-        .map(|(c, s)| (*c, s.engaged))
-        .collect();
-    engages_most_on.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(ContactContext {
-        contact,
-        open_intents,
-        recent,
-        last_by_channel,
-        channels: channels
-            .into_iter()
-            .map(|(c, s)| (c.as_str().to_string(), s))
-            .collect(),
-        engages_most_on: engages_most_on.into_iter().map(|(c, _)| c).collect(),
-    })
 }

@@ -18,15 +18,16 @@
 //! contribution is returned, so the score explains itself.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::contacts::Contacts;
+use super::identifiers::Identifiers;
 use crate::service_error::ServiceError;
 use switchboard_core::domain::{IdentityKey, IdentityKind};
-use switchboard_store::StoreError;
 use switchboard_store::contacts;
+use switchboard_store::{Store, StoreError};
 
 /// One field's `m` and `u` probabilities and how fast its evidence ages.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
@@ -217,13 +218,37 @@ struct Hint {
     age_days: Option<f64>,
 }
 
+/// Identity resolution for staff, over the store, with the operator's model and phone default.
+#[derive(Clone)]
+pub struct Identify {
+    store: Store,
+    identifiers: Identifiers,
+    settings: Arc<IdentifySettings>,
+}
+
+impl Identify {
+    pub fn new(store: Store, identifiers: Identifiers, settings: IdentifySettings) -> Self {
+        Identify {
+            store,
+            identifiers,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Who is this? The contacts owning the given identifiers, scored, best first.
+    pub async fn who(&self, request: &IdentifyRequest) -> Result<IdentifyResponse, ServiceError> {
+        identify(&self.store, &self.identifiers, &self.settings, request).await
+    }
+}
+
 /// Resolves a caller to a contact.
-pub async fn identify(
-    contacts_api: &Contacts,
+async fn identify(
+    store: &Store,
+    identifiers: &Identifiers,
     settings: &IdentifySettings,
     request: &IdentifyRequest,
 ) -> Result<IdentifyResponse, ServiceError> {
-    let hints = hints(contacts_api, settings, request)?;
+    let hints = hints(identifiers, settings, request)?;
     if hints.is_empty() && request.name.is_none() {
         return Err(ServiceError::invalid(
             "phone",
@@ -231,12 +256,7 @@ pub async fn identify(
         ));
     }
     let keys: Vec<IdentityKey> = hints.iter().map(|h| h.key.clone()).collect();
-    let mut conn = contacts_api
-        .store()
-        .pool()
-        .acquire()
-        .await
-        .map_err(StoreError::from)?;
+    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
     let owners = contacts::owners(&mut conn, &keys).await?;
     let mut ids: Vec<i64> = owners.values().copied().collect();
     ids.sort_unstable();
@@ -266,7 +286,7 @@ pub async fn identify(
 }
 
 fn hints(
-    contacts_api: &Contacts,
+    identifiers: &Identifiers,
     settings: &IdentifySettings,
     request: &IdentifyRequest,
 ) -> Result<Vec<Hint>, ServiceError> {
@@ -293,7 +313,7 @@ fn hints(
     if let Some(phone) = request.phone.as_deref() {
         hints.push(Hint {
             field: "phone".into(),
-            key: contacts_api.phone_key("phone", phone)?,
+            key: identifiers.phone("phone", phone)?,
             model: settings.phone,
             age_days: age("phone"),
         });

@@ -1,5 +1,7 @@
 //! Open intents: what a person is trying to get done. Raising the same intent again, on any
-//! channel, counts an attempt on the open one instead of opening another.
+//! channel, counts an attempt on the open one instead of opening another. Staff raise, list and
+//! resolve them through [`Intents`]; logging a call or a conversation raises one in its own
+//! transaction (`raise_in`).
 
 use serde::Deserialize;
 use sqlx::AnyConnection;
@@ -59,7 +61,7 @@ pub(crate) fn intent_name(raw: &str) -> Result<String, ServiceError> {
 
 /// Raises `intent` for a contact inside the caller's transaction: one more attempt on the open
 /// one of that name, or a new one.
-pub(crate) async fn raise(
+pub(crate) async fn raise_in(
     conn: &mut AnyConnection,
     contact_id: i64,
     intent: &str,
@@ -97,97 +99,114 @@ pub(crate) async fn raise(
     Ok(new)
 }
 
-/// Raises an intent for a contact.
-pub async fn raise_for(
-    store: &Store,
-    contact_id: i64,
-    input: &IntentInput,
-    actor: &str,
-    now: i64,
-) -> Result<Intent, ServiceError> {
-    let name = intent_name(&input.intent)?;
-    let summary = text_field("summary", input.summary.as_deref(), 2000)?;
-    if input.channel == Channel::System {
-        return Err(ServiceError::invalid(
-            "channel",
-            "an intent comes up on a real channel",
-        ));
-    }
-    let mut tx = store.begin_write().await?;
-    exists(tx.conn(), contact_id).await?;
-    let intent = raise(
-        tx.conn(),
-        contact_id,
-        &name,
-        input.channel,
-        summary,
-        actor,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(intent)
+/// A contact's intents, over the store.
+#[derive(Clone)]
+pub struct Intents {
+    store: Store,
 }
 
-/// Resolves, reopens or re-summarizes an intent.
-pub async fn update(
-    store: &Store,
-    id: i64,
-    patch: &IntentPatch,
-    now: i64,
-) -> Result<Intent, ServiceError> {
-    let summary = patch
-        .summary
-        .as_deref()
-        .map(|s| text_field("summary", Some(s), 2000))
-        .transpose()?;
-    let status = patch.status.as_deref().map(str::trim);
-    if let Some(status) = status
-        && !matches!(status, "open" | "resolved")
-    {
-        return Err(ServiceError::invalid(
-            "status",
-            format!("{status:?} is not open or resolved"),
-        ));
+impl Intents {
+    pub fn new(store: Store) -> Self {
+        Intents { store }
     }
-    let mut tx = store.begin_write().await?;
-    let mut intent = intents::get(tx.conn(), id)
-        .await?
-        .ok_or(ServiceError::NotFound { what: "intent", id })?;
-    if let Some(status) = status
-        && status != intent.status
-    {
-        intent.status = status.to_string();
-        intent.resolved_at = (status == "resolved").then_some(now);
-    }
-    if let Some(summary) = summary {
-        intent.summary = summary;
-    }
-    intent.updated_at = now;
-    intents::save(tx.conn(), &intent).await?;
-    tx.commit().await?;
-    Ok(intent)
-}
 
-/// A contact's intents.
-pub async fn list(
-    store: &Store,
-    contact_id: i64,
-    query: &IntentQuery,
-) -> Result<Vec<Intent>, ServiceError> {
-    let only_open = match query.status.as_deref() {
-        None | Some("open") => true,
-        Some("all") => false,
-        Some(other) => {
+    /// Raises an intent for a contact (or counts another attempt on the open one of its name).
+    pub async fn raise(
+        &self,
+        contact_id: i64,
+        input: &IntentInput,
+        actor: &str,
+        now: i64,
+    ) -> Result<Intent, ServiceError> {
+        let name = intent_name(&input.intent)?;
+        let summary = text_field("summary", input.summary.as_deref(), 2000)?;
+        if input.channel == Channel::System {
             return Err(ServiceError::invalid(
-                "status",
-                format!("{other:?} is not open or all"),
+                "channel",
+                "an intent comes up on a real channel",
             ));
         }
-    };
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
-    exists(&mut conn, contact_id).await?;
-    Ok(intents::of_contact(&mut conn, contact_id, only_open).await?)
+        let mut tx = self.store.begin_write().await?;
+        exists(tx.conn(), contact_id).await?;
+        let intent = raise_in(
+            tx.conn(),
+            contact_id,
+            &name,
+            input.channel,
+            summary,
+            actor,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(intent)
+    }
+
+    /// Resolves, reopens or re-summarizes an intent.
+    pub async fn update(
+        &self,
+        id: i64,
+        patch: &IntentPatch,
+        now: i64,
+    ) -> Result<Intent, ServiceError> {
+        let summary = patch
+            .summary
+            .as_deref()
+            .map(|s| text_field("summary", Some(s), 2000))
+            .transpose()?;
+        let status = patch.status.as_deref().map(str::trim);
+        if let Some(status) = status
+            && !matches!(status, "open" | "resolved")
+        {
+            return Err(ServiceError::invalid(
+                "status",
+                format!("{status:?} is not open or resolved"),
+            ));
+        }
+        let mut tx = self.store.begin_write().await?;
+        let mut intent = intents::get(tx.conn(), id)
+            .await?
+            .ok_or(ServiceError::NotFound { what: "intent", id })?;
+        if let Some(status) = status
+            && status != intent.status
+        {
+            intent.status = status.to_string();
+            intent.resolved_at = (status == "resolved").then_some(now);
+        }
+        if let Some(summary) = summary {
+            intent.summary = summary;
+        }
+        intent.updated_at = now;
+        intents::save(tx.conn(), &intent).await?;
+        tx.commit().await?;
+        Ok(intent)
+    }
+
+    /// A contact's intents.
+    pub async fn list(
+        &self,
+        contact_id: i64,
+        query: &IntentQuery,
+    ) -> Result<Vec<Intent>, ServiceError> {
+        let only_open = match query.status.as_deref() {
+            None | Some("open") => true,
+            Some("all") => false,
+            Some(other) => {
+                return Err(ServiceError::invalid(
+                    "status",
+                    format!("{other:?} is not open or all"),
+                ));
+            }
+        };
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        exists(&mut conn, contact_id).await?;
+        Ok(intents::of_contact(&mut conn, contact_id, only_open).await?)
+    }
 }
 
 #[cfg(test)]
@@ -208,15 +227,18 @@ mod tests {
         let mut tx = store.begin_write().await.unwrap();
         let ana = contacts::create(tx.conn(), 0).await.unwrap();
         tx.commit().await.unwrap();
+        let intents = Intents::new(store);
         let raise_on = |channel| IntentInput {
             intent: "refund_status".into(),
             channel,
             summary: None,
         };
-        let first = raise_for(&store, ana, &raise_on(Channel::Email), "t", 1)
+        let first = intents
+            .raise(ana, &raise_on(Channel::Email), "t", 1)
             .await
             .unwrap();
-        let again = raise_for(&store, ana, &raise_on(Channel::Phone), "t", 2)
+        let again = intents
+            .raise(ana, &raise_on(Channel::Phone), "t", 2)
             .await
             .unwrap();
         assert_eq!(again.id, first.id);
@@ -227,11 +249,12 @@ mod tests {
             status: Some("resolved".into()),
             summary: None,
         };
-        let resolved = update(&store, first.id, &patch, 3).await.unwrap();
+        let resolved = intents.update(first.id, &patch, 3).await.unwrap();
         assert_eq!(resolved.resolved_at, Some(3));
-        let open = list(&store, ana, &IntentQuery::default()).await.unwrap();
+        let open = intents.list(ana, &IntentQuery::default()).await.unwrap();
         assert!(open.is_empty());
-        let fresh = raise_for(&store, ana, &raise_on(Channel::Sms), "t", 4)
+        let fresh = intents
+            .raise(ana, &raise_on(Channel::Sms), "t", 4)
             .await
             .unwrap();
         assert_ne!(fresh.id, first.id);

@@ -6,13 +6,15 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
-use super::contacts::{Contacts, referenced};
-use super::intents::{intent_name, raise};
+use super::contacts::referenced;
+use super::identifiers::Identifiers;
+use super::intents::{intent_name, raise_in};
 use crate::auth::Caller;
 use crate::identity::{Linking, Subject, resolve_batch};
 use crate::log;
 use crate::service_error::ServiceError;
 use switchboard_core::domain::{Channel, Direction, Hints, Outcome, required_text, text_field};
+use switchboard_store::Store;
 use switchboard_store::interactions::NewInteraction;
 
 /// Most attendees or VoIP records in one request.
@@ -141,14 +143,26 @@ pub struct Logged {
     pub intent_id: Option<i64>,
 }
 
-impl Contacts {
+/// Staff's logging of what happened off the vendors' channels, over the store, reading phone
+/// numbers with the operator's default.
+#[derive(Clone)]
+pub struct Logging {
+    store: Store,
+    identifiers: Identifiers,
+}
+
+impl Logging {
+    pub fn new(store: Store, identifiers: Identifiers) -> Self {
+        Logging { store, identifiers }
+    }
+
     pub async fn log_call(
         &self,
         call: &CallLog,
         caller: &Caller,
         now: i64,
     ) -> Result<Logged, ServiceError> {
-        let mut tx = self.store().begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let logged = self.record_call(tx.conn(), call, None, caller, now).await?;
         tx.commit().await?;
         Ok(logged)
@@ -205,7 +219,7 @@ impl Contacts {
         row.vendor_message_id = task.map(|t| t.reference.clone());
         let mut logged = insert(conn, vec![row]).await?;
         if let Some(intent) = intent {
-            let raised = raise(
+            let raised = raise_in(
                 conn,
                 contact_id,
                 &intent,
@@ -243,7 +257,10 @@ impl Contacts {
             )?;
             hints.push(Hints {
                 contact_id: None,
-                identities: vec![self.phone_key(&format!("records[{i}].phone"), &record.phone)?],
+                identities: vec![
+                    self.identifiers
+                        .phone(&format!("records[{i}].phone"), &record.phone)?,
+                ],
             });
         }
         let subjects: Vec<Subject<'_>> = batch
@@ -258,10 +275,10 @@ impl Contacts {
                 hints,
             })
             .collect();
-        let mut tx = self.store().begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let resolved = resolve_batch(
             tx.conn(),
-            self.store().key(),
+            self.store.key(),
             &subjects,
             Linking::Staff,
             &caller.actor(),
@@ -320,7 +337,7 @@ impl Contacts {
                 format!("1 to {MAX_BATCH} contact ids"),
             ));
         }
-        let mut tx = self.store().begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let mut rows = Vec::with_capacity(event.attendees.len());
         for (i, contact_id) in event.attendees.iter().enumerate() {
             referenced(tx.conn(), *contact_id, &format!("attendees[{i}]")).await?;
@@ -366,7 +383,7 @@ impl Contacts {
             None => topic.to_string(),
         };
         let metadata = serde_json::json!({ "topic": talk.topic, "notes": notes });
-        let mut tx = self.store().begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         referenced(tx.conn(), talk.contact_id, "contact_id").await?;
         let mut row = staff_row(
             talk.contact_id,
@@ -382,7 +399,7 @@ impl Contacts {
         row.kind = "in_person_conversation".into();
         let mut logged = insert(tx.conn(), vec![row]).await?;
         if let Some(intent) = intent {
-            let raised = raise(
+            let raised = raise_in(
                 tx.conn(),
                 talk.contact_id,
                 &intent,
@@ -404,7 +421,7 @@ impl Contacts {
         phone: Option<&str>,
     ) -> Result<Hints, ServiceError> {
         let identities = phone
-            .map(|p| self.phone_key("phone", p))
+            .map(|p| self.identifiers.phone("phone", p))
             .transpose()?
             .into_iter()
             .collect();
@@ -443,7 +460,7 @@ impl Contacts {
         };
         let resolved = resolve_batch(
             conn,
-            self.store().key(),
+            self.store.key(),
             std::slice::from_ref(&subject),
             Linking::Staff,
             &caller.actor(),

@@ -3,36 +3,44 @@
 
 use serde_json::json;
 
-use super::contacts::{Contacts, referenced};
+use super::contacts::referenced;
 use crate::auth::Caller;
 use crate::log;
-use crate::send::dispatcher::PORTAL_INBOX;
+use crate::send::dispatch::PORTAL_INBOX;
 use crate::service_error::ServiceError;
 use switchboard_core::domain::{Channel, Direction, Outcome};
+use switchboard_store::Store;
 use switchboard_store::interactions::NewInteraction;
 use switchboard_store::portal_inbox::{self, PortalMessage};
 
-impl Contacts {
+/// The portal inbox as the portal app reads it, over the store.
+#[derive(Clone)]
+pub struct PortalInbox {
+    store: Store,
+}
+
+impl PortalInbox {
+    pub fn new(store: Store) -> Self {
+        PortalInbox { store }
+    }
+
     /// A contact's portal inbox, newest first.
-    pub async fn portal_messages(
-        &self,
-        contact_id: i64,
-    ) -> Result<Vec<PortalMessage>, ServiceError> {
-        let mut conn = self.store().reader().await?;
+    pub async fn messages(&self, contact_id: i64) -> Result<Vec<PortalMessage>, ServiceError> {
+        let mut conn = self.store.reader().await?;
         referenced(&mut conn, contact_id, "id").await?;
         Ok(portal_inbox::list(&mut conn, contact_id).await?)
     }
 
     /// The person opened a message in the portal: marks it read and logs `portal_message_read`
     /// (once; reading it again changes nothing).
-    pub async fn read_portal_message(
+    pub async fn read(
         &self,
         contact_id: i64,
         message_id: &str,
         caller: &Caller,
         now: i64,
     ) -> Result<PortalMessage, ServiceError> {
-        let mut tx = self.store().begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let message = inbox_message(tx.conn(), contact_id, message_id).await?;
         if message.read_at.is_none() {
             portal_inbox::mark_read(tx.conn(), message_id, now).await?;

@@ -59,43 +59,60 @@ pub struct TimelinePage {
     pub next_cursor: Option<String>,
 }
 
-/// Reads a page of a contact's timeline.
-pub async fn page(
-    store: &Store,
-    contact_id: i64,
-    query: &TimelineQuery,
-) -> Result<TimelinePage, ServiceError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ServiceError::invalid("limit", "between 1 and 200"));
+/// Contacts' timelines, over the store.
+#[derive(Clone)]
+pub struct Timeline {
+    store: Store,
+}
+
+impl Timeline {
+    pub fn new(store: Store) -> Self {
+        Timeline { store }
     }
-    let filter = TimelineFilter {
-        channels: list(query.channel.as_deref())
-            .map(|c| {
-                Channel::parse(c).ok_or_else(|| {
-                    ServiceError::invalid("channel", format!("{c:?} is not a channel"))
+
+    /// Reads a page of a contact's timeline.
+    pub async fn page(
+        &self,
+        contact_id: i64,
+        query: &TimelineQuery,
+    ) -> Result<TimelinePage, ServiceError> {
+        let limit = query.limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(ServiceError::invalid("limit", "between 1 and 200"));
+        }
+        let filter = TimelineFilter {
+            channels: list(query.channel.as_deref())
+                .map(|c| {
+                    Channel::parse(c).ok_or_else(|| {
+                        ServiceError::invalid("channel", format!("{c:?} is not a channel"))
+                    })
                 })
-            })
-            .collect::<Result<_, _>>()?,
-        kinds: list(query.kind.as_deref()).map(str::to_string).collect(),
-        since: query.since,
-        until: query.until,
-        before: query.cursor.as_deref().map(decode_cursor).transpose()?,
-        limit: limit + 1,
-    };
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
-    exists(&mut conn, contact_id).await?;
-    let mut rows = interactions::timeline(&mut conn, contact_id, &filter).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| rows.last().map(|r| encode_cursor(r.occurred_at, r.id)))
-        .flatten();
-    Ok(TimelinePage {
-        contact_id,
-        entries: rows.into_iter().map(entry).collect(),
-        next_cursor,
-    })
+                .collect::<Result<_, _>>()?,
+            kinds: list(query.kind.as_deref()).map(str::to_string).collect(),
+            since: query.since,
+            until: query.until,
+            before: query.cursor.as_deref().map(decode_cursor).transpose()?,
+            limit: limit + 1,
+        };
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        exists(&mut conn, contact_id).await?;
+        let mut rows = interactions::timeline(&mut conn, contact_id, &filter).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| rows.last().map(|r| encode_cursor(r.occurred_at, r.id)))
+            .flatten();
+        Ok(TimelinePage {
+            contact_id,
+            entries: rows.into_iter().map(entry).collect(),
+            next_cursor,
+        })
+    }
 }
 
 /// An interaction as a timeline row.

@@ -17,7 +17,7 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<TaskQuery>,
 ) -> Result<Json<Vec<CallTask>>, ApiError> {
-    Ok(Json(state.staff.call_tasks(&query).await?))
+    Ok(Json(state.call_queue.list(&query).await?))
 }
 
 /// Take a call: it is yours until you complete it (409 if someone else has it).
@@ -29,9 +29,7 @@ pub async fn claim(
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<CallTask>, ApiError> {
-    Ok(Json(
-        state.staff.claim_call_task(id, &caller, now_ms()).await?,
-    ))
+    Ok(Json(state.call_queue.claim(id, &caller, now_ms()).await?))
 }
 
 /// Log how the call went and close the task: answered or voicemail delivers the message; no
@@ -47,8 +45,8 @@ pub async fn complete(
 ) -> Result<Json<CompletedTask>, ApiError> {
     Ok(Json(
         state
-            .staff
-            .complete_call_task(id, &outcome, &caller, now_ms())
+            .call_queue
+            .complete(id, &outcome, &caller, now_ms())
             .await?,
     ))
 }

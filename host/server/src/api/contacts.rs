@@ -9,8 +9,9 @@ use super::extract::{JsonBody, PathParams, QueryParams};
 use super::{ApiError, AppState};
 use switchboard_app::auth::Caller;
 use switchboard_app::staff::contacts::{
-    ContactPage, ContactPatch, ContactQuery, ContactView, IdentityInput, MergeReport, NewContact,
+    ContactPage, ContactPatch, ContactQuery, ContactView, MergeReport, NewContact,
 };
+use switchboard_app::staff::identifiers::IdentityInput;
 use switchboard_core::clock::now_ms;
 
 /// Create a contact, with identities.
@@ -21,7 +22,7 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     JsonBody(input): JsonBody<NewContact>,
 ) -> Result<(StatusCode, Json<ContactView>), ApiError> {
-    let view = state.staff.create(&input, &caller, now_ms()).await?;
+    let view = state.contacts.create(&input, &caller, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -32,7 +33,7 @@ pub async fn search(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ContactQuery>,
 ) -> Result<Json<ContactPage>, ApiError> {
-    Ok(Json(state.staff.search(&query).await?))
+    Ok(Json(state.contacts.search(&query).await?))
 }
 
 /// One contact with its identities.
@@ -43,7 +44,7 @@ pub async fn get(
     State(state): State<AppState>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(state.staff.get(id).await?))
+    Ok(Json(state.contacts.get(id).await?))
 }
 
 /// Change a contact's name or time zone.
@@ -55,7 +56,7 @@ pub async fn update(
     PathParams(id): PathParams<i64>,
     JsonBody(patch): JsonBody<ContactPatch>,
 ) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(state.staff.update(id, &patch, now_ms()).await?))
+    Ok(Json(state.contacts.update(id, &patch, now_ms()).await?))
 }
 
 /// Link an identity (email, phone, external id) to a contact.
@@ -69,7 +70,7 @@ pub async fn add_identity(
     JsonBody(input): JsonBody<IdentityInput>,
 ) -> Result<(StatusCode, Json<ContactView>), ApiError> {
     let view = state
-        .staff
+        .contacts
         .add_identity(id, &input, &caller, now_ms())
         .await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -83,7 +84,7 @@ pub async fn remove_identity(
     State(state): State<AppState>,
     PathParams((id, identity_id)): PathParams<(i64, i64)>,
 ) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(state.staff.remove_identity(id, identity_id).await?))
+    Ok(Json(state.contacts.remove_identity(id, identity_id).await?))
 }
 
 /// Which contact to merge into this one.
@@ -106,7 +107,7 @@ pub async fn merge(
 ) -> Result<Json<MergeReport>, ApiError> {
     Ok(Json(
         state
-            .staff
+            .contacts
             .merge(id, input.merge_id, &caller, now_ms())
             .await?,
     ))

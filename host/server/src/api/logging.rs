@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use super::extract::{JsonBody, PathParams, QueryParams};
 use super::{ApiError, AppState};
 use switchboard_app::auth::Caller;
-use switchboard_app::staff::intents::{self, IntentInput, IntentPatch, IntentQuery};
+use switchboard_app::staff::intents::{IntentInput, IntentPatch, IntentQuery};
 use switchboard_app::staff::logging::{Attendance, CallLog, Conversation, Logged, VoipBatch};
 use switchboard_core::clock::now_ms;
 use switchboard_store::intents::Intent;
@@ -23,7 +23,7 @@ pub async fn call(
     Extension(caller): Extension<Caller>,
     JsonBody(call): JsonBody<CallLog>,
 ) -> Created<Logged> {
-    let logged = state.staff.log_call(&call, &caller, now_ms()).await?;
+    let logged = state.logging.log_call(&call, &caller, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(logged)))
 }
 
@@ -35,7 +35,7 @@ pub async fn voip(
     Extension(caller): Extension<Caller>,
     JsonBody(batch): JsonBody<VoipBatch>,
 ) -> Created<Logged> {
-    let logged = state.staff.log_voip(&batch, &caller, now_ms()).await?;
+    let logged = state.logging.log_voip(&batch, &caller, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(logged)))
 }
 
@@ -48,7 +48,7 @@ pub async fn attendance(
     JsonBody(event): JsonBody<Attendance>,
 ) -> Created<Logged> {
     let logged = state
-        .staff
+        .logging
         .log_attendance(&event, &caller, now_ms())
         .await?;
     Ok((StatusCode::CREATED, Json(logged)))
@@ -63,7 +63,7 @@ pub async fn conversation(
     JsonBody(talk): JsonBody<Conversation>,
 ) -> Created<Logged> {
     let logged = state
-        .staff
+        .logging
         .log_conversation(&talk, &caller, now_ms())
         .await?;
     Ok((StatusCode::CREATED, Json(logged)))
@@ -77,7 +77,7 @@ pub async fn list_intents(
     PathParams(id): PathParams<i64>,
     QueryParams(query): QueryParams<IntentQuery>,
 ) -> Result<Json<Vec<Intent>>, ApiError> {
-    Ok(Json(intents::list(state.ingest.store(), id, &query).await?))
+    Ok(Json(state.intents.list(id, &query).await?))
 }
 
 /// Raise an intent for a contact (or count another attempt on the open one of that name).
@@ -90,8 +90,10 @@ pub async fn raise_intent(
     PathParams(id): PathParams<i64>,
     JsonBody(input): JsonBody<IntentInput>,
 ) -> Created<Intent> {
-    let intent =
-        intents::raise_for(state.ingest.store(), id, &input, &caller.actor(), now_ms()).await?;
+    let intent = state
+        .intents
+        .raise(id, &input, &caller.actor(), now_ms())
+        .await?;
     Ok((StatusCode::CREATED, Json(intent)))
 }
 
@@ -104,7 +106,5 @@ pub async fn update_intent(
     PathParams(id): PathParams<i64>,
     JsonBody(patch): JsonBody<IntentPatch>,
 ) -> Result<Json<Intent>, ApiError> {
-    Ok(Json(
-        intents::update(state.ingest.store(), id, &patch, now_ms()).await?,
-    ))
+    Ok(Json(state.intents.update(id, &patch, now_ms()).await?))
 }

@@ -50,21 +50,38 @@ use utoipa_axum::routes;
 pub use error::ApiError;
 
 use switchboard_app::ingest::Ingest;
-use switchboard_app::prefs::Engine;
+use switchboard_app::prefs::{Consent, Engine, Stated};
 use switchboard_app::send::accept::Outbox;
+use switchboard_app::staff::call_queue::CallQueue;
 use switchboard_app::staff::contacts::Contacts;
-use switchboard_app::staff::identify::IdentifySettings;
+use switchboard_app::staff::context::Context;
+use switchboard_app::staff::identifiers::Identifiers;
+use switchboard_app::staff::identify::{Identify, IdentifySettings};
+use switchboard_app::staff::intents::Intents;
+use switchboard_app::staff::logging::Logging;
+use switchboard_app::staff::portal_inbox::PortalInbox;
+use switchboard_app::staff::privacy::Privacy;
+use switchboard_app::staff::timeline::Timeline;
 use switchboard_core::domain::Scope;
 use switchboard_runtime::Reloader;
 
-/// Everything a handler may use.
+/// Everything a handler may use: one field per service.
 #[derive(Clone)]
 pub struct AppState {
     pub ingest: Ingest,
     pub reloader: Arc<Reloader>,
-    pub staff: Contacts,
-    pub identify: Arc<IdentifySettings>,
+    pub contacts: Contacts,
+    pub identify: Identify,
+    pub logging: Logging,
+    pub intents: Intents,
+    pub timeline: Timeline,
+    pub context: Context,
+    pub call_queue: CallQueue,
+    pub portal_inbox: PortalInbox,
+    pub privacy: Privacy,
     pub engine: Engine,
+    pub consent: Consent,
+    pub stated: Stated,
     pub outbox: Outbox,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }
@@ -78,14 +95,25 @@ impl AppState {
         outbox: Outbox,
         default_country_code: Option<String>,
     ) -> Self {
-        let staff = Contacts::new(ingest.store().clone(), default_country_code);
+        let store = ingest.store().clone();
+        let identifiers = Identifiers::new(default_country_code);
+        let logging = Logging::new(store.clone(), identifiers.clone());
         let (_, mut openapi) = api_routes().split_for_parts();
         openapi::ErrorResponses.modify(&mut openapi);
         AppState {
+            contacts: Contacts::new(store.clone(), identifiers.clone()),
+            identify: Identify::new(store.clone(), identifiers, identify),
+            call_queue: CallQueue::new(store.clone(), logging.clone()),
+            logging,
+            intents: Intents::new(store.clone()),
+            timeline: Timeline::new(store.clone()),
+            context: Context::new(store.clone()),
+            portal_inbox: PortalInbox::new(store.clone()),
+            privacy: Privacy::new(store.clone()),
+            consent: Consent::new(store.clone()),
+            stated: Stated::new(store),
             ingest,
             reloader,
-            staff,
-            identify: Arc::new(identify),
             engine,
             outbox,
             openapi: Arc::new(openapi),

@@ -22,7 +22,7 @@ pub async fn inbox(
     State(state): State<AppState>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Vec<PortalMessage>>, ApiError> {
-    Ok(Json(state.staff.portal_messages(id).await?))
+    Ok(Json(state.portal_inbox.messages(id).await?))
 }
 
 /// The person opened a message: marks it read and logs it (once), which settles the message.
@@ -37,8 +37,8 @@ pub async fn read(
 ) -> Result<Json<PortalMessage>, ApiError> {
     Ok(Json(
         state
-            .staff
-            .read_portal_message(id, &message_id, &caller, now_ms())
+            .portal_inbox
+            .read(id, &message_id, &caller, now_ms())
             .await?,
     ))
 }
@@ -70,8 +70,8 @@ pub async fn record_consent(
         ..change
     };
     let entry = state
-        .engine
-        .record_consent(id, &change, &caller, now_ms())
+        .consent
+        .record(id, &change, &caller.actor(), now_ms())
         .await?;
     Ok((StatusCode::CREATED, Json(entry)))
 }

@@ -46,8 +46,8 @@ pub async fn state(
 ) -> Result<Json<StatedPreferences>, ApiError> {
     Ok(Json(
         state
-            .engine
-            .state_preferences(id, &stated, &caller, now_ms())
+            .stated
+            .replace(id, &stated, &caller.actor(), now_ms())
             .await?,
     ))
 }
@@ -60,7 +60,7 @@ pub async fn consent_ledger(
     State(state): State<AppState>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Vec<ConsentEntry>>, ApiError> {
-    Ok(Json(state.engine.consent_ledger(id).await?))
+    Ok(Json(state.consent.ledger(id).await?))
 }
 
 /// Record an opt-in or opt-out the person gave staff or the portal's preference centre.
@@ -74,8 +74,8 @@ pub async fn record_consent(
     JsonBody(change): JsonBody<ConsentChange>,
 ) -> Result<(StatusCode, Json<ConsentEntry>), ApiError> {
     let entry = state
-        .engine
-        .record_consent(id, &change, &caller, now_ms())
+        .consent
+        .record(id, &change, &caller.actor(), now_ms())
         .await?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
@@ -93,7 +93,7 @@ pub async fn reverify(
 ) -> Result<Json<Identity>, ApiError> {
     Ok(Json(
         state
-            .engine
+            .contacts
             .reverify(id, identity_id, &caller, now_ms())
             .await?,
     ))

@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use super::extract::PathParams;
 use super::{ApiError, AppState};
 use switchboard_app::auth::Caller;
-use switchboard_app::staff::privacy::{self, Erasure, Export};
+use switchboard_app::staff::privacy::{Erasure, Export};
 use switchboard_core::clock::now_ms;
 
 /// Everything held about a person, across all channels, streamed as one JSON document. Stored
@@ -22,7 +22,7 @@ pub async fn export(
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Response, ApiError> {
-    let mut chunks = privacy::export(state.ingest.store(), id, &caller, now_ms()).await?;
+    let mut chunks = state.privacy.export(id, &caller, now_ms()).await?;
     let stream = futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx));
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
@@ -41,7 +41,5 @@ pub async fn erase(
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Erasure>, ApiError> {
-    Ok(Json(
-        privacy::erase(state.ingest.store(), id, &caller, now_ms()).await?,
-    ))
+    Ok(Json(state.privacy.erase(id, &caller, now_ms()).await?))
 }

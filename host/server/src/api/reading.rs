@@ -6,9 +6,9 @@ use axum::extract::State;
 
 use super::extract::{JsonBody, PathParams, QueryParams};
 use super::{ApiError, AppState};
-use switchboard_app::staff::context::{self, ContactContext};
-use switchboard_app::staff::identify::{self, IdentifyRequest, IdentifyResponse};
-use switchboard_app::staff::timeline::{self, TimelinePage, TimelineQuery};
+use switchboard_app::staff::context::ContactContext;
+use switchboard_app::staff::identify::{IdentifyRequest, IdentifyResponse};
+use switchboard_app::staff::timeline::{TimelinePage, TimelineQuery};
 
 /// A contact's interactions on every channel, newest first, filtered and paged.
 #[utoipa::path(get, path = "/api/contacts/{id}/timeline", tag = "history",
@@ -19,9 +19,7 @@ pub async fn timeline(
     PathParams(id): PathParams<i64>,
     QueryParams(query): QueryParams<TimelineQuery>,
 ) -> Result<Json<TimelinePage>, ApiError> {
-    Ok(Json(
-        timeline::page(state.ingest.store(), id, &query).await?,
-    ))
+    Ok(Json(state.timeline.page(id, &query).await?))
 }
 
 /// Identity, open intents, recent interactions and channel summary, for the start of a call.
@@ -32,7 +30,7 @@ pub async fn context(
     State(state): State<AppState>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<ContactContext>, ApiError> {
-    Ok(Json(context::context(state.ingest.store(), id).await?))
+    Ok(Json(state.context.of(id).await?))
 }
 
 /// Who is this? The best contact for the hints, with a confidence and its reasons.
@@ -42,7 +40,5 @@ pub async fn identify(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<IdentifyRequest>,
 ) -> Result<Json<IdentifyResponse>, ApiError> {
-    Ok(Json(
-        identify::identify(&state.staff, &state.identify, &request).await?,
-    ))
+    Ok(Json(state.identify.who(&request).await?))
 }

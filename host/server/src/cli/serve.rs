@@ -13,7 +13,7 @@ use switchboard_app::ingest::{Ingest, IngestSettings};
 use switchboard_app::prefs::Engine;
 use switchboard_app::prefs::settings::Settings;
 use switchboard_app::send::accept::Outbox;
-use switchboard_app::send::dispatcher::{DispatchSettings, Dispatcher};
+use switchboard_app::send::dispatch::{DispatchSettings, Dispatcher};
 use switchboard_app::send::policy::RetryPolicy;
 use switchboard_app::staff::identify::IdentifySettings;
 use switchboard_runtime::{LivePlugins, Reloader};

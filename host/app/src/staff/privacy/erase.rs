@@ -46,7 +46,8 @@ enum Action {
 /// Unprocessed webhooks are read this many at a time.
 const SCAN_BATCH: i64 = 500;
 
-pub async fn erase(
+/// Plans the erasure from a reader, then applies it under the writer, audited.
+pub(super) async fn erase(
     store: &Store,
     contact_id: i64,
     caller: &Caller,

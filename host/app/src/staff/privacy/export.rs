@@ -73,9 +73,8 @@ const PAGE: i64 = 500;
 /// Chunks written ahead of the client.
 const CHUNKS_AHEAD: usize = 8;
 
-/// Audits the export of `contact_id` and starts streaming it; 404 before anything is sent if
-/// there is no such contact.
-pub async fn export(
+/// Audits the export and starts streaming it (see [`super::Privacy::export`]).
+pub(super) async fn export(
     store: &Store,
     contact_id: i64,
     caller: &Caller,

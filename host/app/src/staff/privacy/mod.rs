@@ -9,18 +9,55 @@
 //! Both read outside the single writer: export streams from one read snapshot, erasure reads and
 //! plans first and holds the writer only to apply the plan. Both are audited; the audit trail
 //! says what went, never who it was.
+//!
+//! [`Privacy`] is the service; `export.rs` and `erase.rs` do the work.
 
 mod erase;
 mod export;
 
-pub use erase::{Erasure, erase};
-pub use export::{Export, ExportedWebhook, export};
+pub use erase::Erasure;
+pub use export::{Chunks, Export, ExportedWebhook};
 
+use crate::auth::Caller;
 use crate::ingest::redact::Person;
+use crate::service_error::ServiceError;
 use switchboard_core::domain::IdentityKey;
-use switchboard_store::interactions;
+use switchboard_store::{Store, interactions};
 
 use super::contacts::ContactView;
+
+/// Export and erasure, over the store.
+#[derive(Clone)]
+pub struct Privacy {
+    store: Store,
+}
+
+impl Privacy {
+    pub fn new(store: Store) -> Self {
+        Privacy { store }
+    }
+
+    /// Audits the export of `contact_id` and starts streaming it; 404 before anything is sent if
+    /// there is no such contact.
+    pub async fn export(
+        &self,
+        contact_id: i64,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<Chunks, ServiceError> {
+        export::export(&self.store, contact_id, caller, now).await
+    }
+
+    /// Erases a person; their identifiers go on the suppression list.
+    pub async fn erase(
+        &self,
+        contact_id: i64,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<Erasure, ServiceError> {
+        erase::erase(&self.store, contact_id, caller, now).await
+    }
+}
 
 /// The identity keys of a contact.
 fn keys_of(contact: &ContactView) -> Vec<IdentityKey> {

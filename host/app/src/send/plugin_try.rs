@@ -1,5 +1,5 @@
 //! One try through a plugin, and the interaction-log row that records it: shared by the direct
-//! path and the dispatcher, so that both log sends the same way.
+//! path and the dispatcher's plugin carrier, so that both log sends the same way.
 
 use serde::Serialize;
 use serde_json::json;
