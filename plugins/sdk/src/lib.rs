@@ -65,7 +65,10 @@ const fn package_version(wit: &'static str) -> &'static str {
     while end < bytes.len() && bytes[end] != b';' {
         end += 1;
     }
-    assert!(end < bytes.len(), "the WIT file has no `package …@X.Y.Z;` line");
+    assert!(
+        end < bytes.len(),
+        "the WIT file has no `package …@X.Y.Z;` line"
+    );
     let (_, tail) = bytes.split_at(at + 1);
     let (version, _) = tail.split_at(end - at - 1);
     match core::str::from_utf8(version) {
