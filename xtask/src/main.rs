@@ -37,9 +37,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// The repository root.
+/// The repository root. `cargo run` sets `CARGO_MANIFEST_DIR` for the binary it starts, so the
+/// checkout that ran `cargo xtask` wins over the one that compiled it: with a shared target
+/// directory the binary may have been built in another clone.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&manifest_dir)
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
