@@ -40,8 +40,17 @@ pub fn interface_version() -> String {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    // `cargo test` names the package it runs (this one, or a crate of the host whose tests use
+    // this library): the checkout is the nearest folder above it holding `wit/` and
+    // `plugins.toml`. A binary built in another clone that shares the target directory must not
+    // read that clone's files; run directly, it falls back to where it was built.
+    let at_run_time = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    at_run_time
+        .iter()
+        .chain(std::iter::once(&built_in))
+        .flat_map(|dir| dir.ancestors())
+        .find(|dir| dir.join("wit").is_dir() && dir.join("plugins.toml").is_file())
         .map(Path::to_path_buf)
         .unwrap_or_default()
 }

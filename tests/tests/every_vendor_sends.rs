@@ -58,11 +58,7 @@ async fn a_send_the_vendor_takes_is_logged_and_the_vendor_s_delivery_report_join
         assert_eq!(sent.created_by, "cli", "{vendor:?}");
         assert_eq!(sent.plugin_id.as_deref(), Some(vendor.id()), "{vendor:?}");
         let vendor_name = vendor.describes_itself_as().1;
-        assert_eq!(
-            sent.external_system.as_deref(),
-            Some(vendor_name),
-            "{vendor:?}"
-        );
+        assert_eq!(sent.vendor.as_deref(), Some(vendor_name), "{vendor:?}");
         assert_eq!(sent.summary.as_deref(), vendor.sent_summary(), "{vendor:?}");
         assert_eq!(sent.contact_id, Some(contact), "{vendor:?}");
         assert_eq!(

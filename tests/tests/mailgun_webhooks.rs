@@ -92,7 +92,7 @@ async fn signed_events_land_with_sendgrids_kinds_and_outcomes() {
         assert_eq!(i.channel, "email");
         assert_eq!(i.direction, "outbound");
         assert_eq!(i.plugin_id.as_deref(), Some(ID));
-        assert_eq!(i.external_system.as_deref(), Some("mailgun"));
+        assert_eq!(i.vendor.as_deref(), Some("mailgun"));
         assert_eq!(i.created_by, "plugin:email-mailgun");
         assert_eq!(i.vendor_event_id, Some(format!("ev-{}", n + 1)));
     }

@@ -143,11 +143,11 @@ async fn a_kill_mid_dispatch_loses_nothing_and_sends_no_attempt_twice_knowingly(
     for message in &messages {
         let id = message["id"].as_str().unwrap();
         let first = attempt(message, 1);
-        let ambiguous = first["outcome_was_unknown"].as_bool().unwrap();
-        unknown += usize::from(ambiguous);
+        let outcome_unknown = first["outcome_unknown"].as_bool().unwrap();
+        unknown += usize::from(outcome_unknown);
         match requests.get(id).copied().unwrap_or(0) {
             1 => {}
-            2 if ambiguous => {
+            2 if outcome_unknown => {
                 assert_eq!(first["idempotency_key"], format!("{id}-1"));
                 assert_eq!(
                     history(message),

@@ -71,7 +71,7 @@ async fn a_signed_batch_of_each_event_type_lands_on_one_contact() {
         assert_eq!(i.channel, "portal");
         assert_eq!(i.direction, "inbound");
         assert_eq!(i.plugin_id.as_deref(), Some("portal"));
-        assert_eq!(i.external_system.as_deref(), Some("portal"));
+        assert_eq!(i.vendor.as_deref(), Some("portal"));
         assert_eq!(i.created_by, "plugin:portal");
         assert_eq!(i.vendor_event_id, Some(format!("evt_{}", n + 1)));
         assert_eq!(i.occurred_at, t0 + 60_000 * n as i64);

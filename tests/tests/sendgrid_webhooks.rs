@@ -108,7 +108,7 @@ async fn a_signed_batch_lands_in_the_log_correlated_with_time_to_action() {
     assert_eq!(click.direction, "outbound");
     assert_eq!(click.vendor_message_id.as_deref(), Some("msgAna"));
     assert_eq!(click.vendor_event_id.as_deref(), Some("ev-4"));
-    assert_eq!(click.external_system.as_deref(), Some("sendgrid"));
+    assert_eq!(click.vendor.as_deref(), Some("sendgrid"));
     assert_eq!(click.plugin_id.as_deref(), Some("email-sendgrid"));
     assert_eq!(click.created_by, "plugin:email-sendgrid");
     assert_eq!(click.summary.as_deref(), Some("https://example.org/pay"));

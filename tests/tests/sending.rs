@@ -169,7 +169,7 @@ async fn an_email_meets_the_mail_send_contract_and_its_delivery_settles_the_mess
     let sent = wait_for(&sender, id, "sent", |m| status(m) == "sent").await;
     let first = attempt(&sent, 1);
     assert_eq!(first["carrier"], "email-sendgrid");
-    assert_eq!(first["to"], EMAIL);
+    assert_eq!(first["address"], EMAIL);
     assert_eq!(first["tries"], 1);
     let vendor_id = first["vendor_message_id"].as_str().unwrap().to_string();
 

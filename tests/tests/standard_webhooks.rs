@@ -114,7 +114,7 @@ async fn a_signed_event_lands_on_its_contact() {
         Some("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")
     );
     assert_eq!(i.vendor_message_id.as_deref(), Some("newsletter-7"));
-    assert_eq!(i.external_system.as_deref(), Some("standard"));
+    assert_eq!(i.vendor.as_deref(), Some("standard"));
     assert_eq!(i.plugin_id.as_deref(), Some("webhook-standard"));
     assert_eq!(i.occurred_at, at);
     assert_eq!(i.summary.as_deref(), Some("Opened the November newsletter"));
@@ -194,7 +194,7 @@ async fn a_redelivered_webhook_id_is_logged_once_per_sending_system() {
 
     let db = setup.db().await;
     let log = db.interactions().await;
-    let systems: Vec<Option<&str>> = log.iter().map(|i| i.external_system.as_deref()).collect();
+    let systems: Vec<Option<&str>> = log.iter().map(|i| i.vendor.as_deref()).collect();
     assert_eq!(systems, [Some("standard"), Some("billing")]);
     let counts: Vec<(i64, i64)> = db
         .raw_webhooks()

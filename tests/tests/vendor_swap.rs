@@ -160,7 +160,7 @@ async fn swapping_sendgrid_for_mailgun_is_an_edit_of_plugins_toml() {
     let log = db.interactions().await;
     let told_by = |vendor: &str| -> Vec<Logged> {
         log.iter()
-            .filter(|i| i.external_system.as_deref() == Some(vendor))
+            .filter(|i| i.vendor.as_deref() == Some(vendor))
             .cloned()
             .collect()
     };

@@ -65,7 +65,7 @@ async fn an_outbound_call_s_progress_lands_on_the_callee_with_its_duration() {
         assert_eq!(i.channel, "phone");
         assert_eq!(i.direction, "outbound");
         assert_eq!(i.plugin_id.as_deref(), Some("voice-twilio"));
-        assert_eq!(i.external_system.as_deref(), Some("twilio"));
+        assert_eq!(i.vendor.as_deref(), Some("twilio"));
         assert_eq!(i.created_by, "plugin:voice-twilio");
         assert_eq!(i.vendor_message_id.as_deref(), Some("CA0001"));
         assert_eq!(

@@ -69,6 +69,44 @@ pub struct NewKey {
     pub token: String,
 }
 
+/// API keys as a service: what the HTTP layer uses, so it never holds the store.
+#[derive(Clone)]
+pub struct Keys {
+    store: Store,
+}
+
+impl Keys {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// See [`create_key`].
+    pub async fn create(
+        &self,
+        name: &str,
+        scopes: &BTreeSet<Scope>,
+        actor: &str,
+        now: i64,
+    ) -> Result<NewKey, AuthError> {
+        create_key(&self.store, name, scopes, actor, now).await
+    }
+
+    /// See [`list_keys`].
+    pub async fn list(&self) -> Result<Vec<KeyInfo>, AuthError> {
+        list_keys(&self.store).await
+    }
+
+    /// See [`revoke_key`].
+    pub async fn revoke(&self, key: &KeyRef, actor: &str, now: i64) -> Result<KeyInfo, AuthError> {
+        revoke_key(&self.store, key, actor, now).await
+    }
+
+    /// See [`authenticate`].
+    pub async fn authenticate(&self, token: &str, now: i64) -> Result<Option<Caller>, AuthError> {
+        authenticate(&self.store, token, now).await
+    }
+}
+
 /// Parses scope words.
 pub fn parse_scopes<S: AsRef<str>>(words: &[S]) -> Result<BTreeSet<Scope>, AuthError> {
     let scopes = words

@@ -7,7 +7,8 @@
 //! settles the outbox, a hard bounce marks the address unreachable.
 //!
 //! Staff work through [`staff`] (contacts and identities, identity resolution with confidence,
-//! manual channels, timelines, intents, privacy) and [`auth`] (API keys). [`prefs`] learns how
+//! manual channels, timelines, intents, privacy), [`auth`] (API keys) and [`operations`]
+//! (plugin reloads, the audit log, health). [`prefs`] learns how
 //! each person engages per channel, keeps their consent and selects the channel for a message;
 //! [`send`] accepts messages and dispatches them, one carrier per file.
 //!
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod identity;
 pub mod ingest;
 pub mod log;
+pub mod operations;
 pub mod prefs;
 pub mod send;
 pub mod service_error;

@@ -3,20 +3,7 @@
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::StoreError;
-
-/// An audit record.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: i64,
-    /// `staff:<key name>`, `cli`.
-    pub actor: String,
-    /// `contact.export`, `contact.erase`, `contact.merge`, `key.create`, ...
-    pub action: String,
-    pub contact_id: Option<i64>,
-    #[schema(value_type = Object)]
-    pub detail: serde_json::Value,
-}
+pub use switchboard_core::records::AuditEntry;
 
 /// Records an action.
 pub async fn record(

@@ -2,33 +2,10 @@
 //! A task is open, then claimed by one of staff, then done when they log how the call went
 //! (or cancelled when the message reached the person another way).
 
-use serde::Serialize;
 use sqlx::{AnyConnection, Row};
-use utoipa::ToSchema;
 
 use super::StoreError;
-
-/// A call to make.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CallTask {
-    pub id: i64,
-    pub message_id: String,
-    pub contact_id: i64,
-    pub phone: String,
-    /// What to say.
-    pub script: String,
-    pub urgency: String,
-    /// `open`, `claimed`, `done` or `cancelled`.
-    pub status: String,
-    pub claimed_by: Option<String>,
-    pub claimed_at: Option<i64>,
-    /// How the call went, once done.
-    pub outcome: Option<String>,
-    /// The logged call.
-    pub interaction_id: Option<i64>,
-    pub created_at: i64,
-    pub completed_at: Option<i64>,
-}
+pub use switchboard_core::records::CallTask;
 
 const COLUMNS: &str = "id, message_id, contact_id, phone, script, urgency, status, claimed_by, \
     claimed_at, outcome, interaction_id, created_at, completed_at";

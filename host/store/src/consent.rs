@@ -2,12 +2,11 @@
 //! and its evidence. Entries are only added; a channel's state is its latest entry by the time
 //! it happened, so a late webhook about an older STOP does not undo a newer START.
 
-use serde::Serialize;
 use sqlx::{AnyConnection, Row};
-use utoipa::ToSchema;
 
 use super::StoreError;
 use switchboard_core::domain::{Channel, ConsentSource, ConsentStatus};
+pub use switchboard_core::records::ConsentEntry;
 
 /// A new ledger entry.
 #[derive(Debug, Clone)]
@@ -20,25 +19,6 @@ pub struct NewConsent<'a> {
     pub recorded_by: &'a str,
     pub interaction_id: Option<i64>,
     pub note: Option<&'a str>,
-}
-
-/// A ledger entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct ConsentEntry {
-    pub id: i64,
-    pub contact_id: i64,
-    pub channel: Channel,
-    pub status: ConsentStatus,
-    pub source: ConsentSource,
-    pub occurred_at: i64,
-    pub recorded_at: i64,
-    /// `plugin:<id>` for vendor events, `staff:<key>` for staff and the preference centre.
-    pub recorded_by: String,
-    /// The interaction it came from.
-    pub interaction_id: Option<i64>,
-    /// The raw webhook it came from, replayable.
-    pub raw_webhook_id: Option<i64>,
-    pub note: Option<String>,
 }
 
 /// Adds an entry; the raw webhook is taken from the interaction.

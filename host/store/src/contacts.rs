@@ -8,6 +8,7 @@ use sqlx::Row;
 use super::StoreError;
 use super::sql::{Params, dynamic};
 use switchboard_core::domain::{IdentityKey, IdentityKind};
+pub use switchboard_core::records::{Contact, Identity, Moved};
 
 /// Which of `ids` are contacts.
 pub async fn existing(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i64>, StoreError> {
@@ -121,39 +122,6 @@ pub async fn identities_of(
             })
         })
         .collect()
-}
-
-/// A contact's own fields.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Contact {
-    pub id: i64,
-    pub display_name: Option<String>,
-    /// IANA time zone name (`Europe/Madrid`), for quiet hours and best times.
-    pub timezone: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// An identity as stored.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Identity {
-    pub id: i64,
-    pub contact_id: i64,
-    #[schema(value_type = String, example = "email")]
-    pub kind: IdentityKind,
-    pub value: String,
-    /// Who linked it: `plugin:<id>`, `staff:<key>`.
-    pub source: String,
-    pub created_at: i64,
-    /// Set when a hard bounce or a permanently undeliverable number showed it does not reach
-    /// them; cleared by re-verification.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unreachable_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unreachable_reason: Option<String>,
-    /// The interaction that showed it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unreachable_interaction_id: Option<i64>,
 }
 
 /// Creates a contact with its fields.
@@ -351,14 +319,6 @@ pub async fn remove_identity(
         .execute(conn)
         .await?;
     Ok(result.rows_affected() == 1)
-}
-
-/// What a merge moved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Moved {
-    pub interactions: u64,
-    pub identities: u64,
-    pub intents: u64,
 }
 
 /// Moves everything of `merged` to `survivor`, records the merge and deletes `merged`.

@@ -11,43 +11,29 @@ use sqlx::{AnyConnection, Row};
 use super::StoreError;
 use super::sql::{Params, dynamic};
 use switchboard_core::clock::local_time;
-use switchboard_core::domain::{Channel, Direction, LoggedEvent, Outcome};
+use switchboard_core::domain::{Channel, Direction, LoggedInteraction, Outcome};
 
-macro_rules! metrics {
-    ($($variant:ident => $text:literal),+ $(,)?) => {
-        /// What a counter counts.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Metric { $($variant),+ }
-
-        impl Metric {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Metric::$variant => $text),+ }
-            }
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some(Metric::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-metrics!(
-    // Messages that left us (any outbound event of a message counts it once).
-    Sent => "sent",
-    Delivered => "delivered",
-    // Opened or read (a click implies an open).
-    Opened => "opened",
-    // Clicked, replied to within the reply window, or (phone) answered.
-    Responded => "responded",
-    Answered => "answered",
-    Failed => "failed",
-    // Contact-initiated messages and calls (no outbound message waiting).
-    Inbound => "inbound",
-    // Portal activity (logins, page views, downloads).
-    Active => "active",
-    // An engagement at local hour `slot`.
-    Hour => "hour",
-    // A time to action in bucket `slot`; `sum_ms` holds their total.
-    Tta => "tta",
+switchboard_core::word_enum!(
+    /// What a counter counts.
+    pub Metric {
+        /// Messages that left us (any outbound event of a message counts it once).
+        Sent => "sent",
+        Delivered => "delivered",
+        /// Opened or read (a click implies an open).
+        Opened => "opened",
+        /// Clicked, replied to within the reply window, or (phone) answered.
+        Responded => "responded",
+        Answered => "answered",
+        Failed => "failed",
+        /// Contact-initiated messages and calls (no outbound message waiting).
+        Inbound => "inbound",
+        /// Portal activity (logins, page views, downloads).
+        Active => "active",
+        /// An engagement at local hour `slot`.
+        Hour => "hour",
+        /// A time to action in bucket `slot`; `sum_ms` holds their total.
+        Tta => "tta",
+    }
 );
 
 /// Which counter: contact, channel, UTC day, metric and slot.
@@ -89,7 +75,7 @@ const CHUNK: usize = 200;
 pub const EVENT_COLUMNS: &str = "id, contact_id, channel, direction, outcome, occurred_at, vendor_message_id, time_to_action_ms";
 
 /// An event from a row with [`EVENT_COLUMNS`]; `None` for a row about no one.
-pub fn attributed_event(row: &sqlx::any::AnyRow) -> Result<Option<LoggedEvent>, StoreError> {
+pub fn attributed_event(row: &sqlx::any::AnyRow) -> Result<Option<LoggedInteraction>, StoreError> {
     let contact: Option<i64> = row.try_get("contact_id")?;
     match contact {
         Some(_) => event_of(row).map(Some),
@@ -128,7 +114,7 @@ pub async fn forget_all(conn: &mut AnyConnection) -> Result<(), StoreError> {
 pub async fn events_of_contact(
     conn: &mut AnyConnection,
     contact_id: i64,
-) -> Result<Vec<LoggedEvent>, StoreError> {
+) -> Result<Vec<LoggedInteraction>, StoreError> {
     let rows = dynamic(format!(
         "SELECT {EVENT_COLUMNS} FROM interaction_log WHERE contact_id = $1 ORDER BY id"
     ))
@@ -145,7 +131,7 @@ pub async fn events_after(
     conn: &mut AnyConnection,
     after: i64,
     limit: i64,
-) -> Result<Vec<LoggedEvent>, StoreError> {
+) -> Result<Vec<LoggedInteraction>, StoreError> {
     let rows = dynamic(format!(
         "SELECT {EVENT_COLUMNS} FROM interaction_log
          WHERE contact_id IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
@@ -287,7 +273,7 @@ pub enum Save {
 /// messages.
 pub async fn load(
     conn: &mut AnyConnection,
-    events: &[LoggedEvent],
+    events: &[LoggedInteraction],
 ) -> Result<EngagementState, StoreError> {
     let mut state = EngagementState::default();
     let messages: HashSet<(i64, Channel, &str)> = events
@@ -463,7 +449,7 @@ pub async fn save(
     Ok(())
 }
 
-fn contacts_of(events: &[LoggedEvent]) -> Vec<i64> {
+fn contacts_of(events: &[LoggedInteraction]) -> Vec<i64> {
     let set: HashSet<i64> = events.iter().map(|e| e.contact_id).collect();
     let mut contacts: Vec<i64> = set.into_iter().collect();
     contacts.sort_unstable();
@@ -517,10 +503,10 @@ fn insert_zone(
     Ok(())
 }
 
-fn event_of(row: &sqlx::any::AnyRow) -> Result<LoggedEvent, StoreError> {
+fn event_of(row: &sqlx::any::AnyRow) -> Result<LoggedInteraction, StoreError> {
     let direction: String = row.try_get("direction")?;
     let outcome: String = row.try_get("outcome")?;
-    Ok(LoggedEvent {
+    Ok(LoggedInteraction {
         id: row.try_get("id")?,
         contact_id: row.try_get("contact_id")?,
         channel: channel_of(row)?,

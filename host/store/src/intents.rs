@@ -6,27 +6,7 @@ use sqlx::{AnyConnection, Row};
 use super::StoreError;
 use super::sql::dynamic;
 use switchboard_core::domain::Channel;
-
-/// A stored intent.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Intent {
-    pub id: i64,
-    pub contact_id: i64,
-    /// What the person wants, in the organisation's words (`billing_question`, `reschedule`).
-    pub intent: String,
-    /// `open` or `resolved`.
-    pub status: String,
-    /// How many times the person raised it.
-    pub attempts: i64,
-    /// The channels it came up on, first first.
-    #[schema(value_type = Vec<String>)]
-    pub channels: Vec<Channel>,
-    pub summary: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub resolved_at: Option<i64>,
-    pub created_by: String,
-}
+pub use switchboard_core::records::Intent;
 
 const COLUMNS: &str = "id, contact_id, intent, status, attempts, channels, summary, created_at, \
     updated_at, resolved_at, created_by";

@@ -12,7 +12,7 @@ use sqlx::{Any, AnyConnection};
 use super::engagement::{self, EVENT_COLUMNS};
 use super::sql::{Params, dynamic};
 use super::{Backend, Store, StoreError};
-use switchboard_core::domain::{Channel, Direction, LoggedEvent, Outcome};
+use switchboard_core::domain::{Channel, Direction, LoggedInteraction, Outcome};
 
 /// A row to add to the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct NewInteraction {
     pub outcome: Outcome,
     pub vendor_status: Option<String>,
     pub plugin_id: Option<String>,
-    pub external_system: Option<String>,
+    pub vendor: Option<String>,
     pub vendor_message_id: Option<String>,
     pub vendor_event_id: Option<String>,
     pub raw_webhook_id: Option<i64>,
@@ -50,7 +50,7 @@ pub struct Interaction {
     pub outcome: Outcome,
     pub vendor_status: Option<String>,
     pub plugin_id: Option<String>,
-    pub external_system: Option<String>,
+    pub vendor: Option<String>,
     pub vendor_message_id: Option<String>,
     pub vendor_event_id: Option<String>,
     pub raw_webhook_id: Option<i64>,
@@ -62,7 +62,7 @@ pub struct Interaction {
 
 /// The columns a new row fills, in [`bind_row`]'s order.
 pub(crate) const COLUMNS: &str = "contact_id, occurred_at, received_at, kind, channel, direction, \
-    outcome, vendor_status, plugin_id, external_system, vendor_message_id, vendor_event_id, \
+    outcome, vendor_status, plugin_id, vendor, vendor_message_id, vendor_event_id, \
     raw_webhook_id, time_to_action_ms, summary, metadata, created_by";
 pub(crate) const COLUMN_COUNT: usize = 17;
 /// Rows per INSERT, well under SQLite's and PostgreSQL's parameter limits.
@@ -70,8 +70,8 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 200;
 
 impl NewInteraction {
     /// What this row tells once it is logged with id `id`; `None` for a row about no one.
-    pub(crate) fn event(&self, id: i64) -> Option<LoggedEvent> {
-        Some(LoggedEvent {
+    pub(crate) fn event(&self, id: i64) -> Option<LoggedInteraction> {
+        Some(LoggedInteraction {
             id,
             contact_id: self.contact_id?,
             channel: self.channel,
@@ -89,12 +89,12 @@ impl NewInteraction {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inserted {
     by_webhook: HashMap<Option<i64>, u64>,
-    events: Vec<LoggedEvent>,
+    events: Vec<LoggedInteraction>,
 }
 
 impl Inserted {
     /// The added rows about someone, in log order.
-    pub fn events(&self) -> &[LoggedEvent] {
+    pub fn events(&self) -> &[LoggedInteraction] {
         &self.events
     }
 
@@ -112,13 +112,13 @@ impl Inserted {
     }
 
     /// Counts an added row that came in raw webhook `raw_webhook_id`, with what it tells.
-    pub(crate) fn count(&mut self, raw_webhook_id: Option<i64>, event: Option<LoggedEvent>) {
+    pub(crate) fn count(&mut self, raw_webhook_id: Option<i64>, event: Option<LoggedInteraction>) {
         *self.by_webhook.entry(raw_webhook_id).or_default() += 1;
         self.events.extend(event);
     }
 }
 
-/// Adds rows, skipping any whose `(external_system, vendor_event_id)` is already in the log (or
+/// Adds rows, skipping any whose `(vendor, vendor_event_id)` is already in the log (or
 /// earlier in `rows`), and says which went in. Only inserts: what a new interaction sets off is
 /// the log's business (`log::append`, the one way the application adds to the log). How the added
 /// rows are found is the backend's choice ([`Backend::insert_interactions`]).
@@ -173,7 +173,7 @@ pub(crate) fn bind_row(
         .bind(row.outcome.as_str())
         .bind(row.vendor_status.as_deref())
         .bind(row.plugin_id.as_deref())
-        .bind(row.external_system.as_deref())
+        .bind(row.vendor.as_deref())
         .bind(row.vendor_message_id.as_deref())
         .bind(row.vendor_event_id.as_deref())
         .bind(row.raw_webhook_id)
@@ -183,11 +183,11 @@ pub(crate) fn bind_row(
         .bind(row.created_by.as_str())
 }
 
-/// Which of `event_ids` the log already holds for `external_system`, each with the contact its
+/// Which of `event_ids` the log already holds for `vendor`, each with the contact its
 /// interaction is about.
 pub async fn known_event_ids(
     conn: &mut AnyConnection,
-    external_system: &str,
+    vendor: &str,
     event_ids: &[&str],
 ) -> Result<HashMap<String, Option<i64>>, StoreError> {
     let mut known = HashMap::new();
@@ -195,11 +195,11 @@ pub async fn known_event_ids(
         let mut params = Params::for_connection(conn)?;
         let sql = format!(
             "SELECT vendor_event_id, contact_id FROM interaction_log
-             WHERE external_system = {} AND vendor_event_id IN ({})",
+             WHERE vendor = {} AND vendor_event_id IN ({})",
             params.one(),
             params.list(chunk.len())
         );
-        let mut query = dynamic(sql).bind(external_system);
+        let mut query = dynamic(sql).bind(vendor);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -456,7 +456,7 @@ fn interaction_from_row(row: &sqlx::any::AnyRow) -> Result<Interaction, StoreErr
         outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("outcome", &outcome))?,
         vendor_status: row.try_get("vendor_status")?,
         plugin_id: row.try_get("plugin_id")?,
-        external_system: row.try_get("external_system")?,
+        vendor: row.try_get("vendor")?,
         vendor_message_id: row.try_get("vendor_message_id")?,
         vendor_event_id: row.try_get("vendor_event_id")?,
         raw_webhook_id: row.try_get("raw_webhook_id")?,
@@ -483,7 +483,7 @@ mod tests {
         ];
         assert_eq!(insert_new(tx.conn(), &rows).await.unwrap().total(), 1);
         let mut other_vendor = event("email_delivered", Outcome::Delivered, 10, "m1", "e1");
-        other_vendor.external_system = Some("mailgun".into());
+        other_vendor.vendor = Some("mailgun".into());
         assert_eq!(
             insert_new(tx.conn(), &[other_vendor])
                 .await

@@ -1,24 +1,10 @@
 //! The portal inbox (`portal_messages`): a portal attempt posts the message here under the
 //! message's own id, for the organisation's portal app to show.
 
-use serde::Serialize;
 use sqlx::{AnyConnection, Row};
-use utoipa::ToSchema;
 
 use super::StoreError;
-
-/// A message in a contact's portal inbox.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PortalMessage {
-    /// The message id (also the vendor message id of the portal's `message_read` events).
-    pub id: String,
-    pub contact_id: i64,
-    pub subject: Option<String>,
-    pub text: Option<String>,
-    pub html: Option<String>,
-    pub posted_at: i64,
-    pub read_at: Option<i64>,
-}
+pub use switchboard_core::records::PortalMessage;
 
 /// A message to post.
 pub struct NewPortalMessage<'a> {

@@ -1,34 +1,12 @@
 //! What people told us about how to reach them: preferred channels in order, and their own
 //! quiet hours.
 
-use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
-use utoipa::ToSchema;
 
 use super::StoreError;
 use switchboard_core::clock::local_time::format_minute;
 use switchboard_core::domain::Channel;
-
-/// A contact's stated preferences.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct StatedPreferences {
-    /// Channels they prefer, most preferred first.
-    pub preferred_channels: Vec<Channel>,
-    /// Their own quiet hours, in their local time.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quiet_hours: Option<QuietSpan>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated_by: Option<String>,
-}
-
-/// A daily span of local time, `"22:00"` to `"07:00"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct QuietSpan {
-    pub start: String,
-    pub end: String,
-}
+pub use switchboard_core::records::{QuietSpan, StatedPreferences};
 
 /// A contact's stated preferences (empty if they stated none).
 pub async fn get(

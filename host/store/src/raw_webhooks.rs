@@ -9,36 +9,19 @@ use sqlx::Row;
 use super::sql::{Params, dynamic};
 use super::{Store, StoreError};
 
-/// What became of a raw webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RawStatus {
-    /// Its interactions are in the log.
-    Processed,
-    /// The plugin could not understand it (a malformed body).
-    Rejected,
-    /// The plugin failed (trap, timeout, invalid output, misconfiguration); replayable.
-    Failed,
-}
-
-impl RawStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RawStatus::Processed => "processed",
-            RawStatus::Rejected => "rejected",
-            RawStatus::Failed => "failed",
-        }
+switchboard_core::word_enum!(
+    /// What became of a raw webhook.
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub RawStatus {
+        /// Its interactions are in the log.
+        Processed => "processed",
+        /// The plugin could not understand it (a malformed body).
+        Rejected => "rejected",
+        /// The plugin failed (trap, timeout, invalid output, misconfiguration); replayable.
+        Failed => "failed",
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "processed" => Some(RawStatus::Processed),
-            "rejected" => Some(RawStatus::Rejected),
-            "failed" => Some(RawStatus::Failed),
-            _ => None,
-        }
-    }
-}
+);
 
 /// A request as received.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,7 +32,7 @@ pub fn event(kind: &str, outcome: Outcome, at: i64, message: &str, event: &str) 
         outcome,
         vendor_status: None,
         plugin_id: Some("email-sendgrid".into()),
-        external_system: Some("sendgrid".into()),
+        vendor: Some("sendgrid".into()),
         vendor_message_id: Some(message.into()),
         vendor_event_id: Some(event.into()),
         raw_webhook_id: None,
@@ -47,6 +47,12 @@ pub fn event(kind: &str, outcome: Outcome, at: i64, message: &str, event: &str) 
 pub async fn message(store: &Store, id: &str, plan: &[Channel], allow_fallback: bool) -> i64 {
     let mut tx = store.begin_write().await.unwrap();
     let contact = contacts::create(tx.conn(), 0).await.unwrap();
+    // The answer accepting gives, which the message read back takes its plan from.
+    let planned: Vec<_> = plan
+        .iter()
+        .map(|channel| serde_json::json!({ "channel": channel, "reason": "planned by the test" }))
+        .collect();
+    let accepted = serde_json::json!({ "plan": planned }).to_string();
     insert_message(
         tx.conn(),
         &NewMessage {
@@ -60,7 +66,7 @@ pub async fn message(store: &Store, id: &str, plan: &[Channel], allow_fallback: 
             allow_fallback,
             not_before: None,
             plan,
-            accepted: "{}",
+            accepted: &accepted,
             status: MessageStatus::Pending,
             status_reason: None,
             created_by: "staff:test",

@@ -12,7 +12,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::CheckedInteraction;
+use super::ReportedInteraction;
 use super::record::{AcceptedWebhook, Committed, RawRow, Source, record_accepted, record_group};
 use switchboard_core::clock::now_ms;
 use switchboard_store::nonces::Nonce;
@@ -35,7 +35,7 @@ struct Job {
     plugin_id: String,
     vendor: String,
     raw: RawRequest,
-    interactions: Vec<CheckedInteraction>,
+    interactions: Vec<ReportedInteraction>,
     nonces: Vec<Nonce>,
     done: oneshot::Sender<Result<Committed, StoreError>>,
 }
@@ -93,7 +93,7 @@ impl Committer {
         &self,
         source: Source<'_>,
         raw: RawRequest,
-        interactions: Vec<CheckedInteraction>,
+        interactions: Vec<ReportedInteraction>,
         nonces: Vec<Nonce>,
     ) -> Result<Committed, StoreError> {
         let (done, result) = oneshot::channel();
@@ -239,8 +239,8 @@ mod tests {
         message: &str,
         outcome: Outcome,
         email: Option<&str>,
-    ) -> CheckedInteraction {
-        CheckedInteraction {
+    ) -> ReportedInteraction {
+        ReportedInteraction {
             kind: format!("email_{}", outcome.as_str()),
             channel: Channel::Email,
             direction: Direction::Outbound,
@@ -264,7 +264,7 @@ mod tests {
     /// Records webhooks carrying `batches` as one group, in one committed transaction.
     async fn record_together_now(
         store: &Store,
-        batches: &[Vec<CheckedInteraction>],
+        batches: &[Vec<ReportedInteraction>],
     ) -> Vec<Recorded> {
         let request = raw(SOURCE.plugin_id);
         let webhooks: Vec<AcceptedWebhook<'_>> = batches
@@ -328,7 +328,7 @@ mod tests {
         tx.commit().await.unwrap();
         let ana_text = r#"{"email":"ana@example.org","sg_event_id":"e1","ip":"1.1.1.1"}"#;
         let gone_text = r#"{"email":"gone@example.org","sg_event_id":"e9","ip":"9.9.9.9"}"#;
-        let with_text = |mut i: CheckedInteraction, text: &str| {
+        let with_text = |mut i: ReportedInteraction, text: &str| {
             i.metadata = text.to_string();
             i
         };

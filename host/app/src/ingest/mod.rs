@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub use record::{Committed, Recorded};
 pub use replay::{ReplayReport, replay};
 pub use switchboard_store::raw_webhooks::RawRequest;
-pub use validate::{CheckedInteraction, MAX_INTERACTIONS};
+pub use validate::{MAX_INTERACTIONS, ReportedInteraction};
 
 use group_commit::Committer;
 use record::{Keep, Kept, RawRow, Source, record_unprocessed};
@@ -111,7 +111,7 @@ impl WebhookOutcome {
 #[derive(Debug)]
 pub enum Verdict {
     Accepted {
-        interactions: Vec<CheckedInteraction>,
+        interactions: Vec<ReportedInteraction>,
         reply: HttpResponse,
     },
     BadSignature(String),

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use super::redact::{self, Person, Redacted};
-use super::validate::CheckedInteraction;
+use super::validate::ReportedInteraction;
 use crate::identity::{Linking, Subject, resolve_batch};
 use crate::log::{self, Entry};
 use switchboard_store::interactions::{self, NewInteraction};
@@ -56,7 +56,7 @@ pub enum RawRow<'a> {
 pub struct AcceptedWebhook<'a> {
     pub raw: RawRow<'a>,
     pub received_at: i64,
-    pub interactions: &'a [CheckedInteraction],
+    pub interactions: &'a [ReportedInteraction],
     /// Values the plugin registered as usable once (see `wit/host.wit`, `nonces`).
     pub nonces: &'a [Nonce],
 }
@@ -259,7 +259,7 @@ async fn record_admitted(
     // webhook of the group carries counts as already logged, as it would be had that webhook
     // been committed first.
     let mut earlier: HashSet<&str> = HashSet::new();
-    let mut fresh: Vec<(usize, &CheckedInteraction)> = Vec::new();
+    let mut fresh: Vec<(usize, &ReportedInteraction)> = Vec::new();
     for (index, webhook) in webhooks.iter().enumerate() {
         fresh.extend(
             webhook
@@ -317,7 +317,7 @@ async fn record_admitted(
             outcome: i.outcome,
             vendor_status: i.vendor_status.clone(),
             plugin_id: Some(source.plugin_id.to_string()),
-            external_system: Some(source.vendor.to_string()),
+            vendor: Some(source.vendor.to_string()),
             vendor_message_id: i.vendor_message_id.clone(),
             vendor_event_id: i.vendor_event_id.clone(),
             raw_webhook_id: Some(raw_ids[*index]),
@@ -368,7 +368,7 @@ struct Tally<'a> {
     /// About erased people, so not recorded.
     suppressed: u64,
     /// Those interactions.
-    erased: Vec<&'a CheckedInteraction>,
+    erased: Vec<&'a ReportedInteraction>,
 }
 
 /// Cuts erased people's events out of a webhook's stored body (the others' events stay, as
@@ -377,7 +377,7 @@ async fn forget_erased(
     conn: &mut sqlx::AnyConnection,
     webhook: &AcceptedWebhook<'_>,
     raw_webhook_id: i64,
-    erased: &[&CheckedInteraction],
+    erased: &[&ReportedInteraction],
     everything: bool,
     now: i64,
 ) -> Result<(), StoreError> {

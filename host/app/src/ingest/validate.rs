@@ -20,7 +20,7 @@ const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// An interaction that passed the checks, its hints normalized.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CheckedInteraction {
+pub struct ReportedInteraction {
     pub kind: String,
     pub channel: Channel,
     pub direction: Direction,
@@ -48,7 +48,7 @@ pub struct Expectations<'a> {
 pub fn check_interactions(
     interactions: Vec<Interaction>,
     expect: Expectations<'_>,
-) -> Result<Vec<CheckedInteraction>, String> {
+) -> Result<Vec<ReportedInteraction>, String> {
     if interactions.len() > MAX_INTERACTIONS {
         return Err(format!(
             "{} interactions from one webhook; the most allowed is {MAX_INTERACTIONS}",
@@ -65,7 +65,7 @@ pub fn check_interactions(
 fn check_one(
     interaction: Interaction,
     expect: Expectations<'_>,
-) -> Result<CheckedInteraction, String> {
+) -> Result<ReportedInteraction, String> {
     check_kind(&interaction.kind)?;
     let channel = Channel::from(interaction.channel);
     if !expect.channels.contains(&channel) {
@@ -89,7 +89,7 @@ fn check_one(
     } else {
         interaction.occurred_at
     };
-    Ok(CheckedInteraction {
+    Ok(ReportedInteraction {
         kind: interaction.kind,
         channel,
         direction: interaction.direction.into(),

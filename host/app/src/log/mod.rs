@@ -8,7 +8,7 @@ mod reactions;
 
 use sqlx::AnyConnection;
 
-use switchboard_core::domain::{IdentityKey, LoggedEvent};
+use switchboard_core::domain::{IdentityKey, LoggedInteraction};
 use switchboard_store::StoreError;
 use switchboard_store::interactions::{self, Inserted, NewInteraction};
 
@@ -48,7 +48,7 @@ impl Appended {
     }
 
     /// The added rows about someone, in log order.
-    pub fn events(&self) -> &[LoggedEvent] {
+    pub fn events(&self) -> &[LoggedInteraction] {
         self.inserted.events()
     }
 
@@ -59,7 +59,7 @@ impl Appended {
 }
 
 /// Adds interactions to the log inside the caller's transaction, skipping any whose
-/// `(external_system, vendor_event_id)` the log already holds (or that came earlier in
+/// `(vendor, vendor_event_id)` the log already holds (or that came earlier in
 /// `entries`), and runs every reaction to the added ones in the same transaction.
 pub async fn append(
     conn: &mut AnyConnection,

@@ -5,7 +5,7 @@ use sqlx::AnyConnection;
 
 use crate::prefs::{consent, counting};
 use crate::send::settle;
-use switchboard_core::domain::{Channel, IdentityKey, IdentityKind, LoggedEvent, Outcome};
+use switchboard_core::domain::{Channel, IdentityKey, IdentityKind, LoggedInteraction, Outcome};
 use switchboard_store::interactions::NewInteraction;
 use switchboard_store::{StoreError, contacts};
 
@@ -16,7 +16,7 @@ pub(super) async fn run(
     conn: &mut AnyConnection,
     rows: &[NewInteraction],
     identities: &[&[IdentityKey]],
-    events: &[LoggedEvent],
+    events: &[LoggedInteraction],
 ) -> Result<(), StoreError> {
     // 1. The engagement counters: what each person did, per channel.
     counting::count_new(conn, events).await?;
@@ -47,9 +47,9 @@ async fn mark_unreachable(
     conn: &mut AnyConnection,
     rows: &[NewInteraction],
     identities: &[&[IdentityKey]],
-    events: &[LoggedEvent],
+    events: &[LoggedInteraction],
 ) -> Result<(), StoreError> {
-    let mut unmatched: Vec<&LoggedEvent> = events.iter().collect();
+    let mut unmatched: Vec<&LoggedInteraction> = events.iter().collect();
     for (row, named) in rows.iter().zip(identities) {
         let Some(kind) = unreachable_kind(row.channel, row.outcome) else {
             continue;
@@ -76,7 +76,7 @@ async fn mark_unreachable(
 }
 
 /// Whether `event` is what `row` became in the log.
-fn is_event_of(event: &LoggedEvent, row: &NewInteraction) -> bool {
+fn is_event_of(event: &LoggedInteraction, row: &NewInteraction) -> bool {
     row.contact_id == Some(event.contact_id)
         && row.channel == event.channel
         && row.outcome == event.outcome
@@ -86,7 +86,7 @@ fn is_event_of(event: &LoggedEvent, row: &NewInteraction) -> bool {
 
 /// Why an identifier is unreachable, as staff read it: `email_bounced (sendgrid: bounce)`.
 fn bounce_reason(row: &NewInteraction) -> String {
-    match (&row.external_system, &row.vendor_status) {
+    match (&row.vendor, &row.vendor_status) {
         (Some(system), Some(status)) => format!("{} ({system}: {status})", row.kind),
         (Some(system), None) => format!("{} ({system})", row.kind),
         (None, Some(status)) => format!("{} ({status})", row.kind),
@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(bounce_reason(&row), "email_bounced (sendgrid: bounce)");
         row.vendor_status = None;
         assert_eq!(bounce_reason(&row), "email_bounced (sendgrid)");
-        row.external_system = None;
+        row.vendor = None;
         assert_eq!(bounce_reason(&row), "email_bounced");
     }
 }

@@ -9,12 +9,12 @@ use utoipa::ToSchema;
 
 use super::settings::SELECTABLE;
 use crate::service_error::ServiceError;
-use switchboard_core::domain::{Channel, ConsentSource, ConsentStatus, LoggedEvent, Outcome};
+use switchboard_core::domain::{Channel, ConsentSource, ConsentStatus, LoggedInteraction, Outcome};
 use switchboard_store::consent::{self, ConsentEntry};
 use switchboard_store::{Store, StoreError, audit, contacts};
 
 /// What an interaction says about consent, if anything.
-pub fn consent_in(event: &LoggedEvent) -> Option<(ConsentStatus, ConsentSource)> {
+pub fn consent_in(event: &LoggedInteraction) -> Option<(ConsentStatus, ConsentSource)> {
     if event.channel == Channel::System {
         return None;
     }
@@ -32,7 +32,7 @@ pub fn consent_in(event: &LoggedEvent) -> Option<(ConsentStatus, ConsentSource)>
 /// interaction (and its raw webhook) as evidence.
 pub async fn record_observed(
     conn: &mut AnyConnection,
-    events: &[LoggedEvent],
+    events: &[LoggedInteraction],
 ) -> Result<(), StoreError> {
     for event in events {
         if let Some((status, source)) = consent_in(event) {
@@ -156,8 +156,8 @@ mod tests {
     use super::*;
     use switchboard_core::domain::Direction;
 
-    fn event(channel: Channel, outcome: Outcome) -> LoggedEvent {
-        LoggedEvent {
+    fn event(channel: Channel, outcome: Outcome) -> LoggedInteraction {
+        LoggedInteraction {
             id: 1,
             contact_id: 1,
             channel,

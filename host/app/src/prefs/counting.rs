@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 use sqlx::AnyConnection;
 
 use super::tally::Tally;
-use switchboard_core::domain::LoggedEvent;
+use switchboard_core::domain::LoggedInteraction;
 use switchboard_store::StoreError;
 use switchboard_store::engagement::{self, Save};
 
@@ -17,7 +17,10 @@ use switchboard_store::engagement::{self, Save};
 const REBUILD_PAGE: i64 = 50_000;
 
 /// Counts interactions just appended to the log (in log order), inside the caller's transaction.
-pub async fn count_new(conn: &mut AnyConnection, events: &[LoggedEvent]) -> Result<(), StoreError> {
+pub async fn count_new(
+    conn: &mut AnyConnection,
+    events: &[LoggedInteraction],
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -73,7 +76,7 @@ pub async fn rebuild(conn: &mut AnyConnection) -> Result<Rebuilt, StoreError> {
     })
 }
 
-fn contacts_of(events: &[LoggedEvent]) -> Vec<i64> {
+fn contacts_of(events: &[LoggedInteraction]) -> Vec<i64> {
     let set: HashSet<i64> = events.iter().map(|e| e.contact_id).collect();
     let mut contacts: Vec<i64> = set.into_iter().collect();
     contacts.sort_unstable();
@@ -149,7 +152,7 @@ mod tests {
         );
         row.vendor_message_id = None;
         row.vendor_event_id = None;
-        row.external_system = None;
+        row.vendor = None;
         row
     }
 

@@ -66,16 +66,18 @@ pub struct TimeToAction {
     pub label: String,
 }
 
-/// How often they use the portal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PortalFrequency {
-    Daily,
-    Weekly,
-    Monthly,
-    Rare,
-    Never,
-}
+switchboard_core::word_enum!(
+    /// How often they use the portal.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub PortalFrequency {
+        Daily => "daily",
+        Weekly => "weekly",
+        Monthly => "monthly",
+        Rare => "rare",
+        Never => "never",
+    }
+);
 
 impl PortalFrequency {
     /// From active days in a window: four or more days a week is daily, about weekly or monthly
@@ -101,16 +103,6 @@ impl PortalFrequency {
             PortalFrequency::Monthly => 0.2,
             PortalFrequency::Rare => 0.05,
             PortalFrequency::Never => 0.0,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PortalFrequency::Daily => "daily",
-            PortalFrequency::Weekly => "weekly",
-            PortalFrequency::Monthly => "monthly",
-            PortalFrequency::Rare => "rare",
-            PortalFrequency::Never => "never",
         }
     }
 }

@@ -12,7 +12,7 @@
 use jiff::tz::TimeZone;
 
 use switchboard_core::clock::local_time::local_hour;
-use switchboard_core::domain::{Channel, Direction, LoggedEvent, Outcome};
+use switchboard_core::domain::{Channel, Direction, LoggedInteraction, Outcome};
 use switchboard_store::engagement::{CounterKey, EngagementState, Metric};
 
 /// An inbound message this long after an unanswered outbound one counts as its response.
@@ -60,7 +60,7 @@ impl From<EngagementState> for Tally {
 
 impl Tally {
     /// Counts one event. `tz` is the contact's zone, for the local hour of engagements.
-    pub fn apply(&mut self, event: &LoggedEvent, tz: &TimeZone) {
+    pub fn apply(&mut self, event: &LoggedInteraction, tz: &TimeZone) {
         if !counts_toward_engagement(event) {
             return;
         }
@@ -70,7 +70,7 @@ impl Tally {
         }
     }
 
-    fn outbound(&mut self, event: &LoggedEvent, tz: &TimeZone) {
+    fn outbound(&mut self, event: &LoggedInteraction, tz: &TimeZone) {
         let reached = milestones_of(event.channel, event.outcome);
         let before = match &event.vendor_message_id {
             Some(id) => {
@@ -113,7 +113,7 @@ impl Tally {
         }
     }
 
-    fn inbound(&mut self, event: &LoggedEvent, tz: &TimeZone) {
+    fn inbound(&mut self, event: &LoggedInteraction, tz: &TimeZone) {
         if event.channel == Channel::Portal {
             self.add(event, Metric::Active, 0, 0);
             self.engaged(event, tz, None);
@@ -136,7 +136,7 @@ impl Tally {
     }
 
     /// An engagement: its local hour, and its time to action if known.
-    fn engaged(&mut self, event: &LoggedEvent, tz: &TimeZone, tta: Option<i64>) {
+    fn engaged(&mut self, event: &LoggedInteraction, tz: &TimeZone, tta: Option<i64>) {
         let hour = i64::from(local_hour(event.occurred_at, tz));
         self.add(event, Metric::Hour, hour, 0);
         if let Some(tta) = tta.filter(|t| *t >= 0) {
@@ -144,7 +144,7 @@ impl Tally {
         }
     }
 
-    fn add(&mut self, event: &LoggedEvent, metric: Metric, slot: i64, sum_ms: i64) {
+    fn add(&mut self, event: &LoggedInteraction, metric: Metric, slot: i64, sum_ms: i64) {
         let key = CounterKey {
             contact_id: event.contact_id,
             channel: event.channel,
@@ -160,7 +160,7 @@ impl Tally {
 }
 
 /// Consent changes and Switchboard's own records say nothing about engagement.
-fn counts_toward_engagement(event: &LoggedEvent) -> bool {
+fn counts_toward_engagement(event: &LoggedInteraction) -> bool {
     !matches!(event.channel, Channel::System)
         && !matches!(
             event.outcome,
@@ -206,8 +206,8 @@ mod tests {
         direction: Direction,
         outcome: Outcome,
         at: i64,
-    ) -> LoggedEvent {
-        LoggedEvent {
+    ) -> LoggedInteraction {
+        LoggedInteraction {
             id,
             contact_id: 1,
             channel,

@@ -14,7 +14,9 @@ use crate::auth::Caller;
 use crate::prefs::select::{Action, ChannelStatus, RankedChannel};
 use crate::prefs::{Engine, SelectRequest, Selection};
 use crate::service_error::ServiceError;
-use switchboard_core::domain::{Channel, MessageStatus, Urgency, required_text};
+use switchboard_core::domain::{
+    Channel, HistoryEvent, MessageStatus, PlannedChannel, Urgency, required_text,
+};
 use switchboard_store::outbox::{self, MessageView, NewMessage};
 use switchboard_store::{Store, StoreError};
 
@@ -57,13 +59,6 @@ pub struct Accepted {
     pub skipped: Vec<PlannedChannel>,
     /// When the first attempt is due, ms since the epoch.
     pub first_attempt_at: Option<i64>,
-}
-
-/// A channel and selection's word on it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PlannedChannel {
-    pub channel: Channel,
-    pub reason: String,
 }
 
 /// How a request was answered: newly accepted, or the answer to an earlier identical request.
@@ -187,12 +182,28 @@ impl Outbox {
         )
         .await?;
         let detail = json!({ "plan": accepted.plan, "skipped": accepted.skipped });
-        outbox::add_event(tx.conn(), &message_id, None, now, "accepted", &detail).await?;
+        outbox::add_event(
+            tx.conn(),
+            &message_id,
+            None,
+            now,
+            HistoryEvent::Accepted,
+            &detail,
+        )
+        .await?;
         if let (Some(first), Some(due)) = (channels.first(), planned.first_at) {
             outbox::add_attempt(tx.conn(), &message_id, 1, *first, due, now).await?;
         } else {
             let detail = json!({ "reason": status_reason });
-            outbox::add_event(tx.conn(), &message_id, None, now, "gave_up", &detail).await?;
+            outbox::add_event(
+                tx.conn(),
+                &message_id,
+                None,
+                now,
+                HistoryEvent::GaveUp,
+                &detail,
+            )
+            .await?;
         }
         tx.commit().await?;
         self.wake.notify_one();

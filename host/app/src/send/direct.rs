@@ -19,8 +19,8 @@ use switchboard_store::{Store, StoreError, contacts};
 #[derive(Debug, Clone, Default)]
 pub struct DirectMessage {
     /// The recipient's address on the channel: an email address or a phone number.
-    pub to: String,
-    /// The contact it is for; found (or created) from `to` when absent.
+    pub address: String,
+    /// The contact it is for; found (or created) from `address` when absent.
     pub contact_id: Option<i64>,
     pub subject: Option<String>,
     pub text: Option<String>,
@@ -71,8 +71,10 @@ pub async fn send_direct(
         });
     }
     let address = match channel {
-        Channel::Email => IdentityKey::email(&message.to)?,
-        Channel::Sms | Channel::Phone => IdentityKey::phone(&message.to, default_country_code)?,
+        Channel::Email => IdentityKey::email(&message.address)?,
+        Channel::Sms | Channel::Phone => {
+            IdentityKey::phone(&message.address, default_country_code)?
+        }
         other => return Err(SendError::UnaddressableChannel(other)),
     };
     let contact_id = recipient(store, message.contact_id, &address, created_by).await?;
@@ -98,7 +100,7 @@ pub async fn send_direct(
         plugin,
         message_id: &message_id,
         attempt_seq: None,
-        to: &address.value,
+        address: &address.value,
         subject: message.subject.as_deref(),
         text: message.text.as_deref(),
         tried: &tried,

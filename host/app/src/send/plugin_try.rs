@@ -105,7 +105,7 @@ pub struct TryRecord<'a> {
     pub plugin: &'a Plugin,
     pub message_id: &'a str,
     pub attempt_seq: Option<i64>,
-    pub to: &'a str,
+    pub address: &'a str,
     pub subject: Option<&'a str>,
     pub text: Option<&'a str>,
     pub tried: &'a Tried,
@@ -143,7 +143,7 @@ pub fn log_row(record: &TryRecord<'_>) -> NewInteraction {
         outcome,
         vendor_status,
         plugin_id: Some(record.plugin.id().to_string()),
-        external_system: Some(record.plugin.description.vendor.clone()),
+        vendor: Some(record.plugin.description.vendor.clone()),
         vendor_message_id,
         vendor_event_id: None,
         raw_webhook_id: None,
@@ -155,7 +155,7 @@ pub fn log_row(record: &TryRecord<'_>) -> NewInteraction {
         metadata: json!({
             "message_id": record.message_id,
             "attempt": record.attempt_seq,
-            "to": record.to,
+            "address": record.address,
             "subject": record.subject,
             "failure": failure,
         })

@@ -9,14 +9,19 @@ use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
 use super::policy::{Verdict, next_channel, settled, verdict};
-use switchboard_core::domain::{AttemptStatus, Channel, LoggedEvent, MessageStatus};
+use switchboard_core::domain::{
+    AttemptStatus, Channel, HistoryEvent, LoggedInteraction, MessageStatus,
+};
 use switchboard_store::outbox::{self, AttemptRef, Claimed};
 use switchboard_store::{StoreError, interactions, portal_inbox};
 
 /// Settles the attempts that newly logged events are about (matched by vendor message id and
 /// channel). Runs inside the transaction that logs them.
-pub async fn observe(conn: &mut AnyConnection, events: &[LoggedEvent]) -> Result<(), StoreError> {
-    let relevant: Vec<(&LoggedEvent, Verdict, &str)> = events
+pub async fn observe(
+    conn: &mut AnyConnection,
+    events: &[LoggedInteraction],
+) -> Result<(), StoreError> {
+    let relevant: Vec<(&LoggedInteraction, Verdict, &str)> = events
         .iter()
         .filter_map(|e| {
             let id = e.vendor_message_id.as_deref()?;
@@ -109,11 +114,11 @@ async fn settle(
             // Read in the portal (its webhook or the inbox route): the inbox shows it read.
             portal_inbox::mark_read(conn, message_id, at).await?;
         }
-        outbox::add_event(conn, message_id, seq, at, "delivered", &detail).await?;
+        outbox::add_event(conn, message_id, seq, at, HistoryEvent::Delivered, &detail).await?;
         outbox::set_message_status(conn, message_id, MessageStatus::Delivered, None, at).await?;
         outbox::cancel_others(conn, message_id, attempt.id, at).await?;
     } else {
-        outbox::add_event(conn, message_id, seq, at, "missed", &detail).await?;
+        outbox::add_event(conn, message_id, seq, at, HistoryEvent::Missed, &detail).await?;
         let reason = format!("{}: {outcome}", attempt.channel);
         fall_back(conn, message_id, attempt.channel, &reason, at).await?;
     }
@@ -143,7 +148,15 @@ async fn fall_back(
             let seq = progress.last_seq + 1;
             outbox::add_attempt(conn, message_id, seq, channel, now, now).await?;
             let detail = json!({ "from": from, "to": channel, "reason": reason });
-            outbox::add_event(conn, message_id, Some(seq), now, "fallback", &detail).await?;
+            outbox::add_event(
+                conn,
+                message_id,
+                Some(seq),
+                now,
+                HistoryEvent::Fallback,
+                &detail,
+            )
+            .await?;
             outbox::set_message_status(conn, message_id, MessageStatus::Pending, None, now).await
         }
         None => {
@@ -153,7 +166,7 @@ async fn fall_back(
                 format!("fallback not allowed; {reason}")
             };
             let detail = json!({ "reason": why });
-            outbox::add_event(conn, message_id, None, now, "gave_up", &detail).await?;
+            outbox::add_event(conn, message_id, None, now, HistoryEvent::GaveUp, &detail).await?;
             outbox::set_message_status(conn, message_id, MessageStatus::Failed, Some(&why), now)
                 .await
         }

@@ -326,7 +326,7 @@ impl Contacts {
             outcome: Outcome::Completed,
             vendor_status: None,
             plugin_id: None,
-            external_system: None,
+            vendor: None,
             vendor_message_id: None,
             vendor_event_id: None,
             raw_webhook_id: None,

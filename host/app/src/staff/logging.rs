@@ -312,7 +312,7 @@ impl Logging {
                 metadata,
                 caller,
             );
-            row.external_system = Some(system.clone());
+            row.vendor = Some(system.clone());
             row.vendor_event_id = Some(record.call_id.trim().to_string());
             rows.push(row);
         }
@@ -355,7 +355,7 @@ impl Logging {
             );
             row.kind = "in_person_attended".into();
             // Posting the same attendance again records nothing new.
-            row.external_system = Some("switchboard:attendance".into());
+            row.vendor = Some("switchboard:attendance".into());
             row.vendor_event_id = Some(format!("{date}/{name}/{contact_id}"));
             rows.push(row);
         }
@@ -505,7 +505,7 @@ fn staff_row(
         outcome,
         vendor_status: None,
         plugin_id: None,
-        external_system: None,
+        vendor: None,
         vendor_message_id: None,
         vendor_event_id: None,
         raw_webhook_id: None,

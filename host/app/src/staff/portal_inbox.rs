@@ -54,7 +54,7 @@ impl PortalInbox {
                 outcome: Outcome::Opened,
                 vendor_status: Some("message_read".into()),
                 plugin_id: None,
-                external_system: Some(PORTAL_INBOX.into()),
+                vendor: Some(PORTAL_INBOX.into()),
                 vendor_message_id: Some(message_id.to_string()),
                 vendor_event_id: Some(format!("read:{message_id}")),
                 raw_webhook_id: None,

@@ -2,34 +2,17 @@
 
 use serde::Serialize;
 
-/// The kinds of identifier Switchboard links to contacts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentityKind {
-    Email,
-    Phone,
-    /// An id in another system, stored as `system:id`.
-    External,
-}
-
-impl IdentityKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentityKind::Email => "email",
-            IdentityKind::Phone => "phone",
-            IdentityKind::External => "external",
-        }
+crate::word_enum!(
+    /// The kinds of identifier Switchboard links to contacts.
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub IdentityKind {
+        Email => "email",
+        Phone => "phone",
+        /// An id in another system, stored as `system:id`.
+        External => "external",
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "email" => Some(IdentityKind::Email),
-            "phone" => Some(IdentityKind::Phone),
-            "external" => Some(IdentityKind::External),
-            _ => None,
-        }
-    }
-}
+);
 
 /// A normalized identifier: unique across contacts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -1,5 +1,5 @@
 //! The words of one interaction: the channel it went through, which way it went and what it
-//! amounted to; and [`LoggedEvent`], what a logged one tells.
+//! amounted to; and [`LoggedInteraction`], what a logged one tells.
 
 vocabulary!(
     /// A way of reaching a person.
@@ -57,7 +57,7 @@ vocabulary!(
 /// What a logged interaction about a contact tells: what every reaction to a new interaction
 /// (the engagement counters, the consent ledger, the outbox) reads of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoggedEvent {
+pub struct LoggedInteraction {
     /// Its id in the log.
     pub id: i64,
     pub contact_id: i64,

@@ -1,6 +1,8 @@
 //! The words of a message in the outbox: how pressing it is, and where it and each attempt that
 //! carries it stand.
 
+use super::Channel;
+
 vocabulary!(
     /// How pressing a message is.
     Urgency {
@@ -41,3 +43,43 @@ vocabulary!(
         Unknown => "unknown",
     }
 );
+
+vocabulary!(
+    /// A line of a message's history: what happened to it or to one of its attempts.
+    HistoryEvent {
+        /// Accepted, with its plan.
+        Accepted => "accepted",
+        /// Put back untried: its channel waits (quiet hours, a pacing rule).
+        Deferred => "deferred",
+        /// Put back untried: its plugin had no free instance.
+        PluginBusy => "plugin_busy",
+        /// The carrier took it.
+        Sent => "sent",
+        /// A later event showed it arrived (or was answered, or read).
+        Delivered => "delivered",
+        /// A later event showed it did not arrive (a bounce, an unanswered call).
+        Missed => "missed",
+        /// Moved on to the next channel of its plan.
+        Fallback => "fallback",
+        /// A try failed in a way a retry may mend; tried again later.
+        RetryScheduled => "retry_scheduled",
+        /// A try ended without knowing whether the vendor took it.
+        OutcomeUnknown => "outcome_unknown",
+        /// A result came back after its lease ran out, and was not applied.
+        LateResult => "late_result",
+        /// An attempt failed for good.
+        Failed => "failed",
+        /// Not needed any more: another attempt of the message delivered it.
+        Cancelled => "cancelled",
+        /// No channel is left to try.
+        GaveUp => "gave_up",
+    }
+);
+
+/// One channel of a message's plan, with selection's word on it: the one shape of a plan, in the
+/// answer to a send and in the message read back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PlannedChannel {
+    pub channel: Channel,
+    pub reason: String,
+}

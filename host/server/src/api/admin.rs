@@ -5,12 +5,14 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
+use super::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
-use super::{ApiError, AppState};
-use switchboard_app::auth::{self, AuthError, Caller, KeyInfo, KeyRef, NewKey};
+use switchboard_app::auth::{self, AuthError, Caller, KeyInfo, KeyRef, Keys, NewKey};
+use switchboard_app::ingest::Ingest;
+use switchboard_app::operations::Operations;
 use switchboard_core::clock::now_ms;
 use switchboard_runtime::{Description, ReloadReport};
-use switchboard_store::audit::{self, AuditEntry};
+use switchboard_store::audit::AuditEntry;
 
 /// An installed plugin.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -27,10 +29,9 @@ pub struct PluginView {
 /// The installed, enabled plugins.
 #[utoipa::path(get, path = "/api/plugins", tag = "admin",
     responses((status = 200, body = Vec<PluginView>)), security(("bearer" = ["admin"])))]
-pub async fn plugins(State(state): State<AppState>) -> Json<Vec<PluginView>> {
+pub async fn plugins(State(ingest): State<Ingest>) -> Json<Vec<PluginView>> {
     Json(
-        state
-            .ingest
+        ingest
             .plugins()
             .iter()
             .map(|p| PluginView {
@@ -49,40 +50,21 @@ pub async fn plugins(State(state): State<AppState>) -> Json<Vec<PluginView>> {
 #[utoipa::path(post, path = "/api/plugins/reload", tag = "admin",
     responses((status = 200, body = ReloadReport)), security(("bearer" = ["admin"])))]
 pub async fn reload_plugins(
-    State(state): State<AppState>,
+    State(operations): State<Operations>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<ReloadReport>, ApiError> {
-    let report = state.reloader.reload().await;
-    let detail = serde_json::to_value(&report).map_err(ApiError::internal)?;
-    let mut tx = state
-        .ingest
-        .store()
-        .begin_write()
+    let report = operations
+        .reload_plugins(&caller.actor(), now_ms())
         .await
-        .map_err(ApiError::internal)?;
-    audit::record(
-        tx.conn(),
-        now_ms(),
-        &caller.actor(),
-        "plugins.reload",
-        None,
-        &detail,
-    )
-    .await
-    .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+        .map_err(ApiError::store)?;
     Ok(Json(report))
 }
 
 /// Every API key (never their tokens).
 #[utoipa::path(get, path = "/api/keys", tag = "admin",
     responses((status = 200, body = Vec<KeyInfo>)), security(("bearer" = ["admin"])))]
-pub async fn keys(State(state): State<AppState>) -> Result<Json<Vec<KeyInfo>>, ApiError> {
-    Ok(Json(
-        auth::list_keys(state.ingest.store())
-            .await
-            .map_err(key_error)?,
-    ))
+pub async fn keys(State(keys): State<Keys>) -> Result<Json<Vec<KeyInfo>>, ApiError> {
+    Ok(Json(keys.list().await.map_err(key_error)?))
 }
 
 /// A key to make.
@@ -98,21 +80,16 @@ pub struct KeyRequest {
 #[utoipa::path(post, path = "/api/keys", tag = "admin", request_body = KeyRequest,
     responses((status = 201, body = NewKey)), security(("bearer" = ["admin"])))]
 pub async fn create_key(
-    State(state): State<AppState>,
+    State(keys): State<Keys>,
     Extension(caller): Extension<Caller>,
     JsonBody(request): JsonBody<KeyRequest>,
 ) -> Result<(StatusCode, Json<NewKey>), ApiError> {
     let scopes = auth::parse_scopes(&request.scopes).map_err(key_error)?;
     let now = now_ms();
-    let key = auth::create_key(
-        state.ingest.store(),
-        &request.name,
-        &scopes,
-        &caller.actor(),
-        now,
-    )
-    .await
-    .map_err(key_error)?;
+    let key = keys
+        .create(&request.name, &scopes, &caller.actor(), now)
+        .await
+        .map_err(key_error)?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -121,18 +98,14 @@ pub async fn create_key(
     params(("id" = i64, Path, description = "key id")),
     responses((status = 200, body = KeyInfo)), security(("bearer" = ["admin"])))]
 pub async fn revoke_key(
-    State(state): State<AppState>,
+    State(keys): State<Keys>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<KeyInfo>, ApiError> {
-    let key = auth::revoke_key(
-        state.ingest.store(),
-        &KeyRef::Id(id),
-        &caller.actor(),
-        now_ms(),
-    )
-    .await
-    .map_err(key_error)?;
+    let key = keys
+        .revoke(&KeyRef::Id(id), &caller.actor(), now_ms())
+        .await
+        .map_err(key_error)?;
     Ok(Json(key))
 }
 
@@ -153,7 +126,7 @@ pub struct AuditQuery {
 #[utoipa::path(get, path = "/api/audit", tag = "admin", params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = ["admin"])))]
 pub async fn audit_log(
-    State(state): State<AppState>,
+    State(operations): State<Operations>,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     let limit = query.limit.unwrap_or(100);
@@ -165,14 +138,10 @@ pub async fn audit_log(
         )
         .with("field", "limit"));
     }
-    let entries = audit::recent(
-        state.ingest.store().pool(),
-        query.contact_id,
-        query.before.unwrap_or(i64::MAX),
-        limit,
-    )
-    .await
-    .map_err(ApiError::internal)?;
+    let entries = operations
+        .audit_log(query.contact_id, query.before.unwrap_or(i64::MAX), limit)
+        .await
+        .map_err(ApiError::store)?;
     Ok(Json(entries))
 }
 

@@ -7,20 +7,20 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::{ApiError, AppState};
-use switchboard_app::auth::{Caller, authenticate};
+use super::ApiError;
+use switchboard_app::auth::{Caller, Keys};
 use switchboard_core::clock::now_ms;
 use switchboard_core::domain::Scope;
 
 /// Checks the caller's key for `scope` (`None`: the route names no scope, and nobody passes).
 pub async fn require(
     scope: Option<Scope>,
-    State(state): State<AppState>,
+    State(keys): State<Keys>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let token = bearer(&request).map(str::to_owned);
-    let caller = caller(&state, token.as_deref()).await?;
+    let caller = caller(&keys, token.as_deref()).await?;
     let Some(scope) = scope else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -42,18 +42,18 @@ pub async fn require(
 
 /// Checks only that the caller holds a live key, whatever its scopes.
 pub async fn require_any(
-    State(state): State<AppState>,
+    State(keys): State<Keys>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let token = bearer(&request).map(str::to_owned);
-    let caller = caller(&state, token.as_deref()).await?;
+    let caller = caller(&keys, token.as_deref()).await?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
 
 /// The caller a request's key belongs to, or 401.
-async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, ApiError> {
+async fn caller(keys: &Keys, token: Option<&str>) -> Result<Caller, ApiError> {
     let token = token.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -61,7 +61,8 @@ async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, ApiErro
             "send an API key as `Authorization: Bearer <token>` (switchboard keys create)",
         )
     })?;
-    let caller = authenticate(state.ingest.store(), token, now_ms())
+    let caller = keys
+        .authenticate(token, now_ms())
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| {

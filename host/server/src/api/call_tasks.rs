@@ -3,9 +3,10 @@
 use axum::extract::State;
 use axum::{Extension, Json};
 
+use super::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
-use super::{ApiError, AppState};
 use switchboard_app::auth::Caller;
+use switchboard_app::staff::call_queue::CallQueue;
 use switchboard_app::staff::call_queue::{CompletedTask, TaskOutcome, TaskQuery};
 use switchboard_core::clock::now_ms;
 use switchboard_store::call_tasks::CallTask;
@@ -14,10 +15,10 @@ use switchboard_store::call_tasks::CallTask;
 #[utoipa::path(get, path = "/api/call-tasks", tag = "call queue", params(TaskQuery),
     responses((status = 200, body = Vec<CallTask>)), security(("bearer" = ["staff"])))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(call_queue): State<CallQueue>,
     QueryParams(query): QueryParams<TaskQuery>,
 ) -> Result<Json<Vec<CallTask>>, ApiError> {
-    Ok(Json(state.call_queue.list(&query).await?))
+    Ok(Json(call_queue.list(&query).await?))
 }
 
 /// Take a call: it is yours until you complete it (409 if someone else has it).
@@ -25,11 +26,11 @@ pub async fn list(
     params(("id" = i64, Path, description = "call task id")),
     responses((status = 200, body = CallTask)), security(("bearer" = ["staff"])))]
 pub async fn claim(
-    State(state): State<AppState>,
+    State(call_queue): State<CallQueue>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<CallTask>, ApiError> {
-    Ok(Json(state.call_queue.claim(id, &caller, now_ms()).await?))
+    Ok(Json(call_queue.claim(id, &caller, now_ms()).await?))
 }
 
 /// Log how the call went and close the task: answered or voicemail delivers the message; no
@@ -38,15 +39,12 @@ pub async fn claim(
     params(("id" = i64, Path, description = "call task id")), request_body = TaskOutcome,
     responses((status = 200, body = CompletedTask)), security(("bearer" = ["staff"])))]
 pub async fn complete(
-    State(state): State<AppState>,
+    State(call_queue): State<CallQueue>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
     JsonBody(outcome): JsonBody<TaskOutcome>,
 ) -> Result<Json<CompletedTask>, ApiError> {
     Ok(Json(
-        state
-            .call_queue
-            .complete(id, &outcome, &caller, now_ms())
-            .await?,
+        call_queue.complete(id, &outcome, &caller, now_ms()).await?,
     ))
 }

@@ -5,9 +5,10 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 
+use super::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
-use super::{ApiError, AppState};
 use switchboard_app::auth::Caller;
+use switchboard_app::staff::contacts::Contacts;
 use switchboard_app::staff::contacts::{
     ContactPage, ContactPatch, ContactQuery, ContactView, MergeReport, NewContact,
 };
@@ -18,11 +19,11 @@ use switchboard_core::clock::now_ms;
 #[utoipa::path(post, path = "/api/contacts", tag = "contacts", request_body = NewContact,
     responses((status = 201, body = ContactView)), security(("bearer" = ["staff"])))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(contacts): State<Contacts>,
     Extension(caller): Extension<Caller>,
     JsonBody(input): JsonBody<NewContact>,
 ) -> Result<(StatusCode, Json<ContactView>), ApiError> {
-    let view = state.contacts.create(&input, &caller, now_ms()).await?;
+    let view = contacts.create(&input, &caller, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -30,10 +31,10 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/contacts", tag = "contacts", params(ContactQuery),
     responses((status = 200, body = ContactPage)), security(("bearer" = ["staff"])))]
 pub async fn search(
-    State(state): State<AppState>,
+    State(contacts): State<Contacts>,
     QueryParams(query): QueryParams<ContactQuery>,
 ) -> Result<Json<ContactPage>, ApiError> {
-    Ok(Json(state.contacts.search(&query).await?))
+    Ok(Json(contacts.search(&query).await?))
 }
 
 /// One contact with its identities.
@@ -41,10 +42,10 @@ pub async fn search(
     params(("id" = i64, Path, description = "contact id")),
     responses((status = 200, body = ContactView)), security(("bearer" = ["staff"])))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(contacts): State<Contacts>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(state.contacts.get(id).await?))
+    Ok(Json(contacts.get(id).await?))
 }
 
 /// Change a contact's name or time zone.
@@ -52,11 +53,11 @@ pub async fn get(
     params(("id" = i64, Path, description = "contact id")),
     responses((status = 200, body = ContactView)), security(("bearer" = ["staff"])))]
 pub async fn update(
-    State(state): State<AppState>,
+    State(contacts): State<Contacts>,
     PathParams(id): PathParams<i64>,
     JsonBody(patch): JsonBody<ContactPatch>,
 ) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(state.contacts.update(id, &patch, now_ms()).await?))
+    Ok(Json(contacts.update(id, &patch, now_ms()).await?))
 }
 
 /// Link an identity (email, phone, external id) to a contact.
@@ -64,15 +65,12 @@ pub async fn update(
     request_body = IdentityInput, params(("id" = i64, Path, description = "contact id")),
     responses((status = 201, body = ContactView)), security(("bearer" = ["staff"])))]
 pub async fn add_identity(
-    State(state): State<AppState>,
+    State(contacts): State<Contacts>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
     JsonBody(input): JsonBody<IdentityInput>,
 ) -> Result<(StatusCode, Json<ContactView>), ApiError> {
-    let view = state
-        .contacts
-        .add_identity(id, &input, &caller, now_ms())
-        .await?;
+    let view = contacts.add_identity(id, &input, &caller, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -81,10 +79,10 @@ pub async fn add_identity(
     params(("id" = i64, Path, description = "contact id"), ("identity_id" = i64, Path, description = "identity id")),
     responses((status = 200, body = ContactView)), security(("bearer" = ["staff"])))]
 pub async fn remove_identity(
-    State(state): State<AppState>,
+    State(contacts): State<Contacts>,
     PathParams((id, identity_id)): PathParams<(i64, i64)>,
 ) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(state.contacts.remove_identity(id, identity_id).await?))
+    Ok(Json(contacts.remove_identity(id, identity_id).await?))
 }
 
 /// Which contact to merge into this one.
@@ -100,14 +98,13 @@ pub struct MergeRequest {
     params(("id" = i64, Path, description = "the surviving contact")),
     responses((status = 200, body = MergeReport)), security(("bearer" = ["staff"])))]
 pub async fn merge(
-    State(state): State<AppState>,
+    State(contacts): State<Contacts>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
     JsonBody(input): JsonBody<MergeRequest>,
 ) -> Result<Json<MergeReport>, ApiError> {
     Ok(Json(
-        state
-            .contacts
+        contacts
             .merge(id, input.merge_id, &caller, now_ms())
             .await?,
     ))

@@ -32,11 +32,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>)
 }
 
 async fn database(state: &AppState) -> Part {
-    let query = async {
-        let mut reader = state.ingest.store().reader().await?;
-        sqlx::query("SELECT 1").execute(&mut *reader).await?;
-        Ok::<(), switchboard_store::StoreError>(())
-    };
+    let query = state.operations.database_answers();
     match tokio::time::timeout(DATABASE_TIMEOUT, query).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => {

@@ -5,10 +5,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
+use super::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
-use super::{ApiError, AppState};
 use switchboard_app::auth::Caller;
+use switchboard_app::staff::intents::Intents;
 use switchboard_app::staff::intents::{IntentInput, IntentPatch, IntentQuery};
+use switchboard_app::staff::logging::Logging;
 use switchboard_app::staff::logging::{Attendance, CallLog, Conversation, Logged, VoipBatch};
 use switchboard_core::clock::now_ms;
 use switchboard_store::intents::Intent;
@@ -19,11 +21,11 @@ type Created<T> = Result<(StatusCode, Json<T>), ApiError>;
 #[utoipa::path(post, path = "/api/calls", tag = "logging", request_body = CallLog,
     responses((status = 201, body = Logged)), security(("bearer" = ["staff"])))]
 pub async fn call(
-    State(state): State<AppState>,
+    State(logging): State<Logging>,
     Extension(caller): Extension<Caller>,
     JsonBody(call): JsonBody<CallLog>,
 ) -> Created<Logged> {
-    let logged = state.logging.log_call(&call, &caller, now_ms()).await?;
+    let logged = logging.log_call(&call, &caller, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(logged)))
 }
 
@@ -31,11 +33,11 @@ pub async fn call(
 #[utoipa::path(post, path = "/api/calls/voip", tag = "logging", request_body = VoipBatch,
     responses((status = 201, body = Logged)), security(("bearer" = ["staff"])))]
 pub async fn voip(
-    State(state): State<AppState>,
+    State(logging): State<Logging>,
     Extension(caller): Extension<Caller>,
     JsonBody(batch): JsonBody<VoipBatch>,
 ) -> Created<Logged> {
-    let logged = state.logging.log_voip(&batch, &caller, now_ms()).await?;
+    let logged = logging.log_voip(&batch, &caller, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(logged)))
 }
 
@@ -43,14 +45,11 @@ pub async fn voip(
 #[utoipa::path(post, path = "/api/events/attendance", tag = "logging", request_body = Attendance,
     responses((status = 201, body = Logged)), security(("bearer" = ["staff"])))]
 pub async fn attendance(
-    State(state): State<AppState>,
+    State(logging): State<Logging>,
     Extension(caller): Extension<Caller>,
     JsonBody(event): JsonBody<Attendance>,
 ) -> Created<Logged> {
-    let logged = state
-        .logging
-        .log_attendance(&event, &caller, now_ms())
-        .await?;
+    let logged = logging.log_attendance(&event, &caller, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(logged)))
 }
 
@@ -58,14 +57,11 @@ pub async fn attendance(
 #[utoipa::path(post, path = "/api/conversations", tag = "logging", request_body = Conversation,
     responses((status = 201, body = Logged)), security(("bearer" = ["staff"])))]
 pub async fn conversation(
-    State(state): State<AppState>,
+    State(logging): State<Logging>,
     Extension(caller): Extension<Caller>,
     JsonBody(talk): JsonBody<Conversation>,
 ) -> Created<Logged> {
-    let logged = state
-        .logging
-        .log_conversation(&talk, &caller, now_ms())
-        .await?;
+    let logged = logging.log_conversation(&talk, &caller, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(logged)))
 }
 
@@ -73,11 +69,11 @@ pub async fn conversation(
 #[utoipa::path(get, path = "/api/contacts/{id}/intents", tag = "intents", params(("id" = i64, Path, description = "contact id"), IntentQuery),
     responses((status = 200, body = Vec<Intent>)), security(("bearer" = ["staff"])))]
 pub async fn list_intents(
-    State(state): State<AppState>,
+    State(intents): State<Intents>,
     PathParams(id): PathParams<i64>,
     QueryParams(query): QueryParams<IntentQuery>,
 ) -> Result<Json<Vec<Intent>>, ApiError> {
-    Ok(Json(state.intents.list(id, &query).await?))
+    Ok(Json(intents.list(id, &query).await?))
 }
 
 /// Raise an intent for a contact (or count another attempt on the open one of that name).
@@ -85,15 +81,12 @@ pub async fn list_intents(
     params(("id" = i64, Path, description = "contact id")),
     responses((status = 201, body = Intent)), security(("bearer" = ["staff"])))]
 pub async fn raise_intent(
-    State(state): State<AppState>,
+    State(intents): State<Intents>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
     JsonBody(input): JsonBody<IntentInput>,
 ) -> Created<Intent> {
-    let intent = state
-        .intents
-        .raise(id, &input, &caller.actor(), now_ms())
-        .await?;
+    let intent = intents.raise(id, &input, &caller.actor(), now_ms()).await?;
     Ok((StatusCode::CREATED, Json(intent)))
 }
 
@@ -102,9 +95,9 @@ pub async fn raise_intent(
     params(("id" = i64, Path, description = "intent id")),
     responses((status = 200, body = Intent)), security(("bearer" = ["staff"])))]
 pub async fn update_intent(
-    State(state): State<AppState>,
+    State(intents): State<Intents>,
     PathParams(id): PathParams<i64>,
     JsonBody(patch): JsonBody<IntentPatch>,
 ) -> Result<Json<Intent>, ApiError> {
-    Ok(Json(state.intents.update(id, &patch, now_ms()).await?))
+    Ok(Json(intents.update(id, &patch, now_ms()).await?))
 }

@@ -4,9 +4,10 @@ use axum::extract::State;
 use axum::http::{HeaderName, StatusCode};
 use axum::{Extension, Json};
 
+use super::ApiError;
 use super::extract::{JsonBody, PathParams};
-use super::{ApiError, AppState};
 use switchboard_app::auth::Caller;
+use switchboard_app::send::accept::Outbox;
 use switchboard_app::send::accept::{Accepted, MessageRequest};
 use switchboard_core::clock::now_ms;
 use switchboard_store::outbox::MessageView;
@@ -21,11 +22,11 @@ const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 #[utoipa::path(post, path = "/api/messages", tag = "sending", request_body = MessageRequest,
     responses((status = 202, body = Accepted)), security(("bearer" = ["sender"])))]
 pub async fn send(
-    State(state): State<AppState>,
+    State(outbox): State<Outbox>,
     Extension(caller): Extension<Caller>,
     JsonBody(request): JsonBody<MessageRequest>,
 ) -> Result<(StatusCode, [(HeaderName, &'static str); 1], Json<Accepted>), ApiError> {
-    let answer = state.outbox.accept(&request, &caller, now_ms()).await?;
+    let answer = outbox.accept(&request, &caller, now_ms()).await?;
     let replayed = if answer.replayed { "true" } else { "false" };
     Ok((
         StatusCode::ACCEPTED,
@@ -40,8 +41,8 @@ pub async fn send(
     params(("id" = String, Path, description = "message id")),
     responses((status = 200, body = MessageView)), security(("bearer" = ["sender"])))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(outbox): State<Outbox>,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<MessageView>, ApiError> {
-    Ok(Json(state.outbox.message(&id).await?))
+    Ok(Json(outbox.message(&id).await?))
 }

@@ -14,7 +14,6 @@ use super::{ApiError, AppState};
 use switchboard_app::auth::Caller;
 use switchboard_core::domain::Scope;
 use switchboard_core::metrics::{self, Scraped};
-use switchboard_store::outbox;
 
 /// How long the outbox count may take before a scrape goes without it.
 const OUTBOX_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -43,24 +42,20 @@ fn allowed(caller: &Caller) -> bool {
 
 /// The exposition, with the gauges read now.
 pub async fn exposition(state: &AppState) -> Response {
-    let outbox = match tokio::time::timeout(
-        OUTBOX_QUERY_TIMEOUT,
-        outbox::unfinished_attempts(state.ingest.store()),
-    )
-    .await
-    {
-        Ok(Ok(depth)) => Some(
-            depth
-                .into_iter()
-                .map(|(status, count)| (status.as_str(), count))
-                .collect(),
-        ),
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "reading the outbox depth failed");
-            None
-        }
-        Err(_) => None,
-    };
+    let outbox =
+        match tokio::time::timeout(OUTBOX_QUERY_TIMEOUT, state.operations.outbox_depth()).await {
+            Ok(Ok(depth)) => Some(
+                depth
+                    .into_iter()
+                    .map(|(status, count)| (status.as_str(), count))
+                    .collect(),
+            ),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "reading the outbox depth failed");
+                None
+            }
+            Err(_) => None,
+        };
     let scraped = Scraped {
         outbox,
         committer_queued: state.ingest.committer_queued(),

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{FromRef, Request, State};
 use axum::middleware::{self, Next};
 use axum::routing::{get, post};
 use utoipa::{Modify as _, OpenApi as _};
@@ -49,7 +49,9 @@ use utoipa_axum::routes;
 
 pub use error::ApiError;
 
+use switchboard_app::auth::Keys;
 use switchboard_app::ingest::Ingest;
+use switchboard_app::operations::Operations;
 use switchboard_app::prefs::{Consent, Engine, Stated};
 use switchboard_app::send::accept::Outbox;
 use switchboard_app::staff::call_queue::CallQueue;
@@ -65,11 +67,14 @@ use switchboard_app::staff::timeline::Timeline;
 use switchboard_core::domain::Scope;
 use switchboard_runtime::Reloader;
 
-/// Everything a handler may use: one field per service.
+/// Everything a handler may use: one field per service. A handler takes the one service it needs
+/// (`State<Contacts>`, through [`FromRef`]); none reaches the store.
 #[derive(Clone)]
 pub struct AppState {
     pub ingest: Ingest,
     pub reloader: Arc<Reloader>,
+    pub keys: Keys,
+    pub operations: Operations,
     pub contacts: Contacts,
     pub identify: Identify,
     pub logging: Logging,
@@ -85,6 +90,37 @@ pub struct AppState {
     pub outbox: Outbox,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }
+
+/// Each service of [`AppState`] as a state of its own, so a handler names what it uses.
+macro_rules! sub_states {
+    ($($field:ident: $service:ty),+ $(,)?) => {
+        $(impl FromRef<AppState> for $service {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        })+
+    };
+}
+
+sub_states!(
+    ingest: Ingest,
+    reloader: Arc<Reloader>,
+    keys: Keys,
+    operations: Operations,
+    contacts: Contacts,
+    identify: Identify,
+    logging: Logging,
+    intents: Intents,
+    timeline: Timeline,
+    context: Context,
+    call_queue: CallQueue,
+    portal_inbox: PortalInbox,
+    privacy: Privacy,
+    engine: Engine,
+    consent: Consent,
+    stated: Stated,
+    outbox: Outbox,
+);
 
 impl AppState {
     pub fn new(
@@ -111,7 +147,9 @@ impl AppState {
             portal_inbox: PortalInbox::new(store.clone()),
             privacy: Privacy::new(store.clone()),
             consent: Consent::new(store.clone()),
-            stated: Stated::new(store),
+            stated: Stated::new(store.clone()),
+            keys: Keys::new(store.clone()),
+            operations: Operations::new(store, reloader.clone()),
             ingest,
             reloader,
             engine,
@@ -243,10 +281,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
 fn guard(api: Router<AppState>, state: &AppState) -> Router<AppState> {
     let openapi = state.openapi.clone();
     api.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        move |state: State<AppState>, request: Request, next: Next| {
+        state.keys.clone(),
+        move |keys: State<Keys>, request: Request, next: Next| {
             let scope = required_scope(&openapi, &request);
-            auth::require(scope, state, request, next)
+            auth::require(scope, keys, request, next)
         },
     ))
 }

@@ -5,10 +5,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
+use super::ApiError;
 use super::extract::{JsonBody, PathParams};
-use super::{ApiError, AppState};
 use switchboard_app::auth::Caller;
+use switchboard_app::prefs::Consent;
 use switchboard_app::prefs::ConsentChange;
+use switchboard_app::staff::portal_inbox::PortalInbox;
 use switchboard_core::clock::now_ms;
 use switchboard_core::domain::ConsentSource;
 use switchboard_store::consent::ConsentEntry;
@@ -19,10 +21,10 @@ use switchboard_store::portal_inbox::PortalMessage;
     params(("id" = i64, Path, description = "contact id")),
     responses((status = 200, body = Vec<PortalMessage>)), security(("bearer" = ["portal"])))]
 pub async fn inbox(
-    State(state): State<AppState>,
+    State(portal_inbox): State<PortalInbox>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Vec<PortalMessage>>, ApiError> {
-    Ok(Json(state.portal_inbox.messages(id).await?))
+    Ok(Json(portal_inbox.messages(id).await?))
 }
 
 /// The person opened a message: marks it read and logs it (once), which settles the message.
@@ -31,13 +33,12 @@ pub async fn inbox(
            ("message_id" = String, Path, description = "message id")),
     responses((status = 200, body = PortalMessage)), security(("bearer" = ["portal"])))]
 pub async fn read(
-    State(state): State<AppState>,
+    State(portal_inbox): State<PortalInbox>,
     Extension(caller): Extension<Caller>,
     PathParams((id, message_id)): PathParams<(i64, String)>,
 ) -> Result<Json<PortalMessage>, ApiError> {
     Ok(Json(
-        state
-            .portal_inbox
+        portal_inbox
             .read(id, &message_id, &caller, now_ms())
             .await?,
     ))
@@ -49,7 +50,7 @@ pub async fn read(
     params(("id" = i64, Path, description = "contact id")), request_body = ConsentChange,
     responses((status = 201, body = ConsentEntry)), security(("bearer" = ["portal"])))]
 pub async fn record_consent(
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
     JsonBody(change): JsonBody<ConsentChange>,
@@ -69,8 +70,7 @@ pub async fn record_consent(
         source: Some(ConsentSource::PreferenceCentre),
         ..change
     };
-    let entry = state
-        .consent
+    let entry = consent
         .record(id, &change, &caller.actor(), now_ms())
         .await?;
     Ok((StatusCode::CREATED, Json(entry)))

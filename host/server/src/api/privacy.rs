@@ -6,9 +6,10 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
+use super::ApiError;
 use super::extract::PathParams;
-use super::{ApiError, AppState};
 use switchboard_app::auth::Caller;
+use switchboard_app::staff::privacy::Privacy;
 use switchboard_app::staff::privacy::{Erasure, Export};
 use switchboard_core::clock::now_ms;
 
@@ -18,11 +19,11 @@ use switchboard_core::clock::now_ms;
     params(("id" = i64, Path, description = "contact id")),
     responses((status = 200, body = Export)), security(("bearer" = ["privacy"])))]
 pub async fn export(
-    State(state): State<AppState>,
+    State(privacy): State<Privacy>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Response, ApiError> {
-    let mut chunks = state.privacy.export(id, &caller, now_ms()).await?;
+    let mut chunks = privacy.export(id, &caller, now_ms()).await?;
     let stream = futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx));
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
@@ -37,9 +38,9 @@ pub async fn export(
     params(("id" = i64, Path, description = "contact id")),
     responses((status = 200, body = Erasure)), security(("bearer" = ["privacy"])))]
 pub async fn erase(
-    State(state): State<AppState>,
+    State(privacy): State<Privacy>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Erasure>, ApiError> {
-    Ok(Json(state.privacy.erase(id, &caller, now_ms()).await?))
+    Ok(Json(privacy.erase(id, &caller, now_ms()).await?))
 }

@@ -4,10 +4,13 @@
 use axum::Json;
 use axum::extract::State;
 
+use super::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
-use super::{ApiError, AppState};
 use switchboard_app::staff::context::ContactContext;
+use switchboard_app::staff::context::Context;
+use switchboard_app::staff::identify::Identify;
 use switchboard_app::staff::identify::{IdentifyRequest, IdentifyResponse};
+use switchboard_app::staff::timeline::Timeline;
 use switchboard_app::staff::timeline::{TimelinePage, TimelineQuery};
 
 /// A contact's interactions on every channel, newest first, filtered and paged.
@@ -15,11 +18,11 @@ use switchboard_app::staff::timeline::{TimelinePage, TimelineQuery};
     params(("id" = i64, Path, description = "contact id"), TimelineQuery),
     responses((status = 200, body = TimelinePage)), security(("bearer" = ["staff"])))]
 pub async fn timeline(
-    State(state): State<AppState>,
+    State(timeline): State<Timeline>,
     PathParams(id): PathParams<i64>,
     QueryParams(query): QueryParams<TimelineQuery>,
 ) -> Result<Json<TimelinePage>, ApiError> {
-    Ok(Json(state.timeline.page(id, &query).await?))
+    Ok(Json(timeline.page(id, &query).await?))
 }
 
 /// Identity, open intents, recent interactions and channel summary, for the start of a call.
@@ -27,18 +30,18 @@ pub async fn timeline(
     params(("id" = i64, Path, description = "contact id")),
     responses((status = 200, body = ContactContext)), security(("bearer" = ["staff"])))]
 pub async fn context(
-    State(state): State<AppState>,
+    State(context): State<Context>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<ContactContext>, ApiError> {
-    Ok(Json(state.context.of(id).await?))
+    Ok(Json(context.of(id).await?))
 }
 
 /// Who is this? The best contact for the hints, with a confidence and its reasons.
 #[utoipa::path(post, path = "/api/identify", tag = "history", request_body = IdentifyRequest,
     responses((status = 200, body = IdentifyResponse)), security(("bearer" = ["staff"])))]
 pub async fn identify(
-    State(state): State<AppState>,
+    State(identify): State<Identify>,
     JsonBody(request): JsonBody<IdentifyRequest>,
 ) -> Result<Json<IdentifyResponse>, ApiError> {
-    Ok(Json(state.identify.who(&request).await?))
+    Ok(Json(identify.who(&request).await?))
 }

@@ -7,7 +7,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::{ApiError, AppState};
+use super::ApiError;
+use switchboard_app::ingest::Ingest;
 use switchboard_app::ingest::{InboundRequest, WebhookOutcome};
 use switchboard_core::metrics;
 use switchboard_runtime::bindings::HttpResponse;
@@ -16,7 +17,7 @@ use switchboard_runtime::bindings::HttpResponse;
 const FAILED_RETRY_AFTER_SECONDS: u32 = 30;
 
 pub async fn receive(
-    State(state): State<AppState>,
+    State(ingest): State<Ingest>,
     Path(plugin_id): Path<String>,
     method: Method,
     uri: Uri,
@@ -24,7 +25,7 @@ pub async fn receive(
     body: Body,
 ) -> Result<Response, ApiError> {
     // The plugin as it is now: a reload during this request does not change it under the call.
-    let plugins = state.ingest.plugins();
+    let plugins = ingest.plugins();
     let Some(plugin) = plugins.get(&plugin_id).cloned() else {
         let why = if plugins.is_disabled(&plugin_id) {
             "is disabled"
@@ -57,8 +58,7 @@ pub async fn receive(
             .collect(),
         body,
     };
-    let outcome = state
-        .ingest
+    let outcome = ingest
         .receive(&plugin, request)
         .await
         .inspect(|outcome| metrics::webhook(plugin.id(), outcome.status()))

@@ -47,7 +47,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         ),
     };
     let message = DirectMessage {
-        to: args.to,
+        address: args.to,
         contact_id: args.contact,
         subject: args.subject,
         text: args.text,

@@ -1,5 +1,5 @@
 //! The outbox: messages, the attempts that carry them, and their history (`messages`,
-//! `message_attempts`, `message_events`). One file per job:
+//! `message_attempts`, `message_history`). One file per job:
 //!
 //! - `rows.rs`: the rows as written — a message, an attempt, a history line, a status — and the
 //!   lookups by idempotency key and by message;

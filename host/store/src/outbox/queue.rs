@@ -1,7 +1,7 @@
 //! The queue and its leases: attempts due are claimed by a dispatcher with a lease before their
 //! carrier is called; the lease is renewed right before the call, or the attempt is given back
 //! without a try. An attempt whose lease ran out was interrupted (a crash, say) with its vendor
-//! outcome unknown: it is queued again marked ambiguous, and stops as unknown the second time.
+//! outcome unknown: it is queued again marked outcome-unknown, and stops as unknown the second time.
 
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
@@ -11,7 +11,7 @@ use super::results::stop_unknown;
 use super::rows::add_event;
 use crate::sql::{Params, dynamic};
 use crate::{Store, StoreError};
-use switchboard_core::domain::{AttemptStatus, Channel};
+use switchboard_core::domain::{AttemptStatus, Channel, HistoryEvent};
 
 /// An attempt a dispatcher holds, with what it needs of its message.
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ pub struct Claimed {
     pub channel: Channel,
     pub tries: u32,
     pub idempotency_key: String,
-    pub ambiguous: bool,
+    pub outcome_unknown: bool,
     /// The lease this dispatcher holds: results are recorded only under it.
     pub lease_until: i64,
     pub contact_id: i64,
@@ -68,7 +68,7 @@ pub async fn claim_due(
     }
     let mut params = Params::for_connection(conn)?;
     let sql = format!(
-        "SELECT a.id, a.message_id, a.seq, a.channel, a.tries, a.idempotency_key, a.ambiguous,
+        "SELECT a.id, a.message_id, a.seq, a.channel, a.tries, a.idempotency_key, a.outcome_unknown,
                 m.contact_id, m.urgency, m.kind, m.content
          FROM message_attempts a JOIN messages m ON m.id = a.message_id
          WHERE a.id IN ({}) ORDER BY a.due_at, a.id",
@@ -85,7 +85,7 @@ pub async fn claim_due(
         .map(|row| {
             let channel: String = row.try_get("channel")?;
             let tries: i64 = row.try_get("tries")?;
-            let ambiguous: i64 = row.try_get("ambiguous")?;
+            let outcome_unknown: i64 = row.try_get("outcome_unknown")?;
             Ok(Claimed {
                 attempt_id: row.try_get("id")?,
                 message_id: row.try_get("message_id")?,
@@ -93,7 +93,7 @@ pub async fn claim_due(
                 channel: parse_channel(&channel)?,
                 tries: u32::try_from(tries).unwrap_or(u32::MAX),
                 idempotency_key: row.try_get("idempotency_key")?,
-                ambiguous: ambiguous != 0,
+                outcome_unknown: outcome_unknown != 0,
                 lease_until,
                 contact_id: row.try_get("contact_id")?,
                 urgency: row.try_get("urgency")?,
@@ -137,13 +137,13 @@ pub async fn next_due(conn: &mut AnyConnection) -> Result<Option<i64>, StoreErro
 
 /// Deals with every attempt whose lease ran out: its dispatcher stopped (a crash) or could not
 /// record the vendor's answer, after it may have called the vendor. The first time, the attempt is
-/// queued again marked ambiguous (tried with the same idempotency key); the second time it stops
+/// queued again marked outcome-unknown (tried with the same idempotency key); the second time it stops
 /// as [`AttemptStatus::Unknown`], so that a recording that keeps failing cannot resend the message
 /// every lease period. Returns how many were queued again and how many stopped.
 pub async fn recover_expired(conn: &mut AnyConnection, now: i64) -> Result<(u64, u64), StoreError> {
     let requeued = sqlx::query(
         "UPDATE message_attempts
-         SET status = 'queued', ambiguous = 1, tries = tries + 1, recoveries = recoveries + 1,
+         SET status = 'queued', outcome_unknown = 1, tries = tries + 1, recoveries = recoveries + 1,
              due_at = $1, lease_until = NULL, updated_at = $1
          WHERE status = 'in_flight' AND lease_until < $1 AND recoveries = 0
          RETURNING message_id, seq",
@@ -161,14 +161,14 @@ pub async fn recover_expired(conn: &mut AnyConnection, now: i64) -> Result<(u64,
             &row.try_get::<String, _>("message_id")?,
             Some(row.try_get("seq")?),
             now,
-            "outcome_unknown",
+            HistoryEvent::OutcomeUnknown,
             &detail,
         )
         .await?;
     }
     let stopped = sqlx::query(
         "UPDATE message_attempts
-         SET status = 'unknown', ambiguous = 1, tries = tries + 1, recoveries = recoveries + 1,
+         SET status = 'unknown', outcome_unknown = 1, tries = tries + 1, recoveries = recoveries + 1,
              lease_until = NULL, updated_at = $1,
              last_error = 'the vendor''s answer could not be recorded twice; not tried again'
          WHERE status = 'in_flight' AND lease_until < $1 AND recoveries > 0
@@ -280,19 +280,19 @@ mod tests {
         assert_eq!(first[0].idempotency_key, "msg_a-1");
         assert!(claim(&store, 20).await.is_empty(), "held by its lease");
 
-        // The holder stopped: after the lease the attempt is queued again, marked ambiguous.
+        // The holder stopped: after the lease the attempt is queued again, marked outcome-unknown.
         let mut tx = store.begin_write().await.unwrap();
         assert_eq!(recover_expired(tx.conn(), 2_000).await.unwrap(), (1, 0));
         tx.commit().await.unwrap();
         let again = claim(&store, 2_000).await;
         assert_eq!(again.len(), 1);
-        assert!(again[0].ambiguous);
+        assert!(again[0].outcome_unknown);
         assert_eq!(
             again[0].idempotency_key, "msg_a-1",
             "the retry keeps its key"
         );
         let shown = shown(&store, "msg_a").await;
-        assert!(shown.attempts[0].outcome_was_unknown);
+        assert!(shown.attempts[0].outcome_unknown);
         assert!(shown.history.iter().any(|e| e.event == "outcome_unknown"));
     }
 

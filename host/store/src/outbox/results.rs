@@ -9,6 +9,7 @@ use super::queue::Claimed;
 use super::rows::add_event;
 use crate::StoreError;
 use crate::sql::dynamic;
+use switchboard_core::domain::HistoryEvent;
 
 /// The vendor answered but its answer cannot be recorded: the attempt stops as unknown (neither
 /// retried nor fallen back from) under the dispatcher's lease. False if the lease was lost.
@@ -20,7 +21,7 @@ pub async fn record_unknown(
 ) -> Result<bool, StoreError> {
     let recorded = dynamic(format!(
         "UPDATE message_attempts
-         SET status = 'unknown', ambiguous = 1, tries = tries + 1, lease_until = NULL,
+         SET status = 'unknown', outcome_unknown = 1, tries = tries + 1, lease_until = NULL,
              last_error = $1, updated_at = $2
          WHERE id = $3 AND {}",
         held(4)
@@ -51,7 +52,7 @@ pub(super) async fn stop_unknown(
         message_id,
         Some(seq),
         now,
-        "outcome_unknown",
+        HistoryEvent::OutcomeUnknown,
         &json!({ "reason": why, "stopped": true }),
     )
     .await?;
@@ -88,7 +89,7 @@ async fn late_result(
         &attempt.message_id,
         Some(attempt.seq),
         now,
-        "late_result",
+        HistoryEvent::LateResult,
         &detail,
     )
     .await
@@ -105,7 +106,7 @@ pub async fn record_sent(
     now: i64,
 ) -> Result<bool, StoreError> {
     let detail =
-        json!({ "carrier": carrier, "to": address, "vendor_message_id": vendor_message_id });
+        json!({ "carrier": carrier, "address": address, "vendor_message_id": vendor_message_id });
     let recorded = dynamic(format!(
         "UPDATE message_attempts
          SET status = 'sent', tries = tries + 1, carrier = $1, address = $2,
@@ -134,13 +135,13 @@ pub async fn record_sent(
     .execute(&mut *conn)
     .await?;
     let detail =
-        json!({ "carrier": carrier, "to": address, "vendor_message_id": vendor_message_id });
+        json!({ "carrier": carrier, "address": address, "vendor_message_id": vendor_message_id });
     add_event(
         conn,
         &attempt.message_id,
         Some(attempt.seq),
         now,
-        "sent",
+        HistoryEvent::Sent,
         &detail,
     )
     .await?;
@@ -152,21 +153,22 @@ pub async fn schedule_retry(
     conn: &mut AnyConnection,
     attempt: &Claimed,
     due_at: i64,
-    ambiguous: bool,
+    outcome_unknown: bool,
     failure: &Value,
     now: i64,
 ) -> Result<(), StoreError> {
-    let detail = json!({ "failure": failure, "retry_at": due_at, "outcome_unknown": ambiguous });
+    let detail =
+        json!({ "failure": failure, "retry_at": due_at, "outcome_unknown": outcome_unknown });
     let scheduled = dynamic(format!(
         "UPDATE message_attempts
          SET status = 'queued', tries = tries + 1, due_at = $1, lease_until = NULL,
-             ambiguous = CASE WHEN $2 = 1 THEN 1 ELSE ambiguous END, last_error = $3,
+             outcome_unknown = CASE WHEN $2 = 1 THEN 1 ELSE outcome_unknown END, last_error = $3,
              updated_at = $4
          WHERE id = $5 AND {}",
         held(6)
     ))
     .bind(due_at)
-    .bind(i64::from(ambiguous))
+    .bind(i64::from(outcome_unknown))
     .bind(failure.to_string())
     .bind(now)
     .bind(attempt.attempt_id)
@@ -181,7 +183,7 @@ pub async fn schedule_retry(
         &attempt.message_id,
         Some(attempt.seq),
         now,
-        "retry_scheduled",
+        HistoryEvent::RetryScheduled,
         &detail,
     )
     .await
@@ -220,7 +222,7 @@ pub async fn record_failed(
         &attempt.message_id,
         Some(attempt.seq),
         now,
-        "failed",
+        HistoryEvent::Failed,
         failure,
     )
     .await?;

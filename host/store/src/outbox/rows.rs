@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
 use crate::StoreError;
-use switchboard_core::domain::{AttemptStatus, Channel, MessageStatus};
+use switchboard_core::domain::{AttemptStatus, Channel, HistoryEvent, MessageStatus};
 
 /// A message to store, with its first attempt when it has one.
 #[derive(Debug, Clone)]
@@ -121,17 +121,17 @@ pub async fn add_event(
     message_id: &str,
     attempt_seq: Option<i64>,
     at: i64,
-    event: &str,
+    event: HistoryEvent,
     detail: &Value,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO message_events (message_id, attempt_seq, at, event, detail)
+        "INSERT INTO message_history (message_id, attempt_seq, at, event, detail)
          VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(message_id)
     .bind(attempt_seq)
     .bind(at)
-    .bind(event)
+    .bind(event.as_str())
     .bind(detail.to_string())
     .execute(conn)
     .await?;

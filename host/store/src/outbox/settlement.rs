@@ -10,7 +10,7 @@ use super::rows::add_event;
 use super::{parse_attempt_status, parse_channel, parse_message_status};
 use crate::StoreError;
 use crate::sql::{Params, dynamic};
-use switchboard_core::domain::{AttemptStatus, Channel, MessageStatus};
+use switchboard_core::domain::{AttemptStatus, Channel, HistoryEvent, MessageStatus};
 
 /// An attempt as an event settles it.
 #[derive(Debug, Clone)]
@@ -116,7 +116,15 @@ pub async fn cancel_others(
     for row in cancelled {
         let seq: i64 = row.try_get("seq")?;
         let detail = json!({ "reason": "an earlier attempt reached them" });
-        add_event(conn, message_id, Some(seq), at, "cancelled", &detail).await?;
+        add_event(
+            conn,
+            message_id,
+            Some(seq),
+            at,
+            HistoryEvent::Cancelled,
+            &detail,
+        )
+        .await?;
     }
     Ok(())
 }

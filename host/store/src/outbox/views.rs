@@ -1,65 +1,13 @@
 //! Reading a message back whole: the message, every attempt that carried it and its history, as
 //! the API shows them (`GET /api/messages/{id}`, a contact's messages, a privacy export).
 
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
-use utoipa::ToSchema;
 
 use super::{parse_attempt_status, parse_channel, parse_message_status};
 use crate::StoreError;
-use switchboard_core::domain::{AttemptStatus, Channel, MessageStatus};
-
-/// A message as `GET /api/messages/{id}` shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct MessageView {
-    pub id: String,
-    pub contact_id: i64,
-    pub urgency: String,
-    pub kind: String,
-    pub status: MessageStatus,
-    pub status_reason: Option<String>,
-    pub allow_fallback: bool,
-    pub not_before: Option<i64>,
-    /// The channels in the order they are tried.
-    pub plan: Vec<Channel>,
-    pub created_by: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub attempts: Vec<AttemptView>,
-    pub history: Vec<EventView>,
-}
-
-/// One channel a message was tried on.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AttemptView {
-    pub seq: i64,
-    pub channel: Channel,
-    /// The plugin, `call_queue` or `portal_inbox` that carried it.
-    pub carrier: Option<String>,
-    pub to: Option<String>,
-    pub status: AttemptStatus,
-    pub tries: i64,
-    pub due_at: i64,
-    pub vendor_message_id: Option<String>,
-    /// A try ended without knowing whether the vendor took it; the retry carried the same
-    /// idempotency key.
-    pub outcome_was_unknown: bool,
-    pub idempotency_key: String,
-    #[schema(value_type = Option<Object>)]
-    pub last_error: Option<Value>,
-    pub updated_at: i64,
-}
-
-/// A line of a message's history.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct EventView {
-    pub at: i64,
-    pub attempt_seq: Option<i64>,
-    pub event: String,
-    #[schema(value_type = Object)]
-    pub detail: Value,
-}
+use switchboard_core::domain::PlannedChannel;
+pub use switchboard_core::records::{AttemptView, EventView, MessageView};
 
 /// Every message to a contact, oldest first.
 pub async fn of_contact(
@@ -81,11 +29,22 @@ pub async fn of_contact(
     Ok(messages)
 }
 
+/// The plan in the answer a message was accepted with (stored whole, for repeated requests).
+fn plan_of(accepted: &str) -> Result<Vec<PlannedChannel>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        plan: Vec<PlannedChannel>,
+    }
+    serde_json::from_str::<Answer>(accepted)
+        .map(|answer| answer.plan)
+        .map_err(|e| StoreError::Corrupt(format!("accepted plan: {e}")))
+}
+
 /// A message with its attempts and history.
 pub async fn view(conn: &mut AnyConnection, id: &str) -> Result<Option<MessageView>, StoreError> {
     let Some(row) = sqlx::query(
         "SELECT id, contact_id, urgency, kind, status, status_reason, allow_fallback, not_before,
-                plan, created_by, created_at, updated_at
+                accepted, created_by, created_at, updated_at
          FROM messages WHERE id = $1",
     )
     .bind(id)
@@ -95,7 +54,7 @@ pub async fn view(conn: &mut AnyConnection, id: &str) -> Result<Option<MessageVi
         return Ok(None);
     };
     let status: String = row.try_get("status")?;
-    let plan: String = row.try_get("plan")?;
+    let accepted: String = row.try_get("accepted")?;
     let allow_fallback: i64 = row.try_get("allow_fallback")?;
     let mut message = MessageView {
         id: row.try_get("id")?,
@@ -106,7 +65,7 @@ pub async fn view(conn: &mut AnyConnection, id: &str) -> Result<Option<MessageVi
         status_reason: row.try_get("status_reason")?,
         allow_fallback: allow_fallback != 0,
         not_before: row.try_get("not_before")?,
-        plan: serde_json::from_str(&plan).map_err(|e| StoreError::Corrupt(format!("plan: {e}")))?,
+        plan: plan_of(&accepted)?,
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -115,7 +74,7 @@ pub async fn view(conn: &mut AnyConnection, id: &str) -> Result<Option<MessageVi
     };
     for row in sqlx::query(
         "SELECT seq, channel, carrier, address, status, tries, due_at, vendor_message_id,
-                ambiguous, idempotency_key, last_error, updated_at
+                outcome_unknown, idempotency_key, last_error, updated_at
          FROM message_attempts WHERE message_id = $1 ORDER BY seq",
     )
     .bind(id)
@@ -124,25 +83,25 @@ pub async fn view(conn: &mut AnyConnection, id: &str) -> Result<Option<MessageVi
     {
         let channel: String = row.try_get("channel")?;
         let status: String = row.try_get("status")?;
-        let ambiguous: i64 = row.try_get("ambiguous")?;
+        let outcome_unknown: i64 = row.try_get("outcome_unknown")?;
         let last_error: Option<String> = row.try_get("last_error")?;
         message.attempts.push(AttemptView {
             seq: row.try_get("seq")?,
             channel: parse_channel(&channel)?,
             carrier: row.try_get("carrier")?,
-            to: row.try_get("address")?,
+            address: row.try_get("address")?,
             status: parse_attempt_status(&status)?,
             tries: row.try_get("tries")?,
             due_at: row.try_get("due_at")?,
             vendor_message_id: row.try_get("vendor_message_id")?,
-            outcome_was_unknown: ambiguous != 0,
+            outcome_unknown: outcome_unknown != 0,
             idempotency_key: row.try_get("idempotency_key")?,
             last_error: last_error.and_then(|e| serde_json::from_str(&e).ok()),
             updated_at: row.try_get("updated_at")?,
         });
     }
     for row in sqlx::query(
-        "SELECT at, attempt_seq, event, detail FROM message_events
+        "SELECT at, attempt_seq, event, detail FROM message_history
          WHERE message_id = $1 ORDER BY id",
     )
     .bind(id)

@@ -62,6 +62,11 @@ pub(crate) const MIGRATIONS: MigrationSet = &[
         "hardening",
         include_str!("../../migrations/sqlite/0005_hardening.sql"),
     ),
+    (
+        6,
+        "words",
+        include_str!("../../migrations/sqlite/0006_words.sql"),
+    ),
 ];
 
 /// Where a SQLite database is.

@@ -5,7 +5,7 @@
 //! Exactly-once from the host's side: an attempt is claimed with a lease (committed) before its
 //! carrier is called, and its result is committed after. A claimed attempt is never claimed
 //! again while its lease runs; one whose lease ran out belonged to a dispatcher that stopped
-//! (killed, say) with the vendor's answer unknown, so it is queued again marked ambiguous, and
+//! (killed, say) with the vendor's answer unknown, so it is queued again marked outcome-unknown, and
 //! the retry carries the attempt's idempotency key for vendors that honour one.
 //!
 //! This file is the loop (claim rounds, waking, stopping) and the hand-off of one attempt; the
@@ -37,7 +37,7 @@ use carrier::{CallQueue, PluginCarrier, PortalInbox};
 use eligibility::Eligibility;
 use record::Records;
 use switchboard_core::clock::now_ms;
-use switchboard_core::domain::Channel;
+use switchboard_core::domain::{Channel, HistoryEvent};
 use switchboard_runtime::LivePlugins;
 use switchboard_store::outbox::{self, Claimed};
 use switchboard_store::{Store, StoreError};
@@ -222,7 +222,7 @@ impl Dispatcher {
             Eligibility::Deferred { until, reason } => {
                 return self
                     .records
-                    .put_back(&attempt, until, "deferred", &reason, now)
+                    .put_back(&attempt, until, HistoryEvent::Deferred, &reason, now)
                     .await;
             }
             Eligibility::Eligible { via } => via,

@@ -14,6 +14,7 @@ use crate::log;
 use crate::send::plugin_try::{Failure, Tried, TryRecord, log_row};
 use crate::send::settle;
 use switchboard_core::clock::now_ms;
+use switchboard_core::domain::HistoryEvent;
 use switchboard_store::outbox::{self, Claimed};
 use switchboard_store::{Store, StoreError};
 
@@ -61,7 +62,7 @@ impl Records {
         &self,
         attempt: &Claimed,
         until: i64,
-        event: &str,
+        event: HistoryEvent,
         reason: &str,
         now: i64,
     ) -> Result<(), CarryError> {
@@ -183,7 +184,7 @@ impl Records {
                     tx.conn(),
                     attempt,
                     record.plugin.id(),
-                    record.to,
+                    record.address,
                     vendor_message_id.as_deref(),
                     record.now,
                 )

@@ -16,7 +16,7 @@ use crate::send::dispatch::{CarryError, DispatchSettings};
 use crate::send::plugin_try::{Failure, Tried, TryRecord, through_plugin};
 use crate::send::policy::RetryPolicy;
 use switchboard_core::clock::now_ms;
-use switchboard_core::domain::Channel;
+use switchboard_core::domain::{Channel, HistoryEvent};
 use switchboard_runtime::bindings::{self, OutboundMessage};
 use switchboard_runtime::{CallError, LivePlugins, Plugin};
 use switchboard_store::Store;
@@ -104,7 +104,13 @@ impl PluginCarrier {
                 let until = now.saturating_add(BUSY_RETRY_MS);
                 return self
                     .records
-                    .put_back(attempt, until, CallError::BUSY, &failure.message, now)
+                    .put_back(
+                        attempt,
+                        until,
+                        HistoryEvent::PluginBusy,
+                        &failure.message,
+                        now,
+                    )
                     .await;
             }
             if failure.retryable
@@ -119,7 +125,7 @@ impl PluginCarrier {
             plugin: &plugin,
             message_id: &attempt.message_id,
             attempt_seq: Some(attempt.seq),
-            to,
+            address: to,
             subject: parts.subject.as_deref(),
             text: parts.text.as_deref(),
             tried: &tried,

@@ -15,7 +15,7 @@ use switchboard_store::interactions::NewInteraction;
 use switchboard_store::outbox::Claimed;
 use switchboard_store::portal_inbox::{self, NewPortalMessage};
 
-/// The carrier name of the portal inbox, also the `external_system` of its log rows.
+/// The carrier name of the portal inbox, also the `vendor` of its log rows.
 pub const PORTAL_INBOX: &str = "portal_inbox";
 
 /// Posts portal attempts to the contact's portal inbox.
@@ -85,7 +85,7 @@ fn sent_row(attempt: &Claimed, account: &str, parts: &Parts, now: i64) -> NewInt
         outcome: Outcome::Sent,
         vendor_status: None,
         plugin_id: None,
-        external_system: Some(PORTAL_INBOX.into()),
+        vendor: Some(PORTAL_INBOX.into()),
         vendor_message_id: Some(attempt.message_id.clone()),
         vendor_event_id: None,
         raw_webhook_id: None,
