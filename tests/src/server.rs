@@ -183,6 +183,11 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The server's process id (to read its CPU time, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
