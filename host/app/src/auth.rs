@@ -69,7 +69,8 @@ pub struct NewKey {
     pub token: String,
 }
 
-/// API keys as a service: what the HTTP layer uses, so it never holds the store.
+/// API keys as a service: the one way the HTTP layer and the CLI make, list, revoke and check
+/// keys.
 #[derive(Clone)]
 pub struct Keys {
     store: Store,
@@ -80,7 +81,7 @@ impl Keys {
         Self { store }
     }
 
-    /// See [`create_key`].
+    /// Makes a key; its token is in the answer and nowhere else.
     pub async fn create(
         &self,
         name: &str,
@@ -91,17 +92,17 @@ impl Keys {
         create_key(&self.store, name, scopes, actor, now).await
     }
 
-    /// See [`list_keys`].
+    /// Every key, oldest first (never their tokens).
     pub async fn list(&self) -> Result<Vec<KeyInfo>, AuthError> {
         list_keys(&self.store).await
     }
 
-    /// See [`revoke_key`].
+    /// Revokes a key, with its audit entry; revoking twice is harmless. Returns the key.
     pub async fn revoke(&self, key: &KeyRef, actor: &str, now: i64) -> Result<KeyInfo, AuthError> {
         revoke_key(&self.store, key, actor, now).await
     }
 
-    /// See [`authenticate`].
+    /// The caller a token belongs to, if it is a live key.
     pub async fn authenticate(&self, token: &str, now: i64) -> Result<Option<Caller>, AuthError> {
         authenticate(&self.store, token, now).await
     }
@@ -123,7 +124,7 @@ pub fn parse_scopes<S: AsRef<str>>(words: &[S]) -> Result<BTreeSet<Scope>, AuthE
 }
 
 /// Makes a key.
-pub async fn create_key(
+async fn create_key(
     store: &Store,
     name: &str,
     scopes: &BTreeSet<Scope>,
@@ -173,7 +174,7 @@ async fn audit_key(
 }
 
 /// Every key, oldest first.
-pub async fn list_keys(store: &Store) -> Result<Vec<KeyInfo>, AuthError> {
+async fn list_keys(store: &Store) -> Result<Vec<KeyInfo>, AuthError> {
     api_keys::all(store.pool())
         .await?
         .into_iter()
@@ -182,7 +183,7 @@ pub async fn list_keys(store: &Store) -> Result<Vec<KeyInfo>, AuthError> {
 }
 
 /// Revokes a key, with its audit entry; revoking twice is harmless. Returns the key.
-pub async fn revoke_key(
+async fn revoke_key(
     store: &Store,
     key: &KeyRef,
     actor: &str,
@@ -199,11 +200,7 @@ pub async fn revoke_key(
 }
 
 /// The caller a token belongs to, if it is a live key.
-pub async fn authenticate(
-    store: &Store,
-    token: &str,
-    now: i64,
-) -> Result<Option<Caller>, AuthError> {
+async fn authenticate(store: &Store, token: &str, now: i64) -> Result<Option<Caller>, AuthError> {
     let Some(row) = api_keys::by_hash(store.pool(), &token_hash(token)).await? else {
         return Ok(None);
     };

@@ -54,7 +54,9 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
         } => {
             let store = common.open_store().await?;
             let scopes: BTreeSet<Scope> = auth::parse_scopes(&scopes)?;
-            let key = auth::create_key(&store, &name, &scopes, "cli", now_ms()).await?;
+            let key = auth::Keys::new(store)
+                .create(&name, &scopes, "cli", now_ms())
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&key)?);
             } else {
@@ -69,7 +71,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::List { json, common } => {
             let store = common.open_store().await?;
-            let keys = auth::list_keys(&store).await?;
+            let keys = auth::Keys::new(store).list().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&keys)?);
                 return Ok(());
@@ -97,7 +99,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 (None, Some(name)) => auth::KeyRef::Name(name),
                 (None, None) => anyhow::bail!("give the key's name, or --id"),
             };
-            let revoked = auth::revoke_key(&store, &key, "cli", now_ms()).await?;
+            let revoked = auth::Keys::new(store).revoke(&key, "cli", now_ms()).await?;
             println!("revoked key {} ({})", revoked.id, revoked.name);
         }
     }

@@ -134,8 +134,6 @@ pub async fn record_sent(
     .bind(&attempt.message_id)
     .execute(&mut *conn)
     .await?;
-    let detail =
-        json!({ "carrier": carrier, "address": address, "vendor_message_id": vendor_message_id });
     add_event(
         conn,
         &attempt.message_id,
