@@ -31,3 +31,27 @@ pub fn on_one_thread(work: impl Future<Output = Result<(), String>>) -> Result<(
         .map_err(|e| e.to_string())?
         .block_on(work)
 }
+
+/// The environment variable that makes a benchmark's server log at a filter of its own (for
+/// example `info,sqlx::query=debug`: every statement with its time) and keeps that log.
+pub const SERVER_LOG: &str = "BENCH_SERVER_LOG";
+
+/// The installation with the server logging at `BENCH_SERVER_LOG`'s filter, if it is set.
+pub fn with_server_log(setup: crate::server::Setup) -> crate::server::Setup {
+    match std::env::var(SERVER_LOG) {
+        Ok(filter) => setup.env("RUST_LOG", &filter),
+        Err(_) => setup,
+    }
+}
+
+/// Keeps the server's log as `target/<name>-server.log` when `BENCH_SERVER_LOG` is set (read
+/// it with `bench/statement_profile.py`).
+pub fn keep_server_log(server: &crate::server::Server, name: &str) -> Result<(), String> {
+    if std::env::var_os(SERVER_LOG).is_none() {
+        return Ok(());
+    }
+    let kept = crate::repo_root().join(format!("target/{name}-server.log"));
+    std::fs::write(&kept, server.log()).map_err(|e| format!("{}: {e}", kept.display()))?;
+    println!("server log kept as {}", kept.display());
+    Ok(())
+}

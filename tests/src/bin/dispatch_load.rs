@@ -9,6 +9,9 @@
 //! Run with `cargo xtask bench`; figures are recorded in BENCHMARKS.md.
 //!
 //! `dispatch_load [--messages N] [--concurrency C] [--probe P]`
+//!
+//! `BENCH_SERVER_LOG=<filter>` keeps the server's log at that filter as
+//! `target/dispatch_load-server.log` (see `bench/statement_profile.py`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use switchboard_e2e::api::Api;
-use switchboard_e2e::bench::{numeric_flags, on_one_thread};
+use switchboard_e2e::bench::{keep_server_log, numeric_flags, on_one_thread, with_server_log};
 use switchboard_e2e::outbox::contact;
 use switchboard_e2e::relay::{Relay, Script, Seen};
 use switchboard_e2e::server::{Setup, client};
@@ -44,7 +47,7 @@ async fn run(messages: usize, concurrency: usize, probe: usize) -> Result<(), St
         .config("api_base", &vendor.base)
         .allow_host(&vendor.host)
         .private_network();
-    let setup = Setup::new(&[plugin]).env("E2E_SENDGRID_API_KEY", "SG.bench-key");
+    let setup = with_server_log(Setup::new(&[plugin]).env("E2E_SENDGRID_API_KEY", "SG.bench-key"));
     let (staff, sender) = (
         setup.key("bench", &["staff"]),
         setup.key("bench-sender", &["sender"]),
@@ -123,7 +126,7 @@ async fn run(messages: usize, concurrency: usize, probe: usize) -> Result<(), St
         messages as f64 / accepted_in.as_secs_f64(),
         messages as f64 / dispatch_secs
     );
-    Ok(())
+    keep_server_log(&server, "dispatch_load")
 }
 
 /// Posts messages to one contact with a sender key.

@@ -18,6 +18,10 @@
 //!   per event, no signature check), ROUNDS times each, then the physical floor (the same log
 //!   rows inserted by a tight SQLite loop in one transaction, `bench/sqlite_floor.py`). Every
 //!   ratio comes from one run.
+//!
+//! With `BENCH_SERVER_LOG=<filter>` in the environment the server logs at that filter (for
+//! example `info,sqlx::query=debug`: every statement with its time) and its log is kept as
+//! `target/ingest_load-server.log`, for `bench/statement_profile.py`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use switchboard_e2e::api::Api;
-use switchboard_e2e::bench::{numeric_flags, on_one_thread};
+use switchboard_e2e::bench::{keep_server_log, numeric_flags, on_one_thread, with_server_log};
 use switchboard_e2e::server::{Setup, client};
 use switchboard_e2e::sign::SendGridKey;
 use switchboard_e2e::vendors::{sendgrid_event, sendgrid_plugin};
@@ -115,7 +119,7 @@ async fn run(options: Options) -> Result<(), String> {
 /// for the floor).
 async fn switchboard_round(options: &Options) -> Result<(Figures, (Setup, PathBuf)), String> {
     let key = SendGridKey::fixed();
-    let setup = Setup::new(&[sendgrid_plugin(&key)]);
+    let setup = with_server_log(Setup::new(&[sendgrid_plugin(&key)]));
     let server = setup.start();
     let contacts = if options.realistic {
         let token = setup.key("loader", &["staff"]);
@@ -136,6 +140,7 @@ async fn switchboard_round(options: &Options) -> Result<(Figures, (Setup, PathBu
             figures.events
         ));
     }
+    keep_server_log(&server, "ingest_load")?;
     drop(server);
     let path = setup.database_path();
     Ok((figures, (setup, path)))
