@@ -92,6 +92,14 @@ impl Backend {
         }
     }
 
+    /// A statement returning every row of `select` as one JSON array of arrays of `columns`
+    /// (see [`crate::sql::packed`]).
+    pub(crate) fn packed_rows(self, columns: &str, select: &str) -> String {
+        match self {
+            Backend::Sqlite => sqlite::packed_rows(columns, select),
+        }
+    }
+
     /// Adds rows to the interaction log and finds which went in (their order is sorted out by
     /// the caller): the portable way is `interactions::insert_returning`.
     pub(crate) async fn insert_interactions(

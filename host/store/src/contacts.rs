@@ -6,7 +6,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::StoreError;
-use super::sql::{Params, dynamic};
+use super::sql::{Params, dynamic, fetch_packed, packed};
 use switchboard_core::domain::{IdentityKey, IdentityKind};
 pub use switchboard_core::records::{Contact, Identity, Moved};
 
@@ -15,18 +15,16 @@ pub async fn existing(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    let sql = format!(
+    let select = format!(
         "SELECT id FROM contacts WHERE id IN ({})",
         Params::for_connection(conn)?.list(ids.len())
     );
-    let mut query = dynamic(sql);
+    let mut query = dynamic(packed(conn, "id", &select)?);
     for id in ids {
         query = query.bind(*id);
     }
-    let rows = query.fetch_all(conn).await?;
-    rows.iter()
-        .map(|row| row.try_get::<i64, _>("id").map_err(StoreError::from))
-        .collect()
+    let rows: Vec<(i64,)> = fetch_packed(query, conn).await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// Creates an empty contact.
@@ -60,22 +58,20 @@ pub async fn owners(
             continue;
         }
         let mut params = Params::for_connection(conn)?;
-        let sql = format!(
+        let select = format!(
             "SELECT value, contact_id FROM identities WHERE kind = {} AND value IN ({})",
             params.one(),
             params.list(values.len())
         );
-        let mut query = dynamic(sql).bind(kind.as_str());
+        let mut query = dynamic(packed(conn, "value, contact_id", &select)?).bind(kind.as_str());
         for value in &values {
             query = query.bind(*value);
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            let key = IdentityKey {
-                kind,
-                value: row.try_get("value")?,
-            };
-            owners.insert(key, row.try_get("contact_id")?);
-        }
+        let rows: Vec<(String, i64)> = fetch_packed(query, &mut *conn).await?;
+        owners.extend(
+            rows.into_iter()
+                .map(|(value, contact)| (IdentityKey { kind, value }, contact)),
+        );
     }
     Ok(owners)
 }

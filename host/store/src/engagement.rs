@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 use sqlx::{AnyConnection, Row};
 
 use super::StoreError;
-use super::sql::{Params, dynamic};
+use super::sql::{Params, dynamic, fetch_packed, packed};
 use switchboard_core::clock::local_time;
 use switchboard_core::domain::{Channel, Direction, LoggedInteraction, Outcome};
 
@@ -320,19 +320,19 @@ pub async fn load(
     }
     let contacts = contacts_of(events);
     for chunk in contacts.chunks(CHUNK) {
-        let sql = format!(
+        let select = format!(
             "SELECT contact_id, channel, since FROM engagement_awaiting WHERE contact_id IN ({})",
             Params::for_connection(conn)?.list(chunk.len())
         );
-        let mut query = dynamic(sql);
+        let mut query = dynamic(packed(conn, "contact_id, channel, since", &select)?);
         for id in chunk {
             query = query.bind(*id);
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            state.awaiting.insert(
-                (row.try_get("contact_id")?, channel_of(&row)?),
-                Some(row.try_get("since")?),
-            );
+        let rows: Vec<(i64, String, i64)> = fetch_packed(query, &mut *conn).await?;
+        for (contact, channel, since) in rows {
+            state
+                .awaiting
+                .insert((contact, parse_channel(&channel)?), Some(since));
         }
     }
     Ok(state)
@@ -521,8 +521,11 @@ fn event_of(row: &sqlx::any::AnyRow) -> Result<LoggedInteraction, StoreError> {
 }
 
 fn channel_of(row: &sqlx::any::AnyRow) -> Result<Channel, StoreError> {
-    let channel: String = row.try_get("channel")?;
-    Channel::parse(&channel).ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))
+    parse_channel(&row.try_get::<String, _>("channel")?)
+}
+
+fn parse_channel(channel: &str) -> Result<Channel, StoreError> {
+    Channel::parse(channel).ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))
 }
 
 fn channel_metric(row: &sqlx::any::AnyRow) -> Result<(Channel, Metric), StoreError> {

@@ -4,6 +4,7 @@
 use sqlx::Any;
 use sqlx::AnyConnection;
 use sqlx::AssertSqlSafe;
+use sqlx::Row;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
@@ -66,6 +67,28 @@ pub fn dynamic(sql: String) -> Query<'static, Any, AnyArguments> {
     sqlx::query(AssertSqlSafe(sql))
 }
 
+/// A statement that hands back every row of `select` at once, packed into one value: a JSON
+/// array holding one array per row, of `columns` in order. Read it with [`fetch_packed`].
+///
+/// For the reads of the write path that return a row per item of a batch (the owners of a
+/// batch's addresses, say): sqlx's SQLite driver hands every result row from its database thread
+/// to ours, with a conversion to `Any` and an allocation or two each, and a packed result crosses
+/// once (BENCHMARKS.md §2).
+pub fn packed(conn: &AnyConnection, columns: &str, select: &str) -> Result<String, StoreError> {
+    Ok(Backend::of_connection(conn)?.packed_rows(columns, select))
+}
+
+/// Runs a [`packed`] statement and reads its rows as `T`s (tuples of the columns' types:
+/// integers, text, `Option`s of them for nullable columns).
+pub async fn fetch_packed<T: serde::de::DeserializeOwned>(
+    query: Query<'static, Any, AnyArguments>,
+    conn: &mut AnyConnection,
+) -> Result<Vec<T>, StoreError> {
+    let text: String = query.fetch_one(conn).await?.try_get(0)?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Corrupt(format!("a packed result does not read back: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +99,21 @@ mod tests {
         assert_eq!(params.one(), "$1");
         assert_eq!(params.list(2), "$2, $3");
         assert_eq!(params.rows(2, 2), "($4, $5), ($6, $7)");
+    }
+
+    #[tokio::test]
+    async fn packed_rows_read_back_as_the_rows_themselves() {
+        let (store, _dir) = crate::testing::store().await;
+        let mut conn = store.reader().await.unwrap();
+        let select = "SELECT 1 AS n, 'a\"b' AS t, NULL AS x UNION ALL SELECT 2, 'ü', 7 ORDER BY n";
+        let sql = packed(&conn, "n, t, x", select).unwrap();
+        let rows: Vec<(i64, String, Option<i64>)> =
+            fetch_packed(dynamic(sql), &mut conn).await.unwrap();
+        assert_eq!(rows, [(1, "a\"b".into(), None), (2, "ü".into(), Some(7))]);
+
+        let none = packed(&conn, "n", "SELECT 1 AS n WHERE 0").unwrap();
+        let rows: Vec<(i64,)> = fetch_packed(dynamic(none), &mut conn).await.unwrap();
+        assert!(rows.is_empty());
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub(crate) const MIGRATIONS: MigrationSet = &[
         "words",
         include_str!("../../migrations/sqlite/0006_words.sql"),
     ),
+    (
+        7,
+        "ingest",
+        include_str!("../../migrations/sqlite/0007_ingest.sql"),
+    ),
 ];
 
 /// Where a SQLite database is.
@@ -167,6 +172,12 @@ pub(crate) fn server_key_file(text: &str, given: Option<&Path>) -> Option<PathBu
 pub(crate) async fn checkpoint(pool: &AnyPool) -> Result<(), StoreError> {
     pool.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
     Ok(())
+}
+
+/// SQLite's way of packing a result into one value (see [`crate::sql::packed`]); an empty
+/// result is `[]`.
+pub(crate) fn packed_rows(columns: &str, select: &str) -> String {
+    format!("SELECT COALESCE(json_group_array(json_array({columns})), '[]') FROM ({select})")
 }
 
 /// Whether SQLite refused for now: the database locked by another process beyond the busy
