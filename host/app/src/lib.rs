@@ -16,6 +16,7 @@
 //! (`switchboard-runtime`), HTTP and its wire types (`switchboard`).
 
 pub mod auth;
+pub mod group_commit;
 pub mod identity;
 pub mod ingest;
 pub mod log;

@@ -1,46 +1,40 @@
-//! Group commit: webhooks accepted at the same time share one write transaction.
-//!
-//! The database has one writer, and most of what a 50-event webhook costs it is fixed per
-//! transaction: the commit, the hand-off of the write lock, and one statement per step however
-//! many rows the step writes. So accepted webhooks queue for one committer task, which takes
-//! every webhook waiting when it becomes free and records them together. Nothing waits for
-//! company: a webhook that arrives alone is committed at once, and groups only form while the
-//! writer is busy, which is exactly when sharing pays.
-//!
-//! A group that fails is rolled back and each of its webhooks recorded again on its own, so one
-//! webhook's failure is never another's.
-
-use tokio::sync::{mpsc, oneshot};
+//! Group commit of accepted webhooks (see [`crate::group_commit`]): webhooks accepted at the
+//! same time share one write transaction, and every step of recording them runs once for the
+//! whole group ([`record_group`]), however many webhooks it holds.
 
 use super::ReportedInteraction;
-use super::record::{AcceptedWebhook, Committed, RawRow, Source, record_accepted, record_group};
+use super::record::{AcceptedWebhook, Committed, RawRow, Source, record_group};
+use crate::group_commit::{GroupCommit, Limits, Recorder};
 use switchboard_core::clock::now_ms;
 use switchboard_store::nonces::Nonce;
 use switchboard_store::raw_webhooks::RawRequest;
-use switchboard_store::{ServerKey, Store, StoreError};
+use switchboard_store::{Store, StoreError};
 
-/// A group takes webhooks until it holds this many interactions (at least one webhook).
-const MAX_GROUP_INTERACTIONS: usize = 2_000;
-/// Webhooks that may wait for the committer before senders wait to queue.
-const QUEUE_DEPTH: usize = 1_024;
+/// How large groups of webhooks grow: until they hold this many interactions (at least one
+/// webhook), with this many webhooks waiting before senders wait to queue.
+const LIMITS: Limits = Limits {
+    group_weight: 2_000,
+    queue_depth: 1_024,
+};
 
-/// The handle through which accepted webhooks reach the committer task.
-#[derive(Clone)]
-pub struct Committer {
-    queue: mpsc::Sender<Job>,
+/// The committer of accepted webhooks.
+pub type Committer = GroupCommit<Webhooks>;
+
+/// Starts the committer of accepted webhooks on a thread of its own.
+pub fn start(store: Store) -> std::io::Result<Committer> {
+    GroupCommit::start("switchboard-committer", store, Webhooks, LIMITS)
 }
 
-/// An accepted webhook waiting to be recorded, and where to send the result.
-struct Job {
-    plugin_id: String,
-    vendor: String,
-    raw: RawRequest,
-    interactions: Vec<ReportedInteraction>,
-    nonces: Vec<Nonce>,
-    done: oneshot::Sender<Result<Committed, StoreError>>,
+/// An accepted webhook waiting to be recorded.
+pub struct Accepted {
+    pub plugin_id: String,
+    pub vendor: String,
+    pub raw: RawRequest,
+    pub interactions: Vec<ReportedInteraction>,
+    pub nonces: Vec<Nonce>,
 }
 
-impl Job {
+impl Accepted {
     fn source(&self) -> Source<'_> {
         Source {
             plugin_id: &self.plugin_id,
@@ -58,152 +52,38 @@ impl Job {
     }
 }
 
-impl Committer {
-    /// Starts the committer on a thread of its own; it ends when the last handle is dropped and
-    /// the queue drained.
-    ///
-    /// A group's transaction is a conversation of a few dozen steps with the database thread, and
-    /// the committer must answer each at once: on the server's runtime it would wait behind plugin
-    /// calls (which do not yield for their first milliseconds), and the writer, the one part that
-    /// cannot run in parallel, would idle while it did.
-    pub fn start(store: Store) -> std::io::Result<Self> {
-        let (queue, waiting) = mpsc::channel(QUEUE_DEPTH);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()?;
-        std::thread::Builder::new()
-            .name("switchboard-committer".into())
-            .spawn(move || runtime.block_on(run(store, waiting)))?;
-        Ok(Committer { queue })
-    }
+/// Records accepted webhooks: in arrival order, each run of consecutive webhooks from one plugin
+/// together.
+pub struct Webhooks;
 
-    /// Whether the committer thread still runs: its end (or a panic) drops the queue's receiver.
-    pub fn is_alive(&self) -> bool {
-        !self.queue.is_closed()
-    }
+impl Recorder for Webhooks {
+    type Item = Accepted;
+    type Output = Committed;
 
-    /// Webhooks waiting in the queue (not counting the group being recorded).
-    pub fn queued(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
-    }
-
-    /// Records an accepted webhook (the raw request, its interactions and its once-only values),
-    /// returning once it is committed.
-    pub async fn record(
+    async fn record(
         &self,
-        source: Source<'_>,
-        raw: RawRequest,
-        interactions: Vec<ReportedInteraction>,
-        nonces: Vec<Nonce>,
-    ) -> Result<Committed, StoreError> {
-        let (done, result) = oneshot::channel();
-        let job = Job {
-            plugin_id: source.plugin_id.to_string(),
-            vendor: source.vendor.to_string(),
-            raw,
-            interactions,
-            nonces,
-            done,
-        };
-        self.queue.send(job).await.map_err(|_| not_recorded())?;
-        result.await.map_err(|_| not_recorded())?
-    }
-}
-
-/// What a sender hears if the committer went away without answering (it stopped, or recording
-/// its group panicked).
-fn not_recorded() -> StoreError {
-    StoreError::Unavailable("the webhook committer failed before recording it".into())
-}
-
-async fn run(store: Store, mut waiting: mpsc::Receiver<Job>) {
-    let mut held: Option<Job> = None;
-    loop {
-        let first = match held.take() {
-            Some(job) => job,
-            None => match waiting.recv().await {
-                Some(job) => job,
-                None => break,
-            },
-        };
-        let mut size = first.interactions.len();
-        let mut group = vec![first];
-        while let Ok(job) = waiting.try_recv() {
-            if size + job.interactions.len() > MAX_GROUP_INTERACTIONS {
-                held = Some(job);
-                break;
-            }
-            size += job.interactions.len();
-            group.push(job);
+        conn: &mut sqlx::AnyConnection,
+        store: &Store,
+        group: &[Accepted],
+    ) -> Result<Vec<Committed>, StoreError> {
+        let now = now_ms();
+        let mut results = Vec::with_capacity(group.len());
+        for run in group.chunk_by(|a, b| a.plugin_id == b.plugin_id && a.vendor == b.vendor) {
+            let webhooks: Vec<AcceptedWebhook<'_>> = run.iter().map(Accepted::webhook).collect();
+            results.extend(record_group(conn, store.key(), run[0].source(), &webhooks, now).await?);
         }
-        // A panic fails this group only (its senders hear `not_recorded`); the next group goes on.
-        if let Err(error) = tokio::spawn(commit_group(store.clone(), group)).await {
-            tracing::error!(%error, "recording a group of webhooks panicked");
-        }
+        Ok(results)
     }
-}
 
-/// Records a group in one transaction, or each of its webhooks alone if that fails.
-async fn commit_group(store: Store, group: Vec<Job>) {
-    if group.len() > 1 {
-        let mut tx = match store.begin_write().await {
-            Ok(tx) => tx,
-            Err(error) => {
-                // Nothing was written and no webhook is at fault: recording each alone would
-                // only wait as long again for each.
-                tracing::error!(webhooks = group.len(), %error, "cannot start a write transaction");
-                let reason = error.to_string();
-                for job in group {
-                    let _ = job.done.send(Err(StoreError::Unavailable(reason.clone())));
-                }
-                return;
-            }
-        };
-        let key = store.key();
-        let recorded = match record_together(tx.conn(), key, &group).await {
-            Ok(results) => tx.commit().await.map(|()| results),
-            Err(error) => Err(error),
-        };
-        match recorded {
-            Ok(results) => {
-                for (job, recorded) in group.into_iter().zip(results) {
-                    // A sender that has gone (its client hung up) still had its webhook recorded.
-                    let _ = job.done.send(Ok(recorded));
-                }
-                return;
-            }
-            Err(error) => tracing::warn!(
-                webhooks = group.len(),
-                %error,
-                "recording a group of webhooks failed; recording each alone"
-            ),
-        }
+    fn weight(webhook: &Accepted) -> usize {
+        webhook.interactions.len()
     }
-    for job in group {
-        let result = record_accepted(&store, job.source(), job.webhook(), now_ms()).await;
-        let _ = job.done.send(result);
-    }
-}
-
-/// Records the whole group in the caller's transaction, in arrival order: each run of
-/// consecutive webhooks from one plugin together. Results are in the group's order.
-async fn record_together(
-    conn: &mut sqlx::AnyConnection,
-    key: &ServerKey,
-    group: &[Job],
-) -> Result<Vec<Committed>, StoreError> {
-    let now = now_ms();
-    let mut results = Vec::with_capacity(group.len());
-    for run in group.chunk_by(|a, b| a.plugin_id == b.plugin_id && a.vendor == b.vendor) {
-        let webhooks: Vec<AcceptedWebhook<'_>> = run.iter().map(Job::webhook).collect();
-        results.extend(record_group(conn, key, run[0].source(), &webhooks, now).await?);
-    }
-    Ok(results)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::group_commit::record_together;
     use crate::ingest::record::Recorded;
     use switchboard_core::domain::{Channel, Direction, Hints, IdentityKey, Outcome};
     use switchboard_store::testing;
@@ -220,6 +100,17 @@ mod tests {
         plugin_id: "email-sendgrid",
         vendor: "sendgrid",
     };
+
+    /// A webhook of `plugin_id` carrying `interactions`, accepted.
+    fn accepted(plugin_id: &str, interactions: Vec<ReportedInteraction>) -> Accepted {
+        Accepted {
+            plugin_id: plugin_id.to_string(),
+            vendor: "sendgrid".into(),
+            raw: raw(plugin_id),
+            interactions,
+            nonces: Vec::new(),
+        }
+    }
 
     fn raw(plugin_id: &str) -> RawRequest {
         RawRequest {
@@ -446,7 +337,7 @@ mod tests {
     #[tokio::test]
     async fn webhooks_sent_together_are_each_answered_with_their_own_result() {
         let (store, _dir) = testing::store().await;
-        let committer = Committer::start(store.clone()).unwrap();
+        let committer = start(store.clone()).unwrap();
         let sends = (0..24).map(|n| {
             let committer = committer.clone();
             tokio::spawn(async move {
@@ -465,7 +356,7 @@ mod tests {
                     ),
                 ];
                 committer
-                    .record(SOURCE, raw(SOURCE.plugin_id), events, Vec::new())
+                    .record(accepted(SOURCE.plugin_id, events))
                     .await
                     .map(recorded_of)
             })
@@ -493,42 +384,31 @@ mod tests {
         .execute(store.pool())
         .await
         .unwrap();
-        let job = |plugin_id: &str, event_id: &str| {
-            let (done, result) = oneshot::channel();
-            let job = Job {
-                plugin_id: plugin_id.to_string(),
-                vendor: "sendgrid".into(),
-                raw: raw(plugin_id),
-                interactions: vec![event(
-                    event_id,
-                    event_id,
-                    Outcome::Queued,
-                    Some("cy@example.org"),
-                )],
-                nonces: Vec::new(),
-                done,
-            };
-            (job, result)
+        let webhook = |plugin_id: &str, event_id: &str| {
+            let events = vec![event(
+                event_id,
+                event_id,
+                Outcome::Queued,
+                Some("cy@example.org"),
+            )];
+            accepted(plugin_id, events)
         };
-        let (good, good_result) = job("email-sendgrid", "g1");
-        let (broken, broken_result) = job("broken", "x1");
-        let (also_good, also_good_result) = job("email-sendgrid", "g2");
+        let group = [
+            webhook("email-sendgrid", "g1"),
+            webhook("broken", "x1"),
+            webhook("email-sendgrid", "g2"),
+        ];
 
-        commit_group(store.clone(), vec![good, broken, also_good]).await;
+        let mut results = record_together(&store, &Webhooks, &group).await.into_iter();
+        let mut next = || results.next().unwrap();
 
-        assert_eq!(
-            recorded_of(good_result.await.unwrap().unwrap()).interactions,
-            1
-        );
-        assert_eq!(
-            recorded_of(also_good_result.await.unwrap().unwrap()).interactions,
-            1
-        );
-        let error = broken_result.await.unwrap().unwrap_err();
+        assert_eq!(recorded_of(next().unwrap()).interactions, 1);
+        let error = next().unwrap_err();
         assert!(
             error.to_string().contains("refused for the test"),
             "{error}"
         );
+        assert_eq!(recorded_of(next().unwrap()).interactions, 1);
         let ids: Vec<String> = log_rows(&store).await.into_iter().map(|r| r.0).collect();
         assert_eq!(ids, ["g1", "g2"]);
     }

@@ -26,7 +26,7 @@ pub use replay::{ReplayReport, replay};
 pub use switchboard_store::raw_webhooks::RawRequest;
 pub use validate::{MAX_INTERACTIONS, ReportedInteraction};
 
-use group_commit::Committer;
+use group_commit::{Accepted, Committer};
 use record::{Keep, Kept, RawRow, Source, record_unprocessed};
 use validate::{Expectations, check_interactions, check_reply};
 
@@ -140,7 +140,7 @@ impl Ingest {
         settings: IngestSettings,
     ) -> std::io::Result<Self> {
         Ok(Ingest {
-            committer: Committer::start(store.clone())?,
+            committer: group_commit::start(store.clone())?,
             store,
             plugins,
             settings: Arc::new(settings),
@@ -216,7 +216,13 @@ impl Ingest {
             } => {
                 let committed = self
                     .committer
-                    .record(source(plugin), raw, interactions, nonces)
+                    .record(Accepted {
+                        plugin_id: plugin.id().to_string(),
+                        vendor: plugin.description.vendor.clone(),
+                        raw,
+                        interactions,
+                        nonces,
+                    })
                     .await?;
                 match committed {
                     Committed::Recorded(recorded) => WebhookOutcome::Accepted { reply, recorded },
