@@ -10,14 +10,13 @@ use tokio::sync::Notify;
 use utoipa::ToSchema;
 
 use super::content::Content;
+use super::enqueue::{self, Enqueued, Enqueuer, Message};
 use crate::auth::Caller;
 use crate::prefs::select::{Action, ChannelStatus, RankedChannel};
 use crate::prefs::{Engine, SelectRequest, Selection};
 use crate::service_error::ServiceError;
-use switchboard_core::domain::{
-    Channel, HistoryEvent, MessageStatus, PlannedChannel, Urgency, required_text,
-};
-use switchboard_store::outbox::{self, MessageView, NewMessage};
+use switchboard_core::domain::{Channel, MessageStatus, PlannedChannel, Urgency, required_text};
+use switchboard_store::outbox::{self, MessageView};
 use switchboard_store::{Store, StoreError};
 
 /// `POST /api/messages`.
@@ -72,17 +71,20 @@ pub struct Answer {
 pub struct Outbox {
     store: Store,
     engine: Engine,
+    enqueuer: Enqueuer,
     wake: Arc<Notify>,
 }
 
 impl Outbox {
-    /// `wake` is the dispatcher's: it is told when a message is queued.
-    pub fn new(store: Store, engine: Engine, wake: Arc<Notify>) -> Self {
-        Outbox {
+    /// `wake` is the dispatcher's: it is told when a message is queued. Starts the thread that
+    /// stores accepted messages.
+    pub fn new(store: Store, engine: Engine, wake: Arc<Notify>) -> std::io::Result<Self> {
+        Ok(Outbox {
+            enqueuer: enqueue::start(store.clone())?,
             store,
             engine,
             wake,
-        }
+        })
     }
 
     /// Accepts a message (or answers a repeat of an earlier request).
@@ -152,60 +154,29 @@ impl Outbox {
         let content = serde_json::to_string(&request.content)
             .map_err(|e| StoreError::Corrupt(format!("content: {e}")))?;
         let channels: Vec<Channel> = planned.order.iter().map(|p| p.channel).collect();
-        let actor = caller.actor();
 
-        let mut tx = self.store.begin_write().await?;
-        // Another process may have taken the key since the check above.
-        if let Some(stored) = outbox::by_idempotency_key(tx.conn(), &key).await? {
-            drop(tx);
+        let message = Message {
+            id: message_id,
+            idempotency_key: key.to_string(),
+            request_digest: digest.clone(),
+            contact_id: request.contact_id,
+            urgency: request.urgency.as_str().to_string(),
+            kind: kind.to_string(),
+            content,
+            allow_fallback: request.allow_fallback,
+            not_before: request.not_before,
+            plan: channels,
+            accepted: accepted_json,
+            status,
+            status_reason,
+            created_by: caller.actor(),
+            accepted_detail: json!({ "plan": accepted.plan, "skipped": accepted.skipped }),
+            first_attempt_at: planned.first_at,
+            now,
+        };
+        if let Enqueued::KeyTaken(stored) = self.enqueuer.record(message).await? {
             return replay(stored, &digest);
         }
-        outbox::insert_message(
-            tx.conn(),
-            &NewMessage {
-                id: &message_id,
-                idempotency_key: &key,
-                request_digest: &digest,
-                contact_id: request.contact_id,
-                urgency: request.urgency.as_str(),
-                kind: &kind,
-                content: &content,
-                allow_fallback: request.allow_fallback,
-                not_before: request.not_before,
-                plan: &channels,
-                accepted: &accepted_json,
-                status,
-                status_reason: status_reason.as_deref(),
-                created_by: &actor,
-                now,
-            },
-        )
-        .await?;
-        let detail = json!({ "plan": accepted.plan, "skipped": accepted.skipped });
-        outbox::add_event(
-            tx.conn(),
-            &message_id,
-            None,
-            now,
-            HistoryEvent::Accepted,
-            &detail,
-        )
-        .await?;
-        if let (Some(first), Some(due)) = (channels.first(), planned.first_at) {
-            outbox::add_attempt(tx.conn(), &message_id, 1, *first, due, now).await?;
-        } else {
-            let detail = json!({ "reason": status_reason });
-            outbox::add_event(
-                tx.conn(),
-                &message_id,
-                None,
-                now,
-                HistoryEvent::GaveUp,
-                &detail,
-            )
-            .await?;
-        }
-        tx.commit().await?;
         self.wake.notify_one();
         Ok(Answer {
             accepted,

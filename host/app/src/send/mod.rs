@@ -1,5 +1,6 @@
 //! Sending. [`accept`] takes a message for a contact (`POST /api/messages`), has selection order
-//! its channels and stores it in the outbox with its first attempt; [`dispatch`] claims due
+//! its channels and stores it in the outbox with its first attempt (`enqueue`, group-committed);
+//! [`dispatch`] claims due
 //! attempts and hands each to its carrier — a plugin's `send`, the staff call queue or the portal
 //! inbox — records the result, retries with backoff and falls back to the next channel by
 //! [`policy`]; [`settle`] applies the vendor's later reports (and failures) to the outbox.
@@ -11,6 +12,7 @@ pub mod accept;
 pub mod content;
 pub mod direct;
 pub mod dispatch;
+mod enqueue;
 mod plugin_try;
 pub mod policy;
 pub mod settle;
