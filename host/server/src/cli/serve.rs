@@ -147,9 +147,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             },
             ..DispatchSettings::default()
         },
-    );
+    )
+    .context("starting the dispatcher")?;
     let dispatching = dispatcher.start();
-    let outbox = Outbox::new(ingest.store().clone(), engine.clone(), dispatcher.waker());
+    let outbox = Outbox::new(ingest.store().clone(), engine.clone(), dispatcher.waker())
+        .context("starting the outbox's committer")?;
     let state = AppState::new(
         ingest,
         reloader,

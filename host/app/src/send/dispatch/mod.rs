@@ -8,13 +8,14 @@
 //! (killed, say) with the vendor's answer unknown, so it is queued again marked outcome-unknown, and
 //! the retry carries the attempt's idempotency key for vendors that honour one.
 //!
-//! This file is the loop (claim rounds, waking, stopping) and the hand-off of one attempt; the
+//! This file is the loop (claiming as room frees up, waking, stopping) and the hand-off of one attempt; the
 //! rest, one job each:
 //! - `eligibility.rs`: the channel re-checked at dispatch (consent, reachability, quiet hours);
 //! - `address.rs`: where the attempt goes, the contact's newest working address;
 //! - `carrier/`: the three carriers, one file each — a plugin's `send` (email, SMS), the staff
 //!   call queue, the portal inbox;
-//! - `record.rs`: what is written back about an attempt, and the wake-up that follows;
+//! - `record.rs`: what is written back about an attempt (vendors' answers group-committed), and
+//!   the wake-up that follows;
 //! - `pacing.rs`: each plugin's send rate, and the pause a vendor asks for.
 
 mod address;
@@ -48,7 +49,7 @@ pub use carrier::{CALL_QUEUE, PORTAL_INBOX};
 #[derive(Debug, Clone, Copy)]
 pub struct DispatchSettings {
     pub retry: RetryPolicy,
-    /// Attempts claimed, and carried concurrently, per round.
+    /// Attempts carried at once (claimed as room frees up).
     pub batch: i64,
     /// How long an idle dispatcher sleeps before looking again (a new message wakes it sooner).
     pub idle_poll: Duration,
@@ -60,7 +61,7 @@ impl Default for DispatchSettings {
     fn default() -> Self {
         DispatchSettings {
             retry: RetryPolicy::default(),
-            batch: 16,
+            batch: 32,
             idle_poll: Duration::from_secs(1),
             lease_margin_ms: 5_000,
         }
@@ -95,10 +96,10 @@ impl Dispatcher {
         plugins: Arc<LivePlugins>,
         engine: Engine,
         settings: DispatchSettings,
-    ) -> Arc<Self> {
+    ) -> std::io::Result<Arc<Self>> {
         let wake = Arc::new(Notify::new());
-        let records = Records::new(store.clone(), wake.clone());
-        Arc::new(Dispatcher {
+        let records = Records::new(store.clone(), wake.clone())?;
+        Ok(Arc::new(Dispatcher {
             plugin: PluginCarrier::new(store.clone(), plugins, records.clone(), &settings),
             call_queue: CallQueue::new(store.clone()),
             portal_inbox: PortalInbox::new(store.clone()),
@@ -108,7 +109,7 @@ impl Dispatcher {
             wake,
             stopping: AtomicBool::new(false),
             records,
-        })
+        }))
     }
 
     /// Notified when a message is queued, so the dispatcher need not wait for its next look.
@@ -116,33 +117,70 @@ impl Dispatcher {
         self.wake.clone()
     }
 
-    /// Runs rounds until [`Dispatcher::stop`].
+    /// Carries attempts until [`Dispatcher::stop`]: up to `batch` at a time, claiming more as
+    /// soon as some finish (a slow vendor holds up only its own sends, not the next claims).
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let dispatcher = self.clone();
         tokio::spawn(async move {
+            let mut carrying = JoinSet::new();
             while !dispatcher.stopping.load(Ordering::SeqCst) {
-                let carried = match dispatcher.round(now_ms()).await {
-                    Ok(carried) => carried,
+                while carrying.try_join_next().is_some() {}
+                let room = dispatcher.room(carrying.len());
+                let claimed = match dispatcher.claim(now_ms(), room).await {
+                    Ok(claimed) => claimed,
                     Err(error) => {
-                        tracing::warn!(%error, "dispatch round failed; trying again shortly");
-                        0
+                        tracing::warn!(%error, "claiming attempts failed; trying again shortly");
+                        Vec::new()
                     }
                 };
-                if carried > 0 {
-                    continue;
+                let got = claimed.len();
+                for attempt in claimed {
+                    dispatcher.spawn_carry(&mut carrying, attempt);
                 }
-                let pause = dispatcher.idle_pause(now_ms()).await;
-                tokio::select! {
-                    _ = dispatcher.wake.notified() => {}
-                    _ = tokio::time::sleep(pause) => {}
+                if got > 0 && dispatcher.room(carrying.len()) > 0 {
+                    continue; // more may be due
                 }
+                dispatcher.wait_for_work(&mut carrying).await;
             }
+            // The sends in flight are answered and recorded before the dispatcher ends.
+            while carrying.join_next().await.is_some() {}
             tracing::info!("dispatcher stopped");
         })
     }
 
-    /// Claims nothing more; the round in progress finishes (its sends are answered and recorded)
-    /// and the task started by [`Dispatcher::start`] ends. A shutdown that waits for it leaves
+    /// How many attempts to claim with `carrying` in flight: none until half the batch is free
+    /// (unless nothing is in flight), so that claims, each a write transaction, come in
+    /// batches rather than one per finished send.
+    fn room(&self, carrying: usize) -> i64 {
+        let batch = self.settings.batch.max(1);
+        let room = batch - i64::try_from(carrying).unwrap_or(i64::MAX);
+        if carrying == 0 || room * 2 >= batch {
+            room
+        } else {
+            0
+        }
+    }
+
+    /// Waits until there may be something to do: a send finished (making room), a message was
+    /// queued, or the next attempt falls due.
+    async fn wait_for_work(&self, carrying: &mut JoinSet<()>) {
+        if carrying.is_empty() {
+            let pause = self.idle_pause(now_ms()).await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        } else {
+            tokio::select! {
+                _ = carrying.join_next() => {}
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.idle_poll) => {}
+            }
+        }
+    }
+
+    /// Claims nothing more; the sends in flight finish (they are answered and recorded) and the
+    /// task started by [`Dispatcher::start`] ends. A shutdown that waits for it leaves
     /// no attempt with an unknown outcome behind.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
@@ -163,43 +201,41 @@ impl Dispatcher {
         }
     }
 
-    /// One round: recovers expired leases, claims what is due and carries it. Returns how many
-    /// attempts it carried.
-    pub async fn round(self: &Arc<Self>, now: i64) -> Result<usize, StoreError> {
-        let lease_until = now + self.plugin.longest_send_budget() + self.settings.lease_margin_ms;
-        let claimed = {
-            let mut tx = self.store.begin_write().await?;
-            let (recovered, stopped) = outbox::recover_expired(tx.conn(), now).await?;
-            if recovered > 0 {
-                tracing::warn!(
-                    recovered,
-                    "attempts whose dispatcher stopped mid-send queued again"
-                );
-            }
-            if stopped > 0 {
-                tracing::error!(
-                    stopped,
-                    "attempts lost a second time before their result was recorded: stopped as unknown"
-                );
-            }
-            let claimed =
-                outbox::claim_due(tx.conn(), now, lease_until, self.settings.batch).await?;
-            tx.commit().await?;
-            claimed
-        };
-        let count = claimed.len();
-        let mut carrying = JoinSet::new();
-        for attempt in claimed {
-            let dispatcher = self.clone();
-            carrying.spawn(async move {
-                let (message, seq) = (attempt.message_id.clone(), attempt.seq);
-                if let Err(error) = dispatcher.carry(attempt).await {
-                    tracing::error!(%error, message, seq, "attempt not carried; its lease will recover it");
-                }
-            });
+    /// Recovers expired leases and claims up to `limit` due attempts (none if `limit` is not
+    /// positive).
+    async fn claim(&self, now: i64, limit: i64) -> Result<Vec<Claimed>, StoreError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
         }
-        while carrying.join_next().await.is_some() {}
-        Ok(count)
+        let lease_until = now + self.plugin.longest_send_budget() + self.settings.lease_margin_ms;
+        let mut tx = self.store.begin_write().await?;
+        let (recovered, stopped) = outbox::recover_expired(tx.conn(), now).await?;
+        if recovered > 0 {
+            tracing::warn!(
+                recovered,
+                "attempts whose dispatcher stopped mid-send queued again"
+            );
+        }
+        if stopped > 0 {
+            tracing::error!(
+                stopped,
+                "attempts lost a second time before their result was recorded: stopped as unknown"
+            );
+        }
+        let claimed = outbox::claim_due(tx.conn(), now, lease_until, limit).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Carries a claimed attempt in a task of `carrying`.
+    fn spawn_carry(self: &Arc<Self>, carrying: &mut JoinSet<()>, attempt: Claimed) {
+        let dispatcher = self.clone();
+        carrying.spawn(async move {
+            let (message, seq) = (attempt.message_id.clone(), attempt.seq);
+            if let Err(error) = dispatcher.carry(attempt).await {
+                tracing::error!(%error, message, seq, "attempt not carried; its lease will recover it");
+            }
+        });
     }
 
     /// Carries one claimed attempt: checks the channel is still usable, then hands it to the

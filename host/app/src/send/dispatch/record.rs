@@ -7,14 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 use tokio::sync::Notify;
 
 use super::CarryError;
+use crate::group_commit::{GroupCommit, Limits, Recorder};
 use crate::log;
 use crate::send::plugin_try::{Failure, Tried, TryRecord, log_row};
 use crate::send::settle;
 use switchboard_core::clock::now_ms;
 use switchboard_core::domain::HistoryEvent;
+use switchboard_store::interactions::NewInteraction;
 use switchboard_store::outbox::{self, Claimed};
 use switchboard_store::{Store, StoreError};
 
@@ -22,12 +25,26 @@ use switchboard_store::{Store, StoreError};
 #[derive(Clone)]
 pub struct Records {
     store: Store,
+    answers: GroupCommit<Answers>,
     wake: Arc<Notify>,
 }
 
+/// Vendors' answers are recorded in groups of up to this many; this many may wait.
+const ANSWER_LIMITS: Limits = Limits {
+    group_weight: 64,
+    queue_depth: 256,
+};
+
 impl Records {
-    pub fn new(store: Store, wake: Arc<Notify>) -> Self {
-        Records { store, wake }
+    /// Starts the thread that records vendors' answers.
+    pub fn new(store: Store, wake: Arc<Notify>) -> std::io::Result<Self> {
+        let answers =
+            GroupCommit::start("switchboard-answers", store.clone(), Answers, ANSWER_LIMITS)?;
+        Ok(Records {
+            store,
+            answers,
+            wake,
+        })
     }
 
     /// The attempt cannot be carried (no content, not eligible, no address, no plugin): it fails
@@ -121,9 +138,10 @@ impl Records {
     /// lease (which would send the message again).
     pub async fn answer(&self, attempt: &Claimed, record: TryRecord<'_>) -> Result<(), CarryError> {
         const PAUSES_MS: [u64; 3] = [100, 500, 2_000];
+        let answer = Answer::of(attempt, &record);
         let mut failures = 0;
         loop {
-            match self.answer_once(attempt, record).await {
+            match self.answers.record(answer.clone()).await {
                 Ok(()) => break,
                 Err(error) if failures < PAUSES_MS.len() => {
                     tracing::warn!(%error, message = %attempt.message_id, "recording a send failed; trying again");
@@ -160,41 +178,93 @@ impl Records {
         outbox::record_unknown(tx.conn(), attempt, why, now_ms()).await?;
         tx.commit().await
     }
+}
 
-    async fn answer_once(
-        &self,
-        attempt: &Claimed,
-        record: TryRecord<'_>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        // The message's contact now: a merge during the call moved it to the survivor.
-        let Some(contact_id) = outbox::contact_of(tx.conn(), &attempt.message_id).await? else {
-            return Ok(()); // erased meanwhile: nothing about them is kept
-        };
-        let row = log_row(&TryRecord {
-            contact_id,
-            ..record
-        });
-        log::append(tx.conn(), vec![row.into()]).await?;
-        match record.tried {
+/// A vendor's final answer to a try, to record: its log row and the attempt's new state.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    attempt: Claimed,
+    /// The try's `<channel>_sent` or `<channel>_failed` row (its contact is set when recorded).
+    row: NewInteraction,
+    result: Result<Sent, Value>,
+    now: i64,
+}
+
+/// Where a try that the vendor took went.
+#[derive(Debug, Clone)]
+struct Sent {
+    carrier: String,
+    address: String,
+    vendor_message_id: Option<String>,
+}
+
+impl Answer {
+    fn of(attempt: &Claimed, record: &TryRecord<'_>) -> Self {
+        let result = match record.tried {
             Tried::Sent {
                 vendor_message_id, ..
-            } => {
-                settle::record_sent(
-                    tx.conn(),
-                    attempt,
-                    record.plugin.id(),
-                    record.address,
-                    vendor_message_id.as_deref(),
-                    record.now,
-                )
-                .await?;
-            }
-            Tried::Failed(failure) => {
-                let detail = serde_json::to_value(failure).unwrap_or(Value::Null);
-                settle::record_failed(tx.conn(), attempt, true, &detail, record.now).await?;
+            } => Ok(Sent {
+                carrier: record.plugin.id().to_string(),
+                address: record.address.to_string(),
+                vendor_message_id: vendor_message_id.clone(),
+            }),
+            Tried::Failed(failure) => Err(serde_json::to_value(failure).unwrap_or(Value::Null)),
+        };
+        Answer {
+            attempt: attempt.clone(),
+            row: log_row(record),
+            result,
+            now: record.now,
+        }
+    }
+}
+
+/// Records vendors' answers together: their log rows in one append, then each attempt's state.
+pub struct Answers;
+
+impl Recorder for Answers {
+    type Item = Answer;
+    type Output = ();
+
+    async fn record(
+        &self,
+        conn: &mut AnyConnection,
+        _store: &Store,
+        answers: &[Answer],
+    ) -> Result<Vec<()>, StoreError> {
+        // The message's contact now: a merge during the call moved it to the survivor; an
+        // erasure meanwhile leaves nothing about them to record.
+        let mut kept = Vec::with_capacity(answers.len());
+        let mut rows = Vec::with_capacity(answers.len());
+        for answer in answers {
+            if let Some(contact_id) = outbox::contact_of(conn, &answer.attempt.message_id).await? {
+                rows.push(NewInteraction {
+                    contact_id: Some(contact_id),
+                    ..answer.row.clone()
+                });
+                kept.push(answer);
             }
         }
-        tx.commit().await
+        log::append(conn, rows.into_iter().map(Into::into).collect()).await?;
+        for answer in kept {
+            let attempt = &answer.attempt;
+            match &answer.result {
+                Ok(sent) => {
+                    settle::record_sent(
+                        conn,
+                        attempt,
+                        &sent.carrier,
+                        &sent.address,
+                        sent.vendor_message_id.as_deref(),
+                        answer.now,
+                    )
+                    .await?;
+                }
+                Err(detail) => {
+                    settle::record_failed(conn, attempt, true, detail, answer.now).await?;
+                }
+            }
+        }
+        Ok(vec![(); answers.len()])
     }
 }
