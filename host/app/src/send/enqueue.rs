@@ -119,3 +119,63 @@ async fn store_one(conn: &mut AnyConnection, message: &Message) -> Result<Enqueu
     }
     Ok(Enqueued::Stored)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group_commit::record_together;
+    use switchboard_store::{contacts, testing};
+
+    fn message(id: &str, key: &str, contact_id: i64) -> Message {
+        Message {
+            id: id.into(),
+            idempotency_key: key.into(),
+            request_digest: format!("digest of {id}"),
+            contact_id,
+            urgency: "normal".into(),
+            kind: "reminder".into(),
+            content: r#"{"email":{"subject":"Hi","text":"Hello"}}"#.into(),
+            allow_fallback: true,
+            not_before: None,
+            plan: vec![Channel::Email],
+            accepted: "{}".into(),
+            status: MessageStatus::Pending,
+            status_reason: None,
+            created_by: "test".into(),
+            accepted_detail: json!({ "plan": [] }),
+            first_attempt_at: Some(5),
+            now: 5,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_used_earlier_in_the_same_group_is_taken_and_stores_nothing_more() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let contact = contacts::create(tx.conn(), 0).await.unwrap();
+        tx.commit().await.unwrap();
+        let group = [
+            message("msg_a", "key-1", contact),
+            message("msg_b", "key-1", contact),
+            message("msg_c", "key-2", contact),
+        ];
+
+        let results = record_together(&store, &Messages, &group).await;
+
+        assert!(matches!(results[0], Ok(Enqueued::Stored)), "{results:?}");
+        match &results[1] {
+            Ok(Enqueued::KeyTaken(stored)) => {
+                assert_eq!(stored.id, "msg_a");
+                assert_eq!(stored.request_digest, "digest of msg_a");
+            }
+            other => panic!("the repeated key was not refused: {other:?}"),
+        }
+        assert!(matches!(results[2], Ok(Enqueued::Stored)), "{results:?}");
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT message_id FROM message_attempts ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(ids, ["msg_a", "msg_c"]);
+    }
+}

@@ -81,6 +81,19 @@ pub struct Dispatcher {
     portal_inbox: PortalInbox,
 }
 
+/// How many attempts to claim with `carrying` in flight out of `batch`: none until half the batch
+/// is free (unless nothing is in flight), so that claims, each a write transaction, come in
+/// batches rather than one per finished send.
+fn room(batch: i64, carrying: usize) -> i64 {
+    let batch = batch.max(1);
+    let room = batch - i64::try_from(carrying).unwrap_or(i64::MAX);
+    if carrying == 0 || room * 2 >= batch {
+        room
+    } else {
+        0
+    }
+}
+
 /// Why one attempt could not be handled; it stays claimed and its lease recovers it.
 #[derive(Debug, thiserror::Error)]
 enum CarryError {
@@ -125,8 +138,8 @@ impl Dispatcher {
             let mut carrying = JoinSet::new();
             while !dispatcher.stopping.load(Ordering::SeqCst) {
                 while carrying.try_join_next().is_some() {}
-                let room = dispatcher.room(carrying.len());
-                let claimed = match dispatcher.claim(now_ms(), room).await {
+                let free = room(dispatcher.settings.batch, carrying.len());
+                let claimed = match dispatcher.claim(now_ms(), free).await {
                     Ok(claimed) => claimed,
                     Err(error) => {
                         tracing::warn!(%error, "claiming attempts failed; trying again shortly");
@@ -137,7 +150,7 @@ impl Dispatcher {
                 for attempt in claimed {
                     dispatcher.spawn_carry(&mut carrying, attempt);
                 }
-                if got > 0 && dispatcher.room(carrying.len()) > 0 {
+                if got > 0 && room(dispatcher.settings.batch, carrying.len()) > 0 {
                     continue; // more may be due
                 }
                 dispatcher.wait_for_work(&mut carrying).await;
@@ -146,19 +159,6 @@ impl Dispatcher {
             while carrying.join_next().await.is_some() {}
             tracing::info!("dispatcher stopped");
         })
-    }
-
-    /// How many attempts to claim with `carrying` in flight: none until half the batch is free
-    /// (unless nothing is in flight), so that claims, each a write transaction, come in
-    /// batches rather than one per finished send.
-    fn room(&self, carrying: usize) -> i64 {
-        let batch = self.settings.batch.max(1);
-        let room = batch - i64::try_from(carrying).unwrap_or(i64::MAX);
-        if carrying == 0 || room * 2 >= batch {
-            room
-        } else {
-            0
-        }
     }
 
     /// Waits until there may be something to do: a send finished (making room), a message was
@@ -285,5 +285,24 @@ impl Dispatcher {
                     .await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::room;
+
+    #[test]
+    fn claims_wait_until_half_the_batch_is_free() {
+        assert_eq!(room(32, 0), 32);
+        assert_eq!(room(32, 17), 0);
+        assert_eq!(room(32, 16), 16);
+        assert_eq!(room(32, 32), 0);
+        assert_eq!(room(1, 0), 1);
+        assert_eq!(
+            room(0, 0),
+            1,
+            "a batch of nothing still carries one at a time"
+        );
     }
 }
