@@ -259,30 +259,53 @@ pub async fn identity_rows(
         .collect()
 }
 
-/// Marks a contact's identity unreachable (a hard bounce, say), with the interaction that showed
-/// it. An identity already marked keeps its first evidence.
+/// An identity to mark unreachable, with why and the interaction that showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreachableMark<'a> {
+    pub contact_id: i64,
+    pub key: &'a IdentityKey,
+    pub reason: String,
+    pub interaction_id: Option<i64>,
+    pub at: i64,
+}
+
+/// Marks contacts' identities unreachable (hard bounces, say), in one statement per 100 marks
+/// however many the batch holds. An identity already marked keeps its first evidence, and of two
+/// marks of one identity the first counts.
 pub async fn mark_unreachable(
     conn: &mut AnyConnection,
-    contact_id: i64,
-    key: &IdentityKey,
-    reason: &str,
-    interaction_id: Option<i64>,
-    at: i64,
-) -> Result<bool, StoreError> {
-    let result = sqlx::query(
-        "UPDATE identities SET unreachable_at = $1, unreachable_reason = $2,
-             unreachable_interaction_id = $3
-         WHERE contact_id = $4 AND kind = $5 AND value = $6 AND unreachable_at IS NULL",
-    )
-    .bind(at)
-    .bind(reason)
-    .bind(interaction_id)
-    .bind(contact_id)
-    .bind(key.kind.as_str())
-    .bind(key.value.as_str())
-    .execute(conn)
-    .await?;
-    Ok(result.rows_affected() == 1)
+    marks: &[UnreachableMark<'_>],
+) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    let firsts: Vec<&UnreachableMark<'_>> = marks
+        .iter()
+        .filter(|m| seen.insert((m.contact_id, m.key)))
+        .collect();
+    for chunk in firsts.chunks(100) {
+        let mut params = Params::for_connection(conn)?;
+        let sql = format!(
+            "WITH marks (contact_id, kind, value, reason, interaction_id, at) AS (VALUES {})
+             UPDATE identities SET unreachable_at = marks.at,
+                 unreachable_reason = marks.reason,
+                 unreachable_interaction_id = marks.interaction_id
+             FROM marks
+             WHERE identities.contact_id = marks.contact_id AND identities.kind = marks.kind
+               AND identities.value = marks.value AND identities.unreachable_at IS NULL",
+            params.rows(chunk.len(), 6)
+        );
+        let mut query = dynamic(sql);
+        for mark in chunk {
+            query = query
+                .bind(mark.contact_id)
+                .bind(mark.key.kind.as_str())
+                .bind(mark.key.value.as_str())
+                .bind(mark.reason.as_str())
+                .bind(mark.interaction_id)
+                .bind(mark.at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Clears an identity's unreachable mark; says whether the identity is the contact's.
@@ -434,6 +457,62 @@ fn contact_from_row(row: &sqlx::any::AnyRow) -> Result<Contact, StoreError> {
 mod tests {
     use super::*;
     use crate::testing;
+
+    #[tokio::test]
+    async fn marks_of_a_batch_keep_each_identitys_first_evidence() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let (ana, ben) = (
+            create(tx.conn(), 1).await.unwrap(),
+            create(tx.conn(), 1).await.unwrap(),
+        );
+        let ana_mail = IdentityKey::email("ana@example.org").unwrap();
+        let ben_mail = IdentityKey::email("ben@example.org").unwrap();
+        let ben_phone = IdentityKey::phone("+15550100", None).unwrap();
+        for (contact, key) in [(ana, &ana_mail), (ben, &ben_mail), (ben, &ben_phone)] {
+            link_identity(tx.conn(), contact, key, "test", 1)
+                .await
+                .unwrap();
+        }
+        let mark = |contact_id, key, why: &str, at| UnreachableMark {
+            contact_id,
+            key,
+            reason: why.into(),
+            interaction_id: Some(at),
+            at,
+        };
+        mark_unreachable(tx.conn(), &[mark(ben, &ben_phone, "earlier", 5)])
+            .await
+            .unwrap();
+        let batch = [
+            mark(ana, &ana_mail, "first", 10),
+            mark(ana, &ana_mail, "second", 11),
+            mark(ben, &ben_phone, "again", 12),
+            // Ana's address is not Ben's to lose.
+            mark(ben, &ana_mail, "not his", 13),
+        ];
+        mark_unreachable(tx.conn(), &batch).await.unwrap();
+
+        let marks_of = |rows: Vec<Identity>| -> Vec<(String, Option<String>, Option<i64>)> {
+            rows.into_iter()
+                .map(|r| (r.value, r.unreachable_reason, r.unreachable_interaction_id))
+                .collect()
+        };
+        assert_eq!(
+            marks_of(identity_rows(tx.conn(), ana).await.unwrap()),
+            [("ana@example.org".into(), Some("first".into()), Some(10))]
+        );
+        let mut ben_marks = marks_of(identity_rows(tx.conn(), ben).await.unwrap());
+        ben_marks.sort();
+        assert_eq!(
+            ben_marks,
+            [
+                ("+15550100".into(), Some("earlier".into()), Some(5)),
+                ("ben@example.org".into(), None, None),
+            ]
+        );
+        tx.commit().await.unwrap();
+    }
 
     #[tokio::test]
     async fn an_identity_belongs_to_one_contact() {

@@ -50,6 +50,7 @@ async fn mark_unreachable(
     events: &[LoggedInteraction],
 ) -> Result<(), StoreError> {
     let mut unmatched: Vec<&LoggedInteraction> = events.iter().collect();
+    let mut marks = Vec::new();
     for (row, named) in rows.iter().zip(identities) {
         let Some(kind) = unreachable_kind(row.channel, row.outcome) else {
             continue;
@@ -60,19 +61,17 @@ async fn mark_unreachable(
         };
         let event = unmatched.remove(at);
         let reason = bounce_reason(row);
-        for key in named.iter().filter(|k| k.kind == kind) {
-            contacts::mark_unreachable(
-                conn,
-                event.contact_id,
+        marks.extend(named.iter().filter(|k| k.kind == kind).map(|key| {
+            contacts::UnreachableMark {
+                contact_id: event.contact_id,
                 key,
-                &reason,
-                Some(event.id),
-                row.occurred_at,
-            )
-            .await?;
-        }
+                reason: reason.clone(),
+                interaction_id: Some(event.id),
+                at: row.occurred_at,
+            }
+        }));
     }
-    Ok(())
+    contacts::mark_unreachable(conn, &marks).await
 }
 
 /// Whether `event` is what `row` became in the log.
