@@ -38,6 +38,67 @@ pub async fn create(conn: &mut AnyConnection, now: i64) -> Result<i64, StoreErro
     Ok(id)
 }
 
+/// Creates `count` empty contacts, in one statement per 500; returns their ids, ascending (the
+/// order they were created in).
+pub async fn create_many(
+    conn: &mut AnyConnection,
+    count: usize,
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(count);
+    let mut left = count;
+    while left > 0 {
+        let chunk = left.min(500);
+        let sql = format!(
+            "INSERT INTO contacts (created_at, updated_at) VALUES {} RETURNING id",
+            Params::for_connection(conn)?.rows(chunk, 2)
+        );
+        let mut query = dynamic(sql);
+        for _ in 0..chunk {
+            query = query.bind(now).bind(now);
+        }
+        let mut created: Vec<i64> = query
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        // The rows are alike: which id is which matters only as their order of creation.
+        created.sort_unstable();
+        ids.extend(created);
+        left -= chunk;
+    }
+    Ok(ids)
+}
+
+/// Links identities to contacts, each unless it already belongs to a contact, in one statement
+/// per 200 links.
+pub async fn link_identities(
+    conn: &mut AnyConnection,
+    links: &[(i64, &IdentityKey)],
+    source: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in links.chunks(200) {
+        let sql = format!(
+            "INSERT INTO identities (contact_id, kind, value, source, created_at) VALUES {}
+             ON CONFLICT DO NOTHING",
+            Params::for_connection(conn)?.rows(chunk.len(), 5)
+        );
+        let mut query = dynamic(sql);
+        for (contact_id, key) in chunk {
+            query = query
+                .bind(*contact_id)
+                .bind(key.kind.as_str())
+                .bind(key.value.as_str())
+                .bind(source)
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// The contact each of `keys` belongs to, for those that belong to one.
 pub async fn owners(
     conn: &mut AnyConnection,

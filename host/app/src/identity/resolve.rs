@@ -98,7 +98,7 @@ pub async fn resolve_batch(
             .iter()
             .flat_map(|s| s.hints.identities.iter().cloned()),
     );
-    let mut owners = contacts::owners(conn, &keys).await?;
+    let owners = contacts::owners(conn, &keys).await?;
     let unowned: Vec<IdentityKey> = keys
         .iter()
         .filter(|k| !owners.contains_key(*k))
@@ -106,7 +106,16 @@ pub async fn resolve_batch(
         .collect();
     let suppressed = suppressions::suppressed(conn, key, &unowned).await?;
 
-    let mut resolutions = Vec::with_capacity(subjects.len());
+    // Who each subject is, decided in memory first: the write path then creates the new
+    // contacts and links their identities in a statement or two for the whole batch, not a
+    // statement per stranger.
+    let mut owners: HashMap<IdentityKey, Who> = owners
+        .into_iter()
+        .map(|(k, id)| (k, Who::Known(id)))
+        .collect();
+    let mut assigned: HashMap<(Channel, String), Who> = HashMap::new();
+    let mut plan = Plan::default();
+    let mut decided = Vec::with_capacity(subjects.len());
     for subject in subjects {
         let message = subject
             .vendor_message_id
@@ -125,45 +134,89 @@ pub async fn resolve_batch(
             .identities
             .iter()
             .any(|k| suppressed.contains(k));
-        let known = known_contact(claim, subject, &valid_contacts, &facts, &owners);
-        let contact_id = match known {
-            Some(contact) => Some(contact),
+        let of_message = facts
+            .contact_id
+            .map(Who::Known)
+            .or_else(|| message.as_ref().and_then(|m| assigned.get(m).copied()));
+        let known = known_contact(claim, subject, &valid_contacts, of_message, &owners);
+        let who = match known {
+            Some(who) => Some(who),
             None if subject.hints.identities.is_empty() || names_erased => None,
-            None => Some(contacts::create(conn, now).await?),
+            None => Some(plan.new_contact()),
         };
-        if let Some(contact) = contact_id {
+        if let Some(who) = who {
             if known.is_none() || linking == Linking::Staff {
-                let linkable = subject
-                    .hints
-                    .identities
-                    .iter()
-                    .filter(|k| !suppressed.contains(*k));
-                link_new_identities(conn, contact, linkable, &mut owners, source, now).await?;
+                for key in subject.hints.identities.iter() {
+                    if !suppressed.contains(key) && !owners.contains_key(key) {
+                        owners.insert(key.clone(), who);
+                        plan.links.push((who, key));
+                    }
+                }
             }
-            if let Some(message) = message {
-                let facts = messages.entry(message).or_default();
-                facts.contact_id = facts.contact_id.or(Some(contact));
+            if let Some(message) = message
+                && facts.contact_id.is_none()
+            {
+                assigned.entry(message).or_insert(who);
             }
         }
-        resolutions.push(Resolution {
-            contact_id,
-            time_to_action_ms: time_to_action(subject, &facts),
-            suppressed: contact_id.is_none() && names_erased,
-        });
+        decided.push((who, time_to_action(subject, &facts), names_erased));
     }
-    Ok(resolutions)
+
+    let created = contacts::create_many(conn, plan.new_contacts, now).await?;
+    let id_of = |who: Who| match who {
+        Who::Known(id) => id,
+        Who::New(n) => created[n],
+    };
+    let links: Vec<(i64, &IdentityKey)> = plan
+        .links
+        .iter()
+        .map(|(who, key)| (id_of(*who), *key))
+        .collect();
+    contacts::link_identities(conn, &links, source, now).await?;
+    Ok(decided
+        .into_iter()
+        .map(|(who, time_to_action_ms, names_erased)| Resolution {
+            contact_id: who.map(id_of),
+            time_to_action_ms,
+            suppressed: who.is_none() && names_erased,
+        })
+        .collect())
+}
+
+/// A subject's contact as resolution decides it: one that exists, or the `n`th one the batch
+/// creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Known(i64),
+    New(usize),
+}
+
+/// What the batch will write: how many contacts to create, and which identities to link to whom
+/// (each identity once, to the first subject that named it).
+#[derive(Debug, Default)]
+struct Plan<'k> {
+    new_contacts: usize,
+    links: Vec<(Who, &'k IdentityKey)>,
+}
+
+impl Plan<'_> {
+    fn new_contact(&mut self) -> Who {
+        self.new_contacts += 1;
+        Who::New(self.new_contacts - 1)
+    }
 }
 
 fn known_contact(
     claim: Option<i64>,
     subject: &Subject<'_>,
     valid_contacts: &HashSet<i64>,
-    facts: &MessageFacts,
-    owners: &HashMap<IdentityKey, i64>,
-) -> Option<i64> {
+    of_message: Option<Who>,
+    owners: &HashMap<IdentityKey, Who>,
+) -> Option<Who> {
     claim
         .filter(|id| valid_contacts.contains(id))
-        .or(facts.contact_id)
+        .map(Who::Known)
+        .or(of_message)
         .or_else(|| {
             subject
                 .hints
@@ -171,25 +224,6 @@ fn known_contact(
                 .iter()
                 .find_map(|key| owners.get(key).copied())
         })
-}
-
-async fn link_new_identities<'k>(
-    conn: &mut AnyConnection,
-    contact: i64,
-    keys: impl Iterator<Item = &'k IdentityKey>,
-    owners: &mut HashMap<IdentityKey, i64>,
-    source: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    for key in keys {
-        if owners.contains_key(key) {
-            continue;
-        }
-        if contacts::link_identity(conn, contact, key, source, now).await? {
-            owners.insert(key.clone(), contact);
-        }
-    }
-    Ok(())
 }
 
 /// Events after a send measure how long the person took; the send itself does not.
@@ -259,6 +293,51 @@ mod tests {
         assert!(resolved.iter().all(|r| r.contact_id == Some(contact)));
         let ttas: Vec<_> = resolved.iter().map(|r| r.time_to_action_ms).collect();
         assert_eq!(ttas, [None, Some(500), Some(60_000)]);
+    }
+
+    #[tokio::test]
+    async fn strangers_of_one_batch_each_get_a_contact_and_later_events_find_theirs() {
+        let (store, _dir) = testing::store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let ana_mail = IdentityKey::email("ana@example.org").unwrap();
+        let ben_mail = IdentityKey::email("ben@example.org").unwrap();
+        let ben_phone = IdentityKey::phone("+15550100", None).unwrap();
+        let ana = hints(None, &[ana_mail.clone()]);
+        let ben = hints(None, &[ben_mail.clone(), ben_phone.clone()]);
+        let ben_by_phone = hints(None, std::slice::from_ref(&ben_phone));
+        let nobody = hints(None, &[]);
+        let batch = [
+            subject(Outcome::Queued, 1_000, Some("m1"), &ana),
+            subject(Outcome::Queued, 1_000, Some("m2"), &ben),
+            // Names only Ben's phone, which the batch linked to him above.
+            subject(Outcome::Replied, 2_000, None, &ben_by_phone),
+            // Names no one, but belongs to Ana's message.
+            subject(Outcome::Opened, 3_000, Some("m1"), &nobody),
+        ];
+        let resolved = resolve_batch(
+            tx.conn(),
+            store.key(),
+            &batch,
+            Linking::Vendor,
+            "plugin:test",
+            0,
+        )
+        .await
+        .unwrap();
+        let ids: Vec<Option<i64>> = resolved.iter().map(|r| r.contact_id).collect();
+        let (ana_id, ben_id) = (ids[0].unwrap(), ids[1].unwrap());
+        assert!(ana_id < ben_id, "contacts are created in the batch's order");
+        assert_eq!(
+            ids,
+            [Some(ana_id), Some(ben_id), Some(ben_id), Some(ana_id)]
+        );
+        assert_eq!(resolved[3].time_to_action_ms, Some(2_000));
+        let owners = contacts::owners(tx.conn(), &[ana_mail, ben_mail, ben_phone])
+            .await
+            .unwrap();
+        let mut owned: Vec<i64> = owners.values().copied().collect();
+        owned.sort_unstable();
+        assert_eq!(owned, [ana_id, ben_id, ben_id]);
     }
 
     #[tokio::test]
