@@ -155,25 +155,43 @@ pub async fn move_links(
     Ok(())
 }
 
-/// Records that a stored webhook was processed: its interaction counts and time.
+/// What processing a stored webhook added to the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Processed {
+    pub id: i64,
+    /// Interactions it added.
+    pub interactions: u64,
+    /// Interactions the log already held.
+    pub duplicates: u64,
+}
+
+/// Marks stored webhooks processed, with what each added: one statement per 200 webhooks.
 pub async fn mark_processed(
     conn: &mut AnyConnection,
-    id: i64,
-    interactions: u64,
-    duplicates: u64,
+    processed: &[Processed],
     processed_at: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE raw_webhooks
-         SET status = 'processed', verified = 1, error = NULL, interactions = $2, duplicates = $3, processed_at = $4
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(i64::try_from(interactions).unwrap_or(i64::MAX))
-    .bind(i64::try_from(duplicates).unwrap_or(i64::MAX))
-    .bind(processed_at)
-    .execute(conn)
-    .await?;
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    for chunk in processed.chunks(200) {
+        let mut params = Params::for_connection(conn)?;
+        let rows = params.rows(chunk.len(), 3);
+        let sql = format!(
+            "WITH done (id, interactions, duplicates) AS (VALUES {rows})
+             UPDATE raw_webhooks SET status = 'processed', verified = 1, error = NULL,
+                 interactions = done.interactions, duplicates = done.duplicates,
+                 processed_at = {}
+             FROM done WHERE raw_webhooks.id = done.id",
+            params.one()
+        );
+        let mut query = dynamic(sql);
+        for webhook in chunk {
+            query = query
+                .bind(webhook.id)
+                .bind(count(webhook.interactions))
+                .bind(count(webhook.duplicates));
+        }
+        query.bind(processed_at).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -404,7 +422,12 @@ pub(crate) mod tests {
         assert_eq!(requests, 1);
         assert!((1000..1100).contains(&bytes), "{bytes}");
         assert_eq!(unverified_usage(conn, "sms-twilio").await.unwrap(), (0, 0));
-        mark_processed(conn, kept, 1, 0, 5).await.unwrap();
+        let done = Processed {
+            id: kept,
+            interactions: 1,
+            duplicates: 0,
+        };
+        mark_processed(conn, &[done], 5).await.unwrap();
         assert_eq!(
             unverified_usage(conn, "email-sendgrid").await.unwrap(),
             (0, 0)
@@ -501,7 +524,12 @@ pub(crate) mod tests {
         record_attempt(tx.conn(), id, RawStatus::Failed, Some("trap again"))
             .await
             .unwrap();
-        mark_processed(tx.conn(), id, 3, 1, 99).await.unwrap();
+        let done = Processed {
+            id,
+            interactions: 3,
+            duplicates: 1,
+        };
+        mark_processed(tx.conn(), &[done], 99).await.unwrap();
         tx.commit().await.unwrap();
         let stored = get(&store, id).await.unwrap().unwrap();
         assert_eq!(

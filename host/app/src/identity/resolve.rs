@@ -302,7 +302,7 @@ mod tests {
         let ana_mail = IdentityKey::email("ana@example.org").unwrap();
         let ben_mail = IdentityKey::email("ben@example.org").unwrap();
         let ben_phone = IdentityKey::phone("+15550100", None).unwrap();
-        let ana = hints(None, &[ana_mail.clone()]);
+        let ana = hints(None, std::slice::from_ref(&ana_mail));
         let ben = hints(None, &[ben_mail.clone(), ben_phone.clone()]);
         let ben_by_phone = hints(None, std::slice::from_ref(&ben_phone));
         let nobody = hints(None, &[]);

@@ -10,7 +10,7 @@ use crate::identity::{Linking, Subject, resolve_batch};
 use crate::log::{self, Entry};
 use switchboard_store::interactions::{self, NewInteraction};
 use switchboard_store::nonces::{self, Nonce};
-use switchboard_store::raw_webhooks::{self, RawRequest, RawStatus};
+use switchboard_store::raw_webhooks::{self, Processed, RawRequest, RawStatus};
 use switchboard_store::{ServerKey, Store, StoreError};
 
 /// Which plugin an accepted webhook came through.
@@ -334,27 +334,31 @@ async fn record_admitted(
     let inserted = log::append(conn, entries).await?;
     raw_webhooks::link_contacts(conn, &about.into_iter().collect::<Vec<_>>()).await?;
 
+    let processed: Vec<Processed> = webhooks
+        .iter()
+        .zip(&raw_ids)
+        .zip(&tallies)
+        .map(|((webhook, id), tally)| {
+            let added = inserted.from_webhook(*id);
+            Processed {
+                id: *id,
+                interactions: added,
+                duplicates: webhook.interactions.len() as u64 - added - tally.suppressed,
+            }
+        })
+        .collect();
+    raw_webhooks::mark_processed(conn, &processed, now).await?;
+    // After the mark: cutting a body records why in the webhook's error.
     let mut recorded = Vec::with_capacity(webhooks.len());
-    for ((webhook, raw_webhook_id), tally) in webhooks.iter().zip(raw_ids).zip(tallies) {
-        let added = inserted.from_webhook(raw_webhook_id);
-        let duplicates = webhook.interactions.len() as u64 - added - tally.suppressed;
-        raw_webhooks::mark_processed(conn, raw_webhook_id, added, duplicates, now).await?;
+    for ((webhook, done), tally) in webhooks.iter().zip(processed).zip(tallies) {
         if !tally.erased.is_empty() {
             let everything = tally.suppressed == webhook.interactions.len() as u64;
-            forget_erased(
-                conn,
-                webhook,
-                raw_webhook_id,
-                &tally.erased,
-                everything,
-                now,
-            )
-            .await?;
+            forget_erased(conn, webhook, done.id, &tally.erased, everything, now).await?;
         }
         recorded.push(Recorded {
-            raw_webhook_id,
-            interactions: added,
-            duplicates,
+            raw_webhook_id: done.id,
+            interactions: done.interactions,
+            duplicates: done.duplicates,
             suppressed: tally.suppressed,
         });
     }
