@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 use utoipa::ToSchema;
 
 use super::content::Content;
+use super::dispatch::Dispatcher;
 use super::enqueue::{self, Enqueued, Enqueuer, Message};
 use crate::auth::Caller;
 use crate::prefs::select::{Action, ChannelStatus, RankedChannel};
@@ -72,19 +73,32 @@ pub struct Outbox {
     store: Store,
     engine: Engine,
     enqueuer: Enqueuer,
+    dispatcher: Arc<Dispatcher>,
     wake: Arc<Notify>,
 }
 
 impl Outbox {
-    /// `wake` is the dispatcher's: it is told when a message is queued. Starts the thread that
-    /// stores accepted messages.
-    pub fn new(store: Store, engine: Engine, wake: Arc<Notify>) -> std::io::Result<Self> {
+    /// The front door of `dispatcher`'s outbox: the dispatcher is told when a message is queued.
+    /// Starts the thread that stores accepted messages.
+    pub fn new(store: Store, engine: Engine, dispatcher: Arc<Dispatcher>) -> std::io::Result<Self> {
         Ok(Outbox {
             enqueuer: enqueue::start(store.clone())?,
             store,
             engine,
-            wake,
+            wake: dispatcher.waker(),
+            dispatcher,
         })
+    }
+
+    /// Which of the outbox's committer threads has stopped, if one has (for `/healthz`).
+    pub fn stopped_committer(&self) -> Option<&'static str> {
+        if !self.enqueuer.is_alive() {
+            Some("the committer of accepted messages has stopped")
+        } else if !self.dispatcher.committer_alive() {
+            Some("the committer of vendors' answers has stopped")
+        } else {
+            None
+        }
     }
 
     /// Accepts a message (or answers a repeat of an earlier request).

@@ -1,5 +1,6 @@
 //! `GET /healthz`: whether the server can do its work — the database answers a query and the
-//! webhook committer is running. 200 when both are, 503 naming the part that is not:
+//! committer threads are running (webhooks, accepted messages, vendors' answers). 200 when both
+//! are, 503 naming the part that is not:
 //! `{"status":"ok","database":"ok","committer":"ok"}` or, say,
 //! `{"status":"down","database":"down","committer":"ok","problems":{"database":"..."}}`.
 //!
@@ -23,10 +24,12 @@ type Part = Result<(), String>;
 
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = database(&state).await;
-    let committer = if state.ingest.committer_alive() {
-        Ok(())
-    } else {
+    let committer = if !state.ingest.committer_alive() {
         Err("the webhook committer has stopped".to_string())
+    } else if let Some(stopped) = state.outbox.stopped_committer() {
+        Err(stopped.to_string())
+    } else {
+        Ok(())
     };
     report(&[("database", database), ("committer", committer)])
 }

@@ -150,7 +150,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
     .context("starting the dispatcher")?;
     let dispatching = dispatcher.start();
-    let outbox = Outbox::new(ingest.store().clone(), engine.clone(), dispatcher.waker())
+    let outbox = Outbox::new(ingest.store().clone(), engine.clone(), dispatcher.clone())
         .context("starting the outbox's committer")?;
     let state = AppState::new(
         ingest,

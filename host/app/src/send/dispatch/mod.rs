@@ -125,6 +125,11 @@ impl Dispatcher {
         }))
     }
 
+    /// Whether the thread that records vendors' answers is still running (for `/healthz`).
+    pub fn committer_alive(&self) -> bool {
+        self.records.committer_alive()
+    }
+
     /// Notified when a message is queued, so the dispatcher need not wait for its next look.
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()

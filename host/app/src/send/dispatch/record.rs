@@ -47,6 +47,11 @@ impl Records {
         })
     }
 
+    /// Whether the thread that records vendors' answers is still running.
+    pub fn committer_alive(&self) -> bool {
+        self.answers.is_alive()
+    }
+
     /// The attempt cannot be carried (no content, not eligible, no address, no plugin): it fails
     /// for good without being tried, and the message falls back.
     pub async fn refuse(
