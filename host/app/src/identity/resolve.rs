@@ -247,6 +247,17 @@ mod tests {
     use switchboard_store::testing;
     use switchboard_store::testing::event;
 
+    /// Resolves a batch as a vendor's webhook does.
+    async fn as_vendor(
+        store: &switchboard_store::Store,
+        conn: &mut AnyConnection,
+        batch: &[Subject<'_>],
+    ) -> Vec<Resolution> {
+        resolve_batch(conn, store.key(), batch, Linking::Vendor, "plugin:test", 0)
+            .await
+            .unwrap()
+    }
+
     fn hints(contact_id: Option<i64>, keys: &[IdentityKey]) -> Hints {
         Hints {
             contact_id,
@@ -279,16 +290,7 @@ mod tests {
             subject(Outcome::Delivered, 1_500, Some("m1"), &ana),
             subject(Outcome::Opened, 61_000, Some("m1"), &ana),
         ];
-        let resolved = resolve_batch(
-            tx.conn(),
-            store.key(),
-            &batch,
-            Linking::Vendor,
-            "plugin:test",
-            0,
-        )
-        .await
-        .unwrap();
+        let resolved = as_vendor(&store, tx.conn(), &batch).await;
         let contact = resolved[0].contact_id.unwrap();
         assert!(resolved.iter().all(|r| r.contact_id == Some(contact)));
         let ttas: Vec<_> = resolved.iter().map(|r| r.time_to_action_ms).collect();
@@ -314,16 +316,7 @@ mod tests {
             // Names no one, but belongs to Ana's message.
             subject(Outcome::Opened, 3_000, Some("m1"), &nobody),
         ];
-        let resolved = resolve_batch(
-            tx.conn(),
-            store.key(),
-            &batch,
-            Linking::Vendor,
-            "plugin:test",
-            0,
-        )
-        .await
-        .unwrap();
+        let resolved = as_vendor(&store, tx.conn(), &batch).await;
         let ids: Vec<Option<i64>> = resolved.iter().map(|r| r.contact_id).collect();
         let (ana_id, ben_id) = (ids[0].unwrap(), ids[1].unwrap());
         assert!(ana_id < ben_id, "contacts are created in the batch's order");
@@ -367,16 +360,7 @@ mod tests {
             subject(Outcome::Clicked, 500, None, &by_claim),
             subject(Outcome::Delivered, 600, None, &stale_claim),
         ];
-        let resolved = resolve_batch(
-            tx.conn(),
-            store.key(),
-            &batch,
-            Linking::Vendor,
-            "plugin:test",
-            0,
-        )
-        .await
-        .unwrap();
+        let resolved = as_vendor(&store, tx.conn(), &batch).await;
         let contacts: Vec<_> = resolved.iter().map(|r| r.contact_id).collect();
         assert_eq!(contacts, [Some(ana), Some(ana), Some(ben)]);
         assert_eq!(resolved[0].time_to_action_ms, Some(300));
