@@ -55,3 +55,71 @@ pub fn keep_server_log(server: &crate::server::Server, name: &str) -> Result<(),
     println!("server log kept as {}", kept.display());
     Ok(())
 }
+
+/// What a process had used by some moment: CPU time (user + system, all threads, from
+/// `/proc/<pid>/stat`) and bytes written and read through system calls (`/proc/<pid>/io`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub cpu: std::time::Duration,
+    pub written: u64,
+    pub read: u64,
+}
+
+impl Usage {
+    /// Process `pid`'s usage so far.
+    pub fn of(pid: u32) -> Result<Usage, String> {
+        let io = std::fs::read_to_string(format!("/proc/{pid}/io"))
+            .map_err(|e| format!("cannot read /proc/{pid}/io: {e}"))?;
+        let counter = |name: &str| {
+            io.lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
+                .ok_or(format!("/proc/{pid}/io has no {name}"))
+        };
+        Ok(Usage {
+            cpu: process_cpu(pid)?,
+            written: counter("wchar:")?,
+            read: counter("rchar:")?,
+        })
+    }
+
+    /// What was used between `earlier` and this.
+    pub fn since(&self, earlier: &Usage) -> Usage {
+        Usage {
+            cpu: self.cpu.saturating_sub(earlier.cpu),
+            written: self.written.saturating_sub(earlier.written),
+            read: self.read.saturating_sub(earlier.read),
+        }
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces).
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    let after_name = stat.rsplit_once(')')?.1;
+    Some(after_name.split_whitespace().collect())
+}
+
+/// A process's user + system CPU time, all threads.
+fn process_cpu(pid: u32) -> Result<std::time::Duration, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
+    let fields = stat_fields(&stat).ok_or("malformed /proc stat")?;
+    // utime and stime are the 14th and 15th fields of the line, 12th and 13th after the name.
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
+        return Err("malformed /proc stat".into());
+    };
+    Ok(std::time::Duration::from_secs_f64(
+        (user + system) as f64 / clock_ticks_per_second()?,
+    ))
+}
+
+fn clock_ticks_per_second() -> Result<f64, String> {
+    let output = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .map_err(|e| format!("cannot run getconf: {e}"))?;
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| "getconf CLK_TCK gave no number".to_string())
+}

@@ -4,8 +4,9 @@
 //! Two phases. Latency: messages posted one at a time, each waited for at the vendor: the time
 //! from `POST /api/messages` to the vendor receiving the send is what the outbox adds in front of
 //! the plugin call (dispatcher wake-up, claim, re-check of consent and quiet hours, instance,
-//! HTTP). Throughput: messages posted by concurrent clients, and the rate at which the vendor
-//! receives them. A run where a message is missing or sent twice is a failure, not a figure.
+//! HTTP). Throughput: messages posted by concurrent clients, the rate at which the vendor
+//! receives them, and the server's CPU time per message (`/proc/<pid>/stat`). A run where a
+//! message is missing or sent twice is a failure, not a figure.
 //! Run with `cargo xtask bench`; figures are recorded in BENCHMARKS.md.
 //!
 //! `dispatch_load [--messages N] [--concurrency C] [--probe P]`
@@ -20,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use switchboard_e2e::api::Api;
-use switchboard_e2e::bench::{keep_server_log, numeric_flags, on_one_thread, with_server_log};
+use switchboard_e2e::bench::{
+    Usage, keep_server_log, numeric_flags, on_one_thread, with_server_log,
+};
 use switchboard_e2e::outbox::contact;
 use switchboard_e2e::relay::{Relay, Script, Seen};
 use switchboard_e2e::server::{Setup, client};
@@ -78,6 +81,7 @@ async fn run(messages: usize, concurrency: usize, probe: usize) -> Result<(), St
 
     // Throughput under concurrent submission.
     let next = Arc::new(AtomicUsize::new(0));
+    let before = Usage::of(server.pid())?;
     let started = Instant::now();
     let first_post = switchboard_e2e::now_ms();
     let mut clients = tokio::task::JoinSet::new();
@@ -107,6 +111,7 @@ async fn run(messages: usize, concurrency: usize, probe: usize) -> Result<(), St
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let used = Usage::of(server.pid())?.since(&before);
     let seen = vendor.seen();
     check_once_each(&seen, total)?;
     let last = seen.iter().map(|s| s.at_ms).max().unwrap_or(first_post);
@@ -122,9 +127,10 @@ async fn run(messages: usize, concurrency: usize, probe: usize) -> Result<(), St
         latencies.last().copied().unwrap_or(0)
     );
     println!(
-        "throughput, {messages} messages from {concurrency} clients: accepted {:.0}/s; dispatched {:.0}/s ({dispatch_secs:.2} s from first POST to last send at the vendor)",
+        "throughput, {messages} messages from {concurrency} clients: accepted {:.0}/s; dispatched {:.0}/s ({dispatch_secs:.2} s from first POST to last send at the vendor); server CPU {:.2} ms/message",
         messages as f64 / accepted_in.as_secs_f64(),
-        messages as f64 / dispatch_secs
+        messages as f64 / dispatch_secs,
+        used.cpu.as_secs_f64() * 1e3 / messages as f64
     );
     keep_server_log(&server, "dispatch_load")
 }

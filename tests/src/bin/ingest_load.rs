@@ -4,7 +4,7 @@
 //! Every batch is signed before the clock starts, so the figures measure the server, not the
 //! signing. Beside events/s and latency, the server's own CPU time (user + system, all threads,
 //! from `/proc/<pid>/stat`) per event: the figure that does not depend on how much of the machine
-//! the loader leaves. Afterwards the log is counted: a run where rows went missing is a failure,
+//! the loader leaves; and the bytes it wrote and read per event (`/proc/<pid>/io`). Afterwards the log is counted: a run where rows went missing is a failure,
 //! not a figure. Run with `cargo xtask bench`; figures are recorded in BENCHMARKS.md.
 //!
 //! `ingest_load [--batches N] [--concurrency C] [--events E] [--people P] [--realistic 1]
@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use switchboard_e2e::api::Api;
-use switchboard_e2e::bench::{keep_server_log, numeric_flags, on_one_thread, with_server_log};
+use switchboard_e2e::bench::{
+    Usage, keep_server_log, numeric_flags, on_one_thread, with_server_log,
+};
 use switchboard_e2e::server::{Setup, client};
 use switchboard_e2e::sign::SendGridKey;
 use switchboard_e2e::vendors::{sendgrid_event, sendgrid_plugin};
@@ -55,6 +57,10 @@ struct Figures {
     latencies: Vec<Duration>,
     /// The server process's CPU time over the run.
     cpu: Duration,
+    /// Bytes the server process wrote and read through system calls over the run (its database
+    /// files, the write-ahead log, sockets).
+    written: u64,
+    read: u64,
 }
 
 fn main() -> Result<(), String> {
@@ -297,49 +303,19 @@ where
     W: FnOnce() -> F,
     F: std::future::Future<Output = Result<(usize, Vec<Duration>), String>>,
 {
-    let cpu_before = process_cpu(pid)?;
+    let before = Usage::of(pid)?;
     let started = Instant::now();
     let (events, latencies) = work().await?;
     let elapsed = started.elapsed();
-    let cpu = process_cpu(pid)?.saturating_sub(cpu_before);
+    let used = Usage::of(pid)?.since(&before);
     Ok(Figures {
         events,
         elapsed,
         latencies,
-        cpu,
+        cpu: used.cpu,
+        written: used.written,
+        read: used.read,
     })
-}
-
-/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces).
-fn stat_fields(stat: &str) -> Option<Vec<&str>> {
-    let after_name = stat.rsplit_once(')')?.1;
-    Some(after_name.split_whitespace().collect())
-}
-
-/// A process's user + system CPU time, all threads.
-fn process_cpu(pid: u32) -> Result<Duration, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
-    let fields = stat_fields(&stat).ok_or("malformed /proc stat")?;
-    // utime and stime are the 14th and 15th fields of the line, 12th and 13th after the name.
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-    let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
-        return Err("malformed /proc stat".into());
-    };
-    Ok(Duration::from_secs_f64(
-        (user + system) as f64 / clock_ticks_per_second()?,
-    ))
-}
-
-fn clock_ticks_per_second() -> Result<f64, String> {
-    let output = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .map_err(|e| format!("cannot run getconf: {e}"))?;
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .map_err(|_| "getconf CLK_TCK gave no number".to_string())
 }
 
 /// The batches, signed. `contacts[i]` is person `i`'s contact id (realistic mix only).
@@ -482,10 +458,12 @@ fn report(name: &str, figures: &Figures) {
     latencies.sort();
     let seconds = figures.elapsed.as_secs_f64();
     println!(
-        "{name}: {:.0} events/s over {:.2} s; server CPU {:.1} µs/event; latency per batch p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "{name}: {:.0} events/s over {:.2} s; server CPU {:.1} µs/event, wrote {:.0} B/event, read {:.0} B/event; latency per batch p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         figures.events as f64 / seconds,
         seconds,
         figures.cpu.as_secs_f64() * 1e6 / figures.events as f64,
+        figures.written as f64 / figures.events as f64,
+        figures.read as f64 / figures.events as f64,
         ms(quantile(&latencies, 0.50)),
         ms(quantile(&latencies, 0.99)),
         ms(quantile(&latencies, 1.0)),
