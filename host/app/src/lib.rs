@@ -10,11 +10,13 @@
 //! manual channels, timelines, intents, privacy), [`auth`] (API keys) and [`operations`]
 //! (plugin reloads, the audit log, health). [`prefs`] learns how
 //! each person engages per channel, keeps their consent and selects the channel for a message;
-//! [`send`] accepts messages and dispatches them, one carrier per file.
+//! [`send`] accepts messages and dispatches them, one carrier per file. [`analytics`] reads the
+//! log for analysts: how each channel and provider does.
 //!
 //! Not here: the words (`switchboard-core`), rows and queries (`switchboard-store`), plugins
 //! (`switchboard-runtime`), HTTP and its wire types (`switchboard`).
 
+pub mod analytics;
 pub mod auth;
 pub mod group_commit;
 pub mod identity;

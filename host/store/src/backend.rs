@@ -100,6 +100,14 @@ impl Backend {
         }
     }
 
+    /// An expression reading the text at `path` (object keys, outermost first) of the JSON text in
+    /// `column`, NULL where there is none. The path comes from code, never from input.
+    pub(crate) fn json_text(self, column: &str, path: &[&str]) -> String {
+        match self {
+            Backend::Sqlite => sqlite::json_text(column, path),
+        }
+    }
+
     /// Adds rows to the interaction log and finds which went in (their order is sorted out by
     /// the caller): the portable way is `interactions::insert_returning`.
     pub(crate) async fn insert_interactions(

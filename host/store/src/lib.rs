@@ -35,6 +35,7 @@
 //! - which of its errors mean "refused for now" (SQLSTATE classes 08, 53, 57P03, 40001/40P01),
 //!   recognised by downcasting to its driver's error type.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 mod backend;

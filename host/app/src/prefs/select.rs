@@ -216,7 +216,7 @@ fn rank_one(
 }
 
 /// A working identity for the channel, or why there is none.
-fn reachable_identity(
+pub(crate) fn reachable_identity(
     channel: Channel,
     identities: &[Identity],
     zone: &TimeZone,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::contacts::{ContactView, view};
 use super::timeline::{Timeline, TimelineEntry, TimelineQuery, entry};
+use crate::analytics::{Analytics, ContactJourney};
 use crate::service_error::ServiceError;
 use switchboard_core::domain::{Channel, Outcome};
 use switchboard_store::intents::{self, Intent};
@@ -45,6 +46,9 @@ pub struct ContactContext {
     pub channels: BTreeMap<String, ChannelSummary>,
     /// Channels by how often the person engaged there, most first.
     pub engages_most_on: Vec<Channel>,
+    /// Over the last 180 days: touches before each response, channel switches, channels used,
+    /// and whether they are disengaging (see the README's "Analytics").
+    pub journey: ContactJourney,
 }
 
 /// The context reader, over the store; its recent interactions are the timeline's first page.
@@ -52,18 +56,20 @@ pub struct ContactContext {
 pub struct Context {
     store: Store,
     timeline: Timeline,
+    analytics: Analytics,
 }
 
 impl Context {
     pub fn new(store: Store) -> Self {
         Context {
             timeline: Timeline::new(store.clone()),
+            analytics: Analytics::new(store.clone()),
             store,
         }
     }
 
     /// The context of a contact.
-    pub async fn of(&self, contact_id: i64) -> Result<ContactContext, ServiceError> {
+    pub async fn of(&self, contact_id: i64, now: i64) -> Result<ContactContext, ServiceError> {
         let mut conn = self
             .store
             .pool()
@@ -127,6 +133,7 @@ impl Context {
             .map(|(c, s)| (*c, s.engaged))
             .collect();
         engages_most_on.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let journey = self.analytics.contact(contact_id, now).await?;
         Ok(ContactContext {
             contact,
             open_intents,
@@ -137,6 +144,7 @@ impl Context {
                 .map(|(c, s)| (c.as_str().to_string(), s))
                 .collect(),
             engages_most_on: engages_most_on.into_iter().map(|(c, _)| c).collect(),
+            journey,
         })
     }
 }

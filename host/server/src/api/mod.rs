@@ -16,6 +16,7 @@
 //! in [`switchboard_app::send`].
 
 mod admin;
+mod analytics;
 mod auth;
 mod body_deadline;
 mod call_tasks;
@@ -49,6 +50,7 @@ use utoipa_axum::routes;
 
 pub use error::ApiError;
 
+use switchboard_app::analytics::Analytics;
 use switchboard_app::auth::Keys;
 use switchboard_app::ingest::Ingest;
 use switchboard_app::operations::Operations;
@@ -88,6 +90,7 @@ pub struct AppState {
     pub consent: Consent,
     pub stated: Stated,
     pub outbox: Outbox,
+    pub analytics: Analytics,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
@@ -120,6 +123,7 @@ sub_states!(
     consent: Consent,
     stated: Stated,
     outbox: Outbox,
+    analytics: Analytics,
 );
 
 impl AppState {
@@ -148,6 +152,7 @@ impl AppState {
             privacy: Privacy::new(store.clone()),
             consent: Consent::new(store.clone()),
             stated: Stated::new(store.clone()),
+            analytics: Analytics::new(store.clone()),
             keys: Keys::new(store.clone()),
             operations: Operations::new(store, reloader.clone()),
             ingest,
@@ -273,6 +278,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(admin::audit_log))
+        .routes(routes!(analytics::channels))
+        .routes(routes!(analytics::journeys))
 }
 
 /// Wraps every staff route in the scope check its documented security requirement names, so the

@@ -12,6 +12,7 @@ use switchboard_app::staff::identify::Identify;
 use switchboard_app::staff::identify::{IdentifyRequest, IdentifyResponse};
 use switchboard_app::staff::timeline::Timeline;
 use switchboard_app::staff::timeline::{TimelinePage, TimelineQuery};
+use switchboard_core::clock::now_ms;
 
 /// A contact's interactions on every channel, newest first, filtered and paged.
 #[utoipa::path(get, path = "/api/contacts/{id}/timeline", tag = "history",
@@ -33,7 +34,7 @@ pub async fn context(
     State(context): State<Context>,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<ContactContext>, ApiError> {
-    Ok(Json(context.of(id).await?))
+    Ok(Json(context.of(id, now_ms()).await?))
 }
 
 /// Who is this? The best contact for the hints, with a confidence and its reasons.

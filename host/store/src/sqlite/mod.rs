@@ -180,6 +180,10 @@ pub(crate) fn packed_rows(columns: &str, select: &str) -> String {
     format!("SELECT COALESCE(json_group_array(json_array({columns})), '[]') FROM ({select})")
 }
 
+pub(crate) fn json_text(column: &str, path: &[&str]) -> String {
+    format!("json_extract({column}, '$.{}')", path.join("."))
+}
+
 /// Whether SQLite refused for now: the database locked by another process beyond the busy
 /// timeout, out of memory, read-only, an I/O error, a full disk, a file it cannot open. False for
 /// an error of another database.

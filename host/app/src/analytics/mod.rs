@@ -1,0 +1,210 @@
+//! What the log can tell analysts (scope `analyst`): how each channel and provider does
+//! ([`channels`]), how people move between channels and who is falling silent ([`journeys`],
+//! [`disengagement`]). Every report is folded from the log itself: the store reads each message's
+//! events grouped into one row ([`switchboard_store::analytics`]), [`fate`] decides what became
+//! of each message (its responses included), and the reports count fates.
+
+pub mod channels;
+pub mod disengagement;
+pub mod effectiveness;
+pub mod fate;
+pub mod journeys;
+pub mod rate;
+
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use utoipa::ToSchema;
+
+use crate::prefs::select::reachable_identity;
+use crate::prefs::settings::SELECTABLE;
+use crate::prefs::tally::REPLY_WINDOW_MS;
+use crate::service_error::ServiceError;
+use channels::{ChannelReport, ChannelsQuery};
+use disengagement::{Disengaging, HISTORY_MS};
+use fate::MessageFate;
+use jiff::tz::TimeZone;
+use journeys::Journeys;
+use switchboard_core::domain::{Channel, ConsentStatus};
+use switchboard_store::analytics::{self, Inbound, Whose};
+use switchboard_store::{Store, StoreError, consent, contacts};
+
+/// The most disengaging people one report lists.
+const DISENGAGING_LISTED: usize = 200;
+
+/// The analytics reports, over the store.
+#[derive(Clone)]
+pub struct Analytics {
+    store: Store,
+}
+
+/// The period of a journeys report.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JourneysQuery {
+    /// From this time on, ms since the epoch (default: 30 days before `until`).
+    pub since: Option<i64>,
+    /// Before this time, ms since the epoch (default: now). At most 400 days after `since`.
+    pub until: Option<i64>,
+}
+
+/// Cross-channel behaviour over a period, and who is disengaging at its end.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JourneyReport {
+    pub since: i64,
+    pub until: i64,
+    #[serde(flatten)]
+    pub journeys: Journeys,
+    /// People disengaging at `until` (see the README's "Analytics"), longest silent first; at
+    /// most 200.
+    pub disengaging: Vec<Disengaging>,
+    /// How many are disengaging in all.
+    pub disengaging_total: u64,
+}
+
+/// One person's journey figures, for their context.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ContactJourney {
+    /// Their journeys over the last 180 days.
+    #[serde(flatten)]
+    pub journeys: Journeys,
+    /// Present when they are disengaging now.
+    pub disengaging: Option<Disengaging>,
+}
+
+/// What was read for a period: the fates of its messages and the inbound messages around them.
+struct History {
+    fates: Vec<MessageFate>,
+    inbound: Vec<Inbound>,
+}
+
+impl Analytics {
+    pub fn new(store: Store) -> Self {
+        Analytics { store }
+    }
+
+    /// Channel effectiveness over a period (see [`channels`]).
+    pub async fn channels(
+        &self,
+        query: &ChannelsQuery,
+        now: i64,
+    ) -> Result<ChannelReport, ServiceError> {
+        let period = query.period(now)?;
+        query.by()?;
+        let mut conn = self.store.reader().await?;
+        let history = read(&mut conn, Whose::Everyone, period.since, period.until).await?;
+        drop(conn);
+        channels::report(query, &period, &history.fates, &history.inbound)
+    }
+
+    /// Journeys over a period, and who is disengaging at its end.
+    pub async fn journeys(
+        &self,
+        query: &JourneysQuery,
+        now: i64,
+    ) -> Result<JourneyReport, ServiceError> {
+        let period = ChannelsQuery {
+            since: query.since,
+            until: query.until,
+            ..ChannelsQuery::default()
+        }
+        .period(now)?;
+        let mut conn = self.store.reader().await?;
+        // Prompts of the period's first inbound messages were sent up to a reply window earlier.
+        let from = period.since - REPLY_WINDOW_MS;
+        let history = read(&mut conn, Whose::Everyone, from, period.until).await?;
+        let journeys =
+            journeys::journeys(&history.fates, &history.inbound, period.since, period.until);
+        let disengaging = disengaging_at(&mut conn, Whose::Everyone, period.until).await?;
+        Ok(JourneyReport {
+            since: period.since,
+            until: period.until,
+            journeys,
+            disengaging_total: disengaging.len() as u64,
+            disengaging: disengaging.into_iter().take(DISENGAGING_LISTED).collect(),
+        })
+    }
+
+    /// One person's journey figures over the last 180 days, and whether they are disengaging.
+    pub async fn contact(&self, contact_id: i64, now: i64) -> Result<ContactJourney, StoreError> {
+        let mut conn = self.store.reader().await?;
+        let whose = Whose::Contact(contact_id);
+        let since = now - HISTORY_MS;
+        let history = read(&mut conn, whose, since - REPLY_WINDOW_MS, now).await?;
+        let journeys = journeys::journeys(&history.fates, &history.inbound, since, now);
+        let disengaging = disengaging_at(&mut conn, whose, now).await?.pop();
+        Ok(ContactJourney {
+            journeys,
+            disengaging,
+        })
+    }
+}
+
+/// The fates of the messages sent in `[since, until)` (and a reply window after, which bound
+/// their responses) and the inbound messages of the same span.
+async fn read(
+    conn: &mut AnyConnection,
+    whose: Whose,
+    since: i64,
+    until: i64,
+) -> Result<History, StoreError> {
+    let horizon = until.saturating_add(REPLY_WINDOW_MS);
+    let sent = analytics::sent_messages(conn, whose, since, horizon).await?;
+    let inbound = analytics::inbound(conn, whose, since, horizon).await?;
+    Ok(History {
+        fates: fate::fates(sent, &inbound),
+        inbound,
+    })
+}
+
+/// Who is disengaging at `at`, judged on the history before it.
+async fn disengaging_at(
+    conn: &mut AnyConnection,
+    whose: Whose,
+    at: i64,
+) -> Result<Vec<Disengaging>, StoreError> {
+    let history = read(conn, whose, at - HISTORY_MS, at).await?;
+    let before = |t: i64| t < at;
+    let fates: Vec<MessageFate> = history
+        .fates
+        .into_iter()
+        .filter(|f| before(f.sent_at))
+        .map(|mut f| {
+            // What happened after `at` is not known at `at`.
+            if f.engaged_at.is_some_and(|e| !before(e)) {
+                f.engaged_at = None;
+            }
+            f
+        })
+        .collect();
+    let inbound: Vec<Inbound> = history
+        .inbound
+        .into_iter()
+        .filter(|m| before(m.occurred_at))
+        .collect();
+    let mut found = Vec::new();
+    for candidate in disengagement::candidates(&fates, &inbound) {
+        let reachable = reachable_channels(conn, candidate.contact_id).await?;
+        found.extend(candidate.confirmed(&reachable));
+    }
+    Ok(found)
+}
+
+/// The channels a contact can be reached on now: a working identity and no opt-out.
+async fn reachable_channels(
+    conn: &mut AnyConnection,
+    contact_id: i64,
+) -> Result<Vec<Channel>, StoreError> {
+    let identities = contacts::identity_rows(conn, contact_id).await?;
+    let ledger = consent::of_contact(conn, contact_id).await?;
+    let current = consent::current(&ledger);
+    let opted_out = |channel: Channel| {
+        current
+            .iter()
+            .any(|e| e.channel == channel && e.status == ConsentStatus::OptedOut)
+    };
+    Ok(SELECTABLE
+        .into_iter()
+        .filter(|c| !opted_out(*c) && reachable_identity(*c, &identities, &TimeZone::UTC).is_ok())
+        .collect())
+}
