@@ -129,13 +129,14 @@ fn test(extra: &[String]) -> Result {
         .env_remove("CARGO_TARGET_DIR"))?;
     run(cargo().args(["build", "--package", "switchboard"]))?;
     build_python_plugin()?;
-    let schemathesis = install_schemathesis()?;
+    let tools = install_test_tools()?;
     let mocks = VendorMocks::start()?;
     let result = run(cargo()
         .args(["test", "--workspace"])
         .args(extra)
         .env("SWITCHBOARD_BIN", built_binary("debug", "switchboard"))
-        .env("SCHEMATHESIS_BIN", schemathesis)
+        .env("SCHEMATHESIS_BIN", tools.join("bin/st"))
+        .env("TEST_PYTHON", tools.join("bin/python"))
         .env("PRISM_TWILIO_URL", &mocks.twilio_url)
         .env("PRISM_SENDGRID_URL", &mocks.sendgrid_url));
     drop(mocks);
@@ -198,18 +199,19 @@ fn build_python_plugin() -> Result {
         .stdout(Stdio::null()))
 }
 
-/// Installs Schemathesis (pinned in tests/api-fuzz/requirements.txt) into a virtualenv beside the
-/// build, once per change of the pin, and returns its `st` command.
-fn install_schemathesis() -> Result<PathBuf> {
-    let requirements = root().join("tests/api-fuzz/requirements.txt");
+/// Installs the Python tools the tests use (Schemathesis, mta; pinned in
+/// tests/python-requirements.txt) into a virtualenv beside the build, once per change of the
+/// pins, and returns the virtualenv.
+fn install_test_tools() -> Result<PathBuf> {
+    let requirements = root().join("tests/python-requirements.txt");
     let wanted = std::fs::read_to_string(&requirements)
         .map_err(|e| format!("cannot read {}: {e}", requirements.display()))?;
-    let venv = target_dir().join("schemathesis-venv");
-    let st = venv.join("bin/st");
+    let venv = target_dir().join("test-tools-venv");
     let installed = venv.join("installed-requirements.txt");
-    if st.is_file() && std::fs::read_to_string(&installed).ok().as_deref() == Some(wanted.as_str())
+    if venv.join("bin/st").is_file()
+        && std::fs::read_to_string(&installed).ok().as_deref() == Some(wanted.as_str())
     {
-        return Ok(st);
+        return Ok(venv);
     }
     run(Command::new("python3")
         .arg("-m")
@@ -220,7 +222,7 @@ fn install_schemathesis() -> Result<PathBuf> {
         .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
         .arg(&requirements))?;
     std::fs::write(&installed, wanted).map_err(|e| format!("cannot record the install: {e}"))?;
-    Ok(st)
+    Ok(venv)
 }
 
 fn target_dir() -> PathBuf {

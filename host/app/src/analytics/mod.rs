@@ -4,6 +4,7 @@
 //! events grouped into one row ([`switchboard_store::analytics`]), [`fate`] decides what became
 //! of each message (its responses included), and the reports count fates.
 
+pub mod attribution;
 pub mod channels;
 pub mod disengagement;
 pub mod effectiveness;

@@ -1,6 +1,7 @@
 //! Command-line interface: `serve`, `plugins list`, `plugin new|check|test`, `keys`, `replay`,
 //! `send`, `prefs rebuild`.
 
+mod analytics;
 mod keys;
 mod plugin;
 mod plugins;
@@ -47,6 +48,9 @@ enum Command {
     /// The preference engine's counters.
     #[command(subcommand)]
     Prefs(prefs::PrefsCommand),
+    /// Analytics tools that work on files (the reports themselves are at /api/analytics).
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommand),
 }
 
 /// Where Switchboard keeps things; shared by every command.
@@ -119,5 +123,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Replay(args) => replay::run(args).await,
         Command::Send(args) => send::run(args).await,
         Command::Prefs(command) => prefs::run(command).await,
+        Command::Analytics(command) => analytics::run(command),
     }
 }
