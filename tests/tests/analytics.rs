@@ -356,3 +356,133 @@ async fn journeys_show_switches_touches_and_who_is_disengaging() {
         "phone"
     );
 }
+
+/// Ana got an email and a text and enrolled; Ben got an email and did not; Cleo enrolled
+/// without any touch. Conversions are recorded once per key, and credited by each model.
+#[tokio::test]
+async fn conversions_are_recorded_once_and_credited_to_the_touches_before_them() {
+    let office = Office::open();
+    let (server, key, staff) = (&office.server, &office.key, office.staff());
+    let ana = contact(&staff, "Ana", "ana@example.org", "+14155550101").await;
+    contact(&staff, "Ben", "ben@example.org", "+14155550102").await;
+    let cleo = contact(&staff, "Cleo", "cleo@example.org", "+14155550103").await;
+
+    let t0 = switchboard_e2e::now_ms() / 1000 - 2 * 24 * HOUR_SECS;
+    let batch = vec![
+        email("processed", "ana@example.org", t0, "a1"),
+        email("processed", "ben@example.org", t0, "b1"),
+    ];
+    assert_eq!(post_sendgrid(server, key, &batch).await.status, 200);
+    let sent = twilio_status("SM1", "sent", "+14155550101");
+    assert_eq!(post_twilio(server, "", &borrowed(&sent)).await.status, 200);
+
+    let enrolled = |who: i64, key: &str| json!({ "contact_id": who, "goal": "enrolled", "value": 100.0, "idempotency_key": key });
+    let first = staff
+        .post_ok("/api/conversions", &enrolled(ana, "ana-1"), 201)
+        .await;
+    assert_eq!(first["goal"], "enrolled");
+    assert_eq!(first["created_by"], "staff:maria");
+    let again = staff
+        .post_ok("/api/conversions", &enrolled(ana, "ana-1"), 200)
+        .await;
+    assert_eq!(again["id"], first["id"], "a repeat records nothing more");
+    let reused = staff
+        .post("/api/conversions", &enrolled(cleo, "ana-1"))
+        .await;
+    assert_eq!(reused.status, 409, "{}", reused.text());
+    staff
+        .post_ok("/api/conversions", &enrolled(cleo, "cleo-1"), 201)
+        .await;
+    for (body, field) in [
+        (
+            json!({ "contact_id": ana, "goal": "won_lottery", "idempotency_key": "x" }),
+            "goal",
+        ),
+        (
+            json!({ "contact_id": 999_999, "goal": "paid", "idempotency_key": "x" }),
+            "contact_id",
+        ),
+        (
+            json!({ "contact_id": ana, "goal": "paid", "value": -1, "idempotency_key": "x" }),
+            "value",
+        ),
+        (
+            json!({ "contact_id": ana, "goal": "paid", "idempotency_key": "" }),
+            "idempotency_key",
+        ),
+    ] {
+        let reply = staff.post("/api/conversions", &body).await;
+        assert_eq!(reply.status, 422, "{body}: {}", reply.text());
+        let error: Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(error["error"]["field"], field, "{body}");
+    }
+
+    let since = (t0 - HOUR_SECS) * 1000;
+    let attribution = "/api/analytics/attribution";
+    let linear = report(&office, attribution, since, "&goal=enrolled&model=linear").await;
+    assert_eq!(linear["attributed"], 1, "{linear}");
+    assert_eq!(linear["untouched"], 1, "Cleo had no touch: {linear}");
+    assert_eq!(linear["journeys"], 2.0, "Ana's and Ben's: {linear}");
+    assert_eq!(linear["value"], 100.0);
+    let shares: Vec<(String, f64, f64)> = linear["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["channel"].as_str().unwrap().to_string(),
+                c["share"].as_f64().unwrap(),
+                c["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shares,
+        [("email".into(), 0.5, 50.0), ("sms".into(), 0.5, 50.0)],
+        "{linear}"
+    );
+
+    let first_touch = report(
+        &office,
+        attribution,
+        since,
+        "&goal=enrolled&model=first_touch",
+    )
+    .await;
+    assert_eq!(first_touch["channels"][0]["channel"], "email");
+    assert_eq!(first_touch["channels"][0]["share"], 1.0);
+
+    let markov = report(&office, attribution, since, "&goal=enrolled&by=plugin").await;
+    assert_eq!(markov["model"], "markov");
+    let plugins: Vec<&str> = markov["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["channel"].as_str().unwrap())
+        .collect();
+    assert!(
+        plugins.contains(&"email-sendgrid") && plugins.contains(&"sms-twilio"),
+        "{markov}"
+    );
+    assert!(markov["channels"][0]["low"].is_number(), "{markov}");
+
+    let analyst = office.analyst();
+    for (query, field) in [
+        ("goal=won_lottery", "goal"),
+        ("goal=enrolled&model=magic", "model"),
+        ("goal=enrolled&order=4", "order"),
+        ("goal=enrolled&by=colour", "by"),
+    ] {
+        let reply = analyst.get(&format!("{attribution}?{query}")).await;
+        assert_eq!(reply.status, 422, "{query}: {}", reply.text());
+        let error: Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(error["error"]["field"], field, "{query}");
+    }
+    assert_eq!(
+        staff
+            .get(&format!("{attribution}?goal=enrolled"))
+            .await
+            .status,
+        403
+    );
+}

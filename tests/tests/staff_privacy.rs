@@ -48,6 +48,12 @@ async fn erasure_removes_everything_and_a_late_webhook_recreates_no_one() {
         201,
     )
     .await;
+    api.post_ok(
+        "/api/conversions",
+        &json!({ "contact_id": person, "goal": "paid", "value": 40, "idempotency_key": "inv-7" }),
+        201,
+    )
+    .await;
 
     let export = Api::new(&server, &privacy)
         .get_ok(&format!("/api/contacts/{person}/export"))
@@ -58,6 +64,7 @@ async fn erasure_removes_everything_and_a_late_webhook_recreates_no_one() {
     assert_eq!(export["consent_ledger"][0]["status"], "opted_out");
     assert!(export["consent_ledger"][0]["interaction_id"].is_i64());
     assert_eq!(export["intents"][0]["intent"], "move_out");
+    assert_eq!(export["conversions"][0]["goal"], "paid");
     let webhooks = export["webhooks"].as_array().unwrap();
     assert_eq!(webhooks.len(), 3, "the raw webhooks that name them");
     assert!(

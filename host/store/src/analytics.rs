@@ -155,6 +155,43 @@ pub async fn inbound(
     fetch_packed(whose.bind(dynamic(sql).bind(since).bind(until)), conn).await
 }
 
+/// A logged interaction of a known contact, as a touch of a journey.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct KindTouch {
+    pub contact_id: i64,
+    pub channel: Channel,
+    pub plugin_id: Option<String>,
+    pub occurred_at: i64,
+}
+
+/// The interactions of known contacts in `[since, until)` whose kind is one of `kinds`, oldest
+/// first.
+pub async fn of_kinds(
+    conn: &mut AnyConnection,
+    kinds: &[String],
+    since: i64,
+    until: i64,
+) -> Result<Vec<KindTouch>, StoreError> {
+    if kinds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut params = Params::for_connection(conn)?;
+    let (since_p, until_p) = (params.one(), params.one());
+    let select = format!(
+        "SELECT contact_id, channel, plugin_id, occurred_at FROM interaction_log
+         WHERE contact_id IS NOT NULL AND occurred_at >= {since_p} AND occurred_at < {until_p}
+           AND kind IN ({})
+         ORDER BY occurred_at, id",
+        params.list(kinds.len())
+    );
+    let sql = packed(conn, "contact_id, channel, plugin_id, occurred_at", &select)?;
+    let mut query = dynamic(sql).bind(since).bind(until);
+    for kind in kinds {
+        query = query.bind(kind.clone());
+    }
+    fetch_packed(query, conn).await
+}
+
 /// The time of a message's first event with one of `outcomes` (quoted, comma-separated).
 fn first_at(outcomes: &str) -> String {
     format!("MIN(CASE WHEN outcome IN ({outcomes}) THEN occurred_at END)")

@@ -424,12 +424,13 @@ pub async fn merge(
             .rows_affected();
     }
     // The ledger moves with them: an opt-out given under either record still holds. So do the
-    // messages sent to either, their call tasks and portal inbox.
+    // messages sent to either, their call tasks and portal inbox, and their conversions.
     for table in [
         "consent_events",
         "messages",
         "call_tasks",
         "portal_messages",
+        "conversions",
     ] {
         dynamic(format!(
             "UPDATE {table} SET contact_id = $1 WHERE contact_id = $2"

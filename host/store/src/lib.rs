@@ -42,6 +42,7 @@ mod backend;
 pub mod call_tasks;
 pub mod consent;
 pub mod contacts;
+pub mod conversions;
 pub mod engagement;
 pub mod intents;
 pub mod interactions;

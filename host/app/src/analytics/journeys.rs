@@ -89,7 +89,7 @@ pub fn journeys(fates: &[MessageFate], inbound: &[Inbound], since: i64, until: i
 }
 
 /// Inbound messages that are the person writing to us (not a STOP or a START).
-fn writes_in(outcome: Outcome) -> bool {
+pub(crate) fn writes_in(outcome: Outcome) -> bool {
     !matches!(
         outcome,
         Outcome::OptedOut

@@ -6,11 +6,16 @@
 
 pub mod attribution;
 pub mod channels;
+pub mod conversions;
+pub mod credit;
 pub mod disengagement;
 pub mod effectiveness;
 pub mod fate;
 pub mod journeys;
 pub mod rate;
+pub mod settings;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -21,10 +26,13 @@ use crate::prefs::settings::SELECTABLE;
 use crate::prefs::tally::REPLY_WINDOW_MS;
 use crate::service_error::ServiceError;
 use channels::{ChannelReport, ChannelsQuery};
+use conversions::{ConversionView, RecordConversion};
+use credit::{AttributionQuery, AttributionReport};
 use disengagement::{Disengaging, HISTORY_MS};
 use fate::MessageFate;
 use jiff::tz::TimeZone;
 use journeys::Journeys;
+use settings::AnalyticsSettings;
 use switchboard_core::domain::{Channel, ConsentStatus};
 use switchboard_store::analytics::{self, Inbound, Whose};
 use switchboard_store::{Store, StoreError, consent, contacts};
@@ -32,10 +40,11 @@ use switchboard_store::{Store, StoreError, consent, contacts};
 /// The most disengaging people one report lists.
 const DISENGAGING_LISTED: usize = 200;
 
-/// The analytics reports, over the store.
+/// The analytics reports and conversions, over the store.
 #[derive(Clone)]
 pub struct Analytics {
     store: Store,
+    settings: Arc<AnalyticsSettings>,
 }
 
 /// The period of a journeys report.
@@ -80,8 +89,75 @@ struct History {
 }
 
 impl Analytics {
-    pub fn new(store: Store) -> Self {
-        Analytics { store }
+    pub fn new(store: Store, settings: AnalyticsSettings) -> Self {
+        Analytics {
+            store,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Records a conversion (see [`conversions`]); true if it is new.
+    pub async fn record_conversion(
+        &self,
+        request: &RecordConversion,
+        actor: &str,
+        now: i64,
+    ) -> Result<(ConversionView, bool), ServiceError> {
+        conversions::record(&self.store, &self.settings, request, actor, now).await
+    }
+
+    /// A goal's conversions in a period credited to channels (see [`credit`]).
+    pub async fn attribution(
+        &self,
+        query: &AttributionQuery,
+        now: i64,
+    ) -> Result<AttributionReport, ServiceError> {
+        let Some(goal) = self.settings.goals.get(&query.goal) else {
+            return Err(ServiceError::invalid("goal", "is not a declared goal"));
+        };
+        let options = query.options()?;
+        let by_plugin = query.by_plugin()?;
+        let period = ChannelsQuery {
+            since: query.since,
+            until: query.until,
+            ..ChannelsQuery::default()
+        }
+        .period(now)?;
+        let lookback = self.settings.lookback_ms();
+        let from = period.since - lookback;
+        let mut conn = self.store.reader().await?;
+        let conversions = switchboard_store::conversions::points(
+            &mut conn,
+            &query.goal,
+            &goal.from_kinds,
+            period.since,
+            period.until,
+        )
+        .await?;
+        let kinds = &self.settings.touch_kinds;
+        let touches = if kinds.is_empty() {
+            let history = read(&mut conn, Whose::Everyone, from, period.until).await?;
+            let in_span: Vec<MessageFate> = history
+                .fates
+                .into_iter()
+                .filter(|f| f.sent_at < period.until)
+                .collect();
+            credit::touches_of(&in_span, &history.inbound, None, by_plugin)
+        } else {
+            let rows = analytics::of_kinds(&mut conn, kinds, from, period.until).await?;
+            credit::touches_of(&[], &[], Some(&rows), by_plugin)
+        };
+        drop(conn);
+        let (journeys, untouched) =
+            credit::journeys(&conversions, &touches, period.since, period.until, lookback);
+        Ok(credit::report(
+            &query.goal,
+            (period.since, period.until),
+            self.settings.lookback_days,
+            &journeys,
+            untouched,
+            &options,
+        ))
     }
 
     /// Channel effectiveness over a period (see [`channels`]).

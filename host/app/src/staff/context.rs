@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::contacts::{ContactView, view};
 use super::timeline::{Timeline, TimelineEntry, TimelineQuery, entry};
+use crate::analytics::settings::AnalyticsSettings;
 use crate::analytics::{Analytics, ContactJourney};
 use crate::service_error::ServiceError;
 use switchboard_core::domain::{Channel, Outcome};
@@ -63,7 +64,7 @@ impl Context {
     pub fn new(store: Store) -> Self {
         Context {
             timeline: Timeline::new(store.clone()),
-            analytics: Analytics::new(store.clone()),
+            analytics: Analytics::new(store.clone(), AnalyticsSettings::default()),
             store,
         }
     }

@@ -1,12 +1,17 @@
-//! Analytics (scope `analyst`): what the log says about channels and providers.
+//! Analytics (scope `analyst`): what the log says about channels, providers and journeys, and
+//! which channels get the credit for conversions; and recording conversions (scope `staff`).
 
-use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
 
 use super::ApiError;
-use super::extract::QueryParams;
+use super::extract::{JsonBody, QueryParams};
 use switchboard_app::analytics::channels::{ChannelReport, ChannelsQuery};
+use switchboard_app::analytics::conversions::{ConversionView, RecordConversion};
+use switchboard_app::analytics::credit::{AttributionQuery, AttributionReport};
 use switchboard_app::analytics::{Analytics, JourneyReport, JourneysQuery};
+use switchboard_app::auth::Caller;
 use switchboard_core::clock::now_ms;
 
 /// Channel effectiveness: per channel and per provider, the nested funnel of the period's
@@ -35,4 +40,41 @@ pub async fn journeys(
     QueryParams(query): QueryParams<JourneysQuery>,
 ) -> Result<Json<JourneyReport>, ApiError> {
     Ok(Json(analytics.journeys(&query, now_ms()).await?))
+}
+
+/// A goal's conversions in a period credited to channels (or plugins) by a model: first touch,
+/// last touch, linear, position-based (40/20/40), time decay (half-life), Markov removal effect
+/// (order 1–3, exact) or Shapley value (exact); data-driven models with a 95 % bootstrap
+/// interval of each share.
+#[utoipa::path(get, path = "/api/analytics/attribution", tag = "analytics",
+    params(AttributionQuery),
+    responses((status = 200, body = AttributionReport)), security(("bearer" = ["analyst"])))]
+pub async fn attribution(
+    State(analytics): State<Analytics>,
+    QueryParams(query): QueryParams<AttributionQuery>,
+) -> Result<Json<AttributionReport>, ApiError> {
+    Ok(Json(analytics.attribution(&query, now_ms()).await?))
+}
+
+/// Record that a person reached a goal (enrolled, paid). The same `idempotency_key` again
+/// records nothing more and answers 200 with the first conversion; a different request under a
+/// used key is a 409.
+#[utoipa::path(post, path = "/api/conversions", tag = "analytics",
+    request_body = RecordConversion,
+    responses((status = 201, body = ConversionView), (status = 200, body = ConversionView)),
+    security(("bearer" = ["staff"])))]
+pub async fn record_conversion(
+    State(analytics): State<Analytics>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(request): JsonBody<RecordConversion>,
+) -> Result<(StatusCode, Json<ConversionView>), ApiError> {
+    let (conversion, new) = analytics
+        .record_conversion(&request, &caller.actor(), now_ms())
+        .await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(conversion)))
 }

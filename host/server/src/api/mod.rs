@@ -51,6 +51,7 @@ use utoipa_axum::routes;
 pub use error::ApiError;
 
 use switchboard_app::analytics::Analytics;
+use switchboard_app::analytics::settings::AnalyticsSettings;
 use switchboard_app::auth::Keys;
 use switchboard_app::ingest::Ingest;
 use switchboard_app::operations::Operations;
@@ -133,6 +134,7 @@ impl AppState {
         identify: IdentifySettings,
         engine: Engine,
         outbox: Outbox,
+        analytics: AnalyticsSettings,
         default_country_code: Option<String>,
     ) -> Self {
         let store = ingest.store().clone();
@@ -152,7 +154,7 @@ impl AppState {
             privacy: Privacy::new(store.clone()),
             consent: Consent::new(store.clone()),
             stated: Stated::new(store.clone()),
-            analytics: Analytics::new(store.clone()),
+            analytics: Analytics::new(store.clone(), analytics),
             keys: Keys::new(store.clone()),
             operations: Operations::new(store, reloader.clone()),
             ingest,
@@ -280,6 +282,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::audit_log))
         .routes(routes!(analytics::channels))
         .routes(routes!(analytics::journeys))
+        .routes(routes!(analytics::attribution))
+        .routes(routes!(analytics::record_conversion))
 }
 
 /// Wraps every staff route in the scope check its documented security requirement names, so the

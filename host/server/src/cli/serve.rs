@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use super::Common;
 use switchboard::api::listen::{self, ListenSettings};
 use switchboard::api::{AppState, EdgeSettings, metrics_router, router};
+use switchboard_app::analytics::settings::AnalyticsSettings;
 use switchboard_app::ingest::{Ingest, IngestSettings};
 use switchboard_app::prefs::Engine;
 use switchboard_app::prefs::settings::Settings;
@@ -36,6 +37,11 @@ pub struct ServeArgs {
     /// default time zone; see README, "Preferences and channel selection"); defaults otherwise.
     #[arg(long, env = "SWITCHBOARD_PREFERENCE_SETTINGS")]
     preference_settings: Option<std::path::PathBuf>,
+    /// A TOML file of analytics settings (the goals conversions name, the interaction kinds that
+    /// are conversions or touches, the attribution lookback; see README, "Analytics");
+    /// defaults otherwise.
+    #[arg(long, env = "SWITCHBOARD_ANALYTICS_SETTINGS")]
+    analytics_settings: Option<std::path::PathBuf>,
     /// Tries per attempt (the first included) before a retryable failure counts as a failure
     /// and the message falls back.
     #[arg(long, env = "SWITCHBOARD_SEND_MAX_TRIES", default_value_t = 5,
@@ -106,6 +112,16 @@ fn preference_settings(path: Option<&std::path::Path>) -> anyhow::Result<Setting
     Settings::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// Reads analytics settings, refusing unknown keys and values that make no sense.
+fn analytics_settings(path: Option<&std::path::Path>) -> anyhow::Result<AnalyticsSettings> {
+    let Some(path) = path else {
+        return Ok(AnalyticsSettings::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading analytics settings {}", path.display()))?;
+    AnalyticsSettings::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = args.common.open_store().await?;
     let (_manifest, runtime, plugins) = args.common.load_plugins_with_runtime().await?;
@@ -158,6 +174,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         identify,
         engine,
         outbox,
+        analytics_settings(args.analytics_settings.as_deref())?,
         args.common.default_country_code.clone(),
     );
     let listener = tokio::net::TcpListener::bind(args.listen)

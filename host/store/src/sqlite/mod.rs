@@ -72,6 +72,11 @@ pub(crate) const MIGRATIONS: MigrationSet = &[
         "ingest",
         include_str!("../../migrations/sqlite/0007_ingest.sql"),
     ),
+    (
+        8,
+        "conversions",
+        include_str!("../../migrations/sqlite/0008_conversions.sql"),
+    ),
 ];
 
 /// Where a SQLite database is.

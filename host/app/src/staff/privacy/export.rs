@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use super::{events_from, keys_of, person};
+use crate::analytics::conversions::ConversionView;
 use crate::auth::Caller;
 use crate::ingest::redact;
 use crate::service_error::ServiceError;
@@ -20,6 +21,7 @@ use crate::staff::contacts::{ContactView, view};
 use switchboard_core::domain::{IdentityKey, Outcome};
 use switchboard_store::audit::{self, AuditEntry};
 use switchboard_store::consent::{self, ConsentEntry};
+use switchboard_store::conversions;
 use switchboard_store::intents::{self, Intent};
 use switchboard_store::interactions::{self, Interaction, TimelineFilter};
 use switchboard_store::outbox::{self, MessageView};
@@ -61,6 +63,8 @@ pub struct Export {
     /// Messages sent to them through the outbox, with their attempts and history.
     pub messages: Vec<MessageView>,
     pub intents: Vec<Intent>,
+    /// Goals they reached, as recorded through the API.
+    pub conversions: Vec<ConversionView>,
     pub webhooks: Vec<ExportedWebhook>,
     pub audit: Vec<AuditEntry>,
 }
@@ -207,6 +211,9 @@ async fn write_document(
         &intents::of_contact(conn, contact_id, false).await?,
     )
     .await?;
+    let recorded = conversions::of_contact(conn, contact_id).await?;
+    let recorded: Vec<ConversionView> = recorded.into_iter().map(ConversionView::from).collect();
+    out.field(false, "conversions", &recorded).await?;
     write_webhooks(conn, contact_id, &keys_of(&contact), out).await?;
     snapshot.commit().await?;
     let audit = audit::recent(store.pool(), Some(contact_id), i64::MAX, 10_000).await?;

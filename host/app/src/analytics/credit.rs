@@ -1,0 +1,308 @@
+//! The attribution report: a goal's conversions in a period, each with its journey from the log,
+//! and the journeys that led to none, credited to channels (or plugins) by a model.
+//!
+//! A conversion's journey is the person's touches in the lookback window before it (default 30
+//! days), after their previous conversion of the goal. A person touched in the period whose
+//! touches after their last conversion led to none has one non-converting journey of them (the
+//! data-driven models need those). What a touch is: see [`super::settings`].
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::attribution::{Attribution, Journey, Model, Options, Touch, attribute};
+use super::fate::MessageFate;
+use crate::service_error::ServiceError;
+use switchboard_store::analytics::{Inbound, KindTouch};
+use switchboard_store::conversions::ConversionPoint;
+
+/// Which conversions, and how to credit them.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AttributionQuery {
+    /// The goal (declared in the analytics settings).
+    pub goal: String,
+    /// `first_touch`, `last_touch`, `linear`, `position_based`, `time_decay`, `markov`
+    /// (default), `shapley`.
+    pub model: Option<String>,
+    /// Conversions from this time on, ms since the epoch (default: 30 days before `until`).
+    pub since: Option<i64>,
+    /// Conversions before this time (default: now). At most 400 days after `since`.
+    pub until: Option<i64>,
+    /// The Markov chain's order, 1 (default) to 3.
+    pub order: Option<usize>,
+    /// Time decay's half-life in days (default 7).
+    pub half_life_days: Option<u32>,
+    /// Merge repeats of a channel in a row into one touch (default true).
+    pub merge_repeats: Option<bool>,
+    /// Credit `channel` (default) or `plugin` (the plugin that carried each touch; staff's own
+    /// calls and visits count as their channel).
+    pub by: Option<String>,
+}
+
+impl AttributionQuery {
+    pub fn options(&self) -> Result<Options, ServiceError> {
+        let order = self.order.unwrap_or(1);
+        if !(1..=3).contains(&order) {
+            return Err(ServiceError::invalid("order", "is 1, 2 or 3"));
+        }
+        let half_life = self.half_life_days.unwrap_or(7);
+        if !(1..=365).contains(&half_life) {
+            return Err(ServiceError::invalid("half_life_days", "is 1 to 365"));
+        }
+        let word = self.model.as_deref().unwrap_or("markov");
+        let model = Model::parse(word, Some(i64::from(half_life) * 86_400_000), Some(order))
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "model",
+                    "is one of first_touch, last_touch, linear, position_based, time_decay, \
+                     markov, shapley",
+                )
+            })?;
+        Ok(Options {
+            model,
+            merge_repeats: self.merge_repeats.unwrap_or(true),
+            resamples: 200,
+            seed: 1,
+        })
+    }
+
+    pub fn by_plugin(&self) -> Result<bool, ServiceError> {
+        match self.by.as_deref() {
+            None | Some("channel") => Ok(false),
+            Some("plugin") => Ok(true),
+            Some(_) => Err(ServiceError::invalid("by", "is channel or plugin")),
+        }
+    }
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttributionReport {
+    pub goal: String,
+    pub since: i64,
+    pub until: i64,
+    pub lookback_days: u32,
+    /// Conversions of the period whose journey had at least one touch.
+    pub attributed: u64,
+    /// Conversions of the period with no touch in their lookback window: credited to no one.
+    pub untouched: u64,
+    #[serde(flatten)]
+    pub attribution: Attribution,
+}
+
+/// One touch of a person, labelled for crediting.
+#[derive(Debug, Clone)]
+struct PersonTouch {
+    contact_id: i64,
+    label: String,
+    at: i64,
+}
+
+/// The touches of the span read, labelled by channel or plugin: the messages' fates and the
+/// person's own inbound messages, or the interactions of the configured kinds.
+pub fn touches_of(
+    fates: &[MessageFate],
+    inbound: &[Inbound],
+    of_kinds: Option<&[KindTouch]>,
+    by_plugin: bool,
+) -> HashMap<i64, Vec<(String, i64)>> {
+    let label = |channel: switchboard_core::domain::Channel, plugin: &Option<String>| match (
+        by_plugin, plugin,
+    ) {
+        (true, Some(plugin)) => plugin.clone(),
+        _ => channel.as_str().to_string(),
+    };
+    let mut touches: Vec<PersonTouch> = match of_kinds {
+        Some(rows) => rows
+            .iter()
+            .map(|t| PersonTouch {
+                contact_id: t.contact_id,
+                label: label(t.channel, &t.plugin_id),
+                at: t.occurred_at,
+            })
+            .collect(),
+        None => fates
+            .iter()
+            .filter_map(|f| {
+                Some(PersonTouch {
+                    contact_id: f.contact_id?,
+                    label: label(f.channel, &f.plugin),
+                    at: f.sent_at,
+                })
+            })
+            .chain(
+                inbound
+                    .iter()
+                    .filter(|m| super::journeys::writes_in(m.outcome))
+                    .map(|m| PersonTouch {
+                        contact_id: m.contact_id,
+                        label: label(m.channel, &None),
+                        at: m.occurred_at,
+                    }),
+            )
+            .collect(),
+    };
+    touches.sort_by_key(|t| (t.contact_id, t.at));
+    let mut by_person: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
+    for touch in touches {
+        by_person
+            .entry(touch.contact_id)
+            .or_default()
+            .push((touch.label, touch.at));
+    }
+    by_person
+}
+
+/// The journeys of `conversions` (oldest first) and of the people touched in `[since, until)`
+/// who did not convert after their last touch; and how many conversions had no touch.
+pub fn journeys(
+    conversions: &[ConversionPoint],
+    touches: &HashMap<i64, Vec<(String, i64)>>,
+    since: i64,
+    until: i64,
+    lookback_ms: i64,
+) -> (Vec<Journey>, u64) {
+    let mut journeys = Vec::new();
+    let mut untouched = 0;
+    // Where each person's next journey starts: after their previous conversion.
+    let mut used_until: HashMap<i64, i64> = HashMap::new();
+    let no_touches = Vec::new();
+    for conversion in conversions {
+        let person = touches.get(&conversion.contact_id).unwrap_or(&no_touches);
+        let from = (conversion.occurred_at - lookback_ms).max(
+            used_until
+                .get(&conversion.contact_id)
+                .copied()
+                .unwrap_or(i64::MIN),
+        );
+        let path = window(person, from, conversion.occurred_at);
+        used_until.insert(conversion.contact_id, conversion.occurred_at);
+        if path.is_empty() {
+            untouched += 1;
+            continue;
+        }
+        journeys.push(Journey {
+            touches: path,
+            conversions: 1.0,
+            nulls: 0.0,
+            value: conversion.value,
+            converted_at: Some(conversion.occurred_at),
+        });
+    }
+    for (contact, person) in touches {
+        let from = used_until
+            .get(contact)
+            .copied()
+            .unwrap_or(i64::MIN)
+            .max(since)
+            .max(until - lookback_ms);
+        let path = window(person, from, until);
+        if !path.is_empty() {
+            journeys.push(Journey {
+                touches: path,
+                conversions: 0.0,
+                nulls: 1.0,
+                value: 0.0,
+                converted_at: None,
+            });
+        }
+    }
+    (journeys, untouched)
+}
+
+/// A person's touches in `[from, to)`.
+fn window(person: &[(String, i64)], from: i64, to: i64) -> Vec<Touch> {
+    person
+        .iter()
+        .filter(|(_, at)| *at >= from && *at < to)
+        .map(|(label, at)| Touch {
+            channel: label.clone(),
+            at: Some(*at),
+        })
+        .collect()
+}
+
+/// Credits the journeys.
+pub fn report(
+    goal: &str,
+    period: (i64, i64),
+    lookback_days: u32,
+    journeys: &[Journey],
+    untouched: u64,
+    options: &Options,
+) -> AttributionReport {
+    let attribution = attribute(journeys, options);
+    AttributionReport {
+        goal: goal.to_string(),
+        since: period.0,
+        until: period.1,
+        lookback_days,
+        attributed: journeys.iter().filter(|j| j.conversions > 0.0).count() as u64,
+        untouched,
+        attribution,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    fn touches(rows: &[(i64, &str, i64)]) -> HashMap<i64, Vec<(String, i64)>> {
+        let mut map: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
+        for (contact, label, at) in rows {
+            map.entry(*contact)
+                .or_default()
+                .push((label.to_string(), *at));
+        }
+        map
+    }
+
+    fn labels(journey: &Journey) -> Vec<&str> {
+        journey.touches.iter().map(|t| t.channel.as_str()).collect()
+    }
+
+    #[test]
+    fn a_conversion_s_journey_is_its_lookback_after_the_previous_conversion() {
+        let person = touches(&[
+            (1, "email", 0),
+            (1, "sms", 20 * DAY),
+            (1, "phone", 40 * DAY),
+            (1, "portal", 45 * DAY),
+            (1, "email", 60 * DAY),
+            (2, "sms", 50 * DAY),
+        ]);
+        let conversions = [
+            ConversionPoint {
+                contact_id: 1,
+                occurred_at: 42 * DAY,
+                value: 10.0,
+            },
+            ConversionPoint {
+                contact_id: 1,
+                occurred_at: 50 * DAY,
+                value: 5.0,
+            },
+            ConversionPoint {
+                contact_id: 3,
+                occurred_at: 50 * DAY,
+                value: 1.0,
+            },
+        ];
+        let (journeys, untouched) = journeys(&conversions, &person, 0, 70 * DAY, 30 * DAY);
+        assert_eq!(untouched, 1, "contact 3 was never touched");
+        // Email at day 0 is past the 30-day lookback.
+        assert_eq!(labels(&journeys[0]), ["sms", "phone"]);
+        assert_eq!(journeys[0].value, 10.0);
+        // The second starts after the first conversion.
+        assert_eq!(labels(&journeys[1]), ["portal"]);
+        let mut nulls: Vec<Vec<&str>> = journeys[2..].iter().map(labels).collect();
+        nulls.sort();
+        assert_eq!(nulls, [vec!["email"], vec!["sms"]]);
+        assert!(journeys[2..].iter().all(|j| j.nulls == 1.0));
+    }
+}
