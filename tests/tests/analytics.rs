@@ -13,6 +13,8 @@ use switchboard_e2e::vendors::{
 const HOUR_SECS: i64 = 3_600;
 
 struct Office {
+    /// Holds the server's directory (its database) for as long as the office is open.
+    _setup: Setup,
     key: SendGridKey,
     server: Server,
     staff: String,
@@ -28,6 +30,7 @@ impl Office {
         let analyst = setup.key("ada", &["analyst"]);
         let server = setup.start();
         Office {
+            _setup: setup,
             key,
             server,
             staff,
@@ -217,6 +220,54 @@ async fn the_channel_report_tells_each_channel_s_funnel_from_the_log() {
     // Only SendGrid's messages.
     let sendgrid = self::report(&office, channels, since, "&plugin=email-sendgrid").await;
     assert_eq!(sendgrid["messages"], 4, "{sendgrid}");
+
+    // Each number opens into the messages behind it, a page at a time.
+    let drill = "/api/analytics/channels/messages";
+    let opened = self::report(
+        &office,
+        drill,
+        since,
+        "&channel=email&reached=opened&limit=1",
+    )
+    .await;
+    assert_eq!(opened["total"], 2, "{opened}");
+    assert_eq!(opened["messages"][0]["vendor_message_id"], "m1");
+    let cursor = opened["next_cursor"].as_str().unwrap().to_string();
+    let next = self::report(
+        &office,
+        drill,
+        since,
+        &format!("&channel=email&reached=opened&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(next["messages"][0]["vendor_message_id"], "m4", "{next}");
+    assert_eq!(next["next_cursor"], Value::Null);
+    let bounced = self::report(&office, drill, since, "&reached=failed&failure=bounced").await;
+    assert_eq!(bounced["total"], 1);
+    assert_eq!(bounced["messages"][0]["contact_id"], ben);
+
+    // And the rows themselves, as CSV.
+    let until = switchboard_e2e::now_ms() + 60_000;
+    let csv = office
+        .analyst()
+        .get(&format!(
+            "/api/analytics/interactions.csv?since={since}&until={until}&channel=sms"
+        ))
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.text());
+    assert_eq!(
+        csv.headers["content-type"].to_str().unwrap(),
+        "text/csv; charset=utf-8"
+    );
+    let text = csv.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("id,occurred_at,"), "{text}");
+    assert_eq!(
+        lines.len(),
+        1 + 5,
+        "SM1 twice, SM2, Ana's reply, Ben's STOP: {text}"
+    );
+    assert!(lines[1..].iter().all(|l| l.contains(",sms,")), "{text}");
 }
 
 #[tokio::test]

@@ -447,6 +447,54 @@ pub async fn of_raw_webhook(
     rows.iter().map(interaction_from_row).collect()
 }
 
+/// What a page of the log in a period holds.
+#[derive(Debug, Clone, Default)]
+pub struct PeriodFilter {
+    /// From this time on (inclusive), ms.
+    pub since: i64,
+    /// Before this time (exclusive), ms.
+    pub until: i64,
+    pub channel: Option<Channel>,
+    pub plugin_id: Option<String>,
+    /// Rows after this id (the previous page's last).
+    pub after_id: i64,
+    pub limit: i64,
+}
+
+/// A page of the log's rows in a period, in id order (the order they were logged).
+pub async fn in_period(
+    conn: &mut AnyConnection,
+    filter: &PeriodFilter,
+) -> Result<Vec<Interaction>, StoreError> {
+    let mut params = Params::for_connection(conn)?;
+    let mut sql = format!(
+        "SELECT id, {COLUMNS} FROM interaction_log
+         WHERE occurred_at >= {} AND occurred_at < {} AND id > {}",
+        params.one(),
+        params.one(),
+        params.one()
+    );
+    if filter.channel.is_some() {
+        sql.push_str(&format!(" AND channel = {}", params.one()));
+    }
+    if filter.plugin_id.is_some() {
+        sql.push_str(&format!(" AND plugin_id = {}", params.one()));
+    }
+    sql.push_str(&format!(" ORDER BY id LIMIT {}", params.one()));
+    let mut query = dynamic(sql)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(filter.after_id);
+    if let Some(channel) = filter.channel {
+        query = query.bind(channel.as_str());
+    }
+    if let Some(plugin) = &filter.plugin_id {
+        query = query.bind(plugin.clone());
+    }
+    let rows = query.bind(filter.limit).fetch_all(conn).await?;
+    rows.iter().map(interaction_from_row).collect()
+}
+
 fn interaction_from_row(row: &sqlx::any::AnyRow) -> Result<Interaction, StoreError> {
     let word = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
     let corrupt = |column: &str, value: &str| StoreError::Corrupt(format!("{column} {value:?}"));

@@ -241,16 +241,15 @@ pub fn report(
     fates: &[MessageFate],
     inbound: &[Inbound],
 ) -> Result<ChannelReport, ServiceError> {
-    query.check_urgency()?;
     let by = query.by()?;
-    let in_period: Vec<&MessageFate> = fates
-        .iter()
-        .filter(|f| f.sent_at >= period.since && f.sent_at < period.until)
-        .collect();
+    let chosen = chosen(query, period, fates)?;
     // What providers can show is judged on everything they carried in the period, whatever the
     // filters.
-    let evidence = Evidence::of(in_period.iter().copied());
-    let chosen: Vec<&MessageFate> = in_period.into_iter().filter(|f| query.admits(f)).collect();
+    let evidence = Evidence::of(
+        fates
+            .iter()
+            .filter(|f| f.sent_at >= period.since && f.sent_at < period.until),
+    );
     let mut inbound_by_channel: BTreeMap<Channel, u64> = BTreeMap::new();
     for message in inbound
         .iter()
@@ -277,6 +276,20 @@ pub fn report(
         channels: channel_rows(&chosen, &evidence, &inbound_by_channel),
         breakdown,
     })
+}
+
+/// The messages of `fates` sent in `period` that the query's filters admit.
+pub fn chosen<'a>(
+    query: &ChannelsQuery,
+    period: &Period,
+    fates: &'a [MessageFate],
+) -> Result<Vec<&'a MessageFate>, ServiceError> {
+    query.check_urgency()?;
+    Ok(fates
+        .iter()
+        .filter(|f| f.sent_at >= period.since && f.sent_at < period.until)
+        .filter(|f| query.admits(f))
+        .collect())
 }
 
 fn channel_rows(

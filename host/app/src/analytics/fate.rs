@@ -10,17 +10,21 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use switchboard_core::domain::{Channel, Outcome};
 use switchboard_store::analytics::{Inbound, SentMessage};
 
 use crate::prefs::tally::REPLY_WINDOW_MS;
 
 /// One message and what it reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MessageFate {
     pub channel: Channel,
     pub plugin: Option<String>,
     pub contact_id: Option<i64>,
+    /// With the contact, opens its events in their timeline.
     pub vendor_message_id: Option<String>,
     pub kind: Option<String>,
     pub urgency: Option<String>,

@@ -9,7 +9,9 @@ pub mod channels;
 pub mod conversions;
 pub mod credit;
 pub mod disengagement;
+pub mod drill;
 pub mod effectiveness;
+pub mod export;
 pub mod fate;
 pub mod journeys;
 pub mod rate;
@@ -29,6 +31,8 @@ use channels::{ChannelReport, ChannelsQuery};
 use conversions::{ConversionView, RecordConversion};
 use credit::{AttributionQuery, AttributionReport};
 use disengagement::{Disengaging, HISTORY_MS};
+use drill::{MessagePage, MessagesQuery};
+use export::ExportQuery;
 use fate::MessageFate;
 use jiff::tz::TimeZone;
 use journeys::Journeys;
@@ -172,6 +176,25 @@ impl Analytics {
         let history = read(&mut conn, Whose::Everyone, period.since, period.until).await?;
         drop(conn);
         channels::report(query, &period, &history.fates, &history.inbound)
+    }
+
+    /// The messages behind a number of the channel report (see [`drill`]).
+    pub async fn messages(
+        &self,
+        query: &MessagesQuery,
+        now: i64,
+    ) -> Result<MessagePage, ServiceError> {
+        let report = query.report();
+        let period = report.period(now)?;
+        let mut conn = self.store.reader().await?;
+        let history = read(&mut conn, Whose::Everyone, period.since, period.until).await?;
+        drop(conn);
+        drill::page(query, channels::chosen(&report, &period, &history.fates)?)
+    }
+
+    /// The log's rows of a period as CSV, streamed (see [`export`]).
+    pub fn export(&self, query: &ExportQuery, now: i64) -> Result<export::Chunks, ServiceError> {
+        export::start(self.store.clone(), query, now)
     }
 
     /// Journeys over a period, and who is disengaging at its end.

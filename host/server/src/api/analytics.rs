@@ -1,8 +1,10 @@
 //! Analytics (scope `analyst`): what the log says about channels, providers and journeys, and
 //! which channels get the credit for conversions; and recording conversions (scope `staff`).
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::ApiError;
@@ -10,6 +12,8 @@ use super::extract::{JsonBody, QueryParams};
 use switchboard_app::analytics::channels::{ChannelReport, ChannelsQuery};
 use switchboard_app::analytics::conversions::{ConversionView, RecordConversion};
 use switchboard_app::analytics::credit::{AttributionQuery, AttributionReport};
+use switchboard_app::analytics::drill::{MessagePage, MessagesQuery};
+use switchboard_app::analytics::export::ExportQuery;
 use switchboard_app::analytics::{Analytics, JourneyReport, JourneysQuery};
 use switchboard_app::auth::Caller;
 use switchboard_core::clock::now_ms;
@@ -77,4 +81,35 @@ pub async fn record_conversion(
         StatusCode::OK
     };
     Ok((status, Json(conversion)))
+}
+
+/// The messages behind a number of the channel report: the same period and filters, narrowed to
+/// a channel and the milestone the number counts (`reached`), oldest first, a page at a time.
+#[utoipa::path(get, path = "/api/analytics/channels/messages", tag = "analytics",
+    params(MessagesQuery),
+    responses((status = 200, body = MessagePage)), security(("bearer" = ["analyst"])))]
+pub async fn messages(
+    State(analytics): State<Analytics>,
+    QueryParams(query): QueryParams<MessagesQuery>,
+) -> Result<Json<MessagePage>, ApiError> {
+    Ok(Json(analytics.messages(&query, now_ms()).await?))
+}
+
+/// The log's rows of a period as CSV (RFC 4180), one row per interaction in the order they were
+/// logged, streamed: the rows behind any figure, for a spreadsheet.
+#[utoipa::path(get, path = "/api/analytics/interactions.csv", tag = "analytics",
+    params(ExportQuery),
+    responses((status = 200, content_type = "text/csv", body = String)),
+    security(("bearer" = ["analyst"])))]
+pub async fn export(
+    State(analytics): State<Analytics>,
+    QueryParams(query): QueryParams<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let mut chunks = analytics.export(&query, now_ms())?;
+    let stream = futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx));
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -281,6 +281,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::revoke_key))
         .routes(routes!(admin::audit_log))
         .routes(routes!(analytics::channels))
+        .routes(routes!(analytics::messages))
+        .routes(routes!(analytics::export))
         .routes(routes!(analytics::journeys))
         .routes(routes!(analytics::attribution))
         .routes(routes!(analytics::record_conversion))

@@ -20,78 +20,85 @@ const MAX_SWEEPS: usize = 100_000;
 /// A state: the last `order` channels touched (fewer at the start of a walk), as indexes.
 type State = Vec<usize>;
 
-/// The chain's transition counts, by state.
+/// The chain, its states numbered (the start is 0): from each state, the counts of steps to each
+/// next state, to conversion, and in all.
 #[derive(Debug, Default)]
 struct Chain {
-    /// From each state: counts to each next state, to conversion and to nothing.
-    next: HashMap<State, HashMap<State, f64>>,
-    converts: HashMap<State, f64>,
-    ends: HashMap<State, f64>,
+    steps: Vec<Vec<(usize, f64)>>,
+    converts: Vec<f64>,
+    totals: Vec<f64>,
+    /// The channel a walk touched to enter each state (none for the start).
+    entered_by: Vec<Option<usize>>,
 }
 
 impl Chain {
     fn of(journeys: &[(Vec<usize>, f64, f64)], order: usize) -> Self {
         let mut chain = Chain::default();
+        let mut numbers: HashMap<State, usize> = HashMap::new();
+        let mut steps: Vec<HashMap<usize, f64>> = Vec::new();
+        let mut number =
+            |state: &State, chain: &mut Chain, steps: &mut Vec<HashMap<usize, f64>>| {
+                if let Some(n) = numbers.get(state) {
+                    return *n;
+                }
+                let n = chain.converts.len();
+                numbers.insert(state.clone(), n);
+                chain.converts.push(0.0);
+                chain.totals.push(0.0);
+                chain.entered_by.push(state.last().copied());
+                steps.push(HashMap::new());
+                n
+            };
+        let start = number(&Vec::new(), &mut chain, &mut steps);
         for (path, conversions, nulls) in journeys {
             let walks = conversions + nulls;
             let mut state: State = Vec::new();
+            let mut at = start;
             for &channel in path {
-                let mut next = state.clone();
-                next.push(channel);
-                if next.len() > order {
-                    next.remove(0);
+                state.push(channel);
+                if state.len() > order {
+                    state.remove(0);
                 }
-                *chain
-                    .next
-                    .entry(state)
-                    .or_default()
-                    .entry(next.clone())
-                    .or_default() += walks;
-                state = next;
+                let next = number(&state, &mut chain, &mut steps);
+                *steps[at].entry(next).or_default() += walks;
+                chain.totals[at] += walks;
+                at = next;
             }
-            *chain.converts.entry(state.clone()).or_default() += conversions;
-            *chain.ends.entry(state).or_default() += nulls;
+            chain.converts[at] += conversions;
+            chain.totals[at] += walks;
         }
+        chain.steps = steps.into_iter().map(|s| s.into_iter().collect()).collect();
         chain
     }
 
-    /// The probability that a walk from the start converts, with steps into `removed` leading
-    /// to nothing.
+    /// The probability that a walk from the start converts, with steps into a state entered by
+    /// `removed` leading to nothing.
     fn conversion_probability(&self, removed: Option<usize>) -> f64 {
-        let states: Vec<&State> = self.next.keys().chain(self.converts.keys()).collect();
-        let mut p: HashMap<&State, f64> = states.iter().map(|s| (*s, 0.0)).collect();
-        let totals: HashMap<&State, f64> = states.iter().map(|s| (*s, self.total_out(s))).collect();
+        let mut p = vec![0.0; self.converts.len()];
+        // Later states are mostly deeper in the walks: sweeping them first carries the
+        // probabilities back to the start in fewer sweeps.
         for _ in 0..MAX_SWEEPS {
             let mut moved: f64 = 0.0;
-            for state in &states {
-                let total = totals[state];
+            for state in (0..p.len()).rev() {
+                let total = self.totals[state];
                 if total <= 0.0 {
                     continue;
                 }
-                let mut value = self.converts.get(*state).copied().unwrap_or(0.0);
-                for (next, count) in self.next.get(*state).into_iter().flatten() {
-                    if removed.is_some_and(|r| next.last() == Some(&r)) {
-                        continue;
+                let mut value = self.converts[state];
+                for &(next, count) in &self.steps[state] {
+                    if removed.is_none() || self.entered_by[next] != removed {
+                        value += count * p[next];
                     }
-                    value += count * p.get(next).copied().unwrap_or(0.0);
                 }
                 let value = value / total;
-                let slot = p.entry(state).or_default();
-                moved = moved.max((value - *slot).abs());
-                *slot = value;
+                moved = moved.max((value - p[state]).abs());
+                p[state] = value;
             }
             if moved < TOLERANCE {
                 break;
             }
         }
-        p.get(&Vec::new()).copied().unwrap_or(0.0)
-    }
-
-    fn total_out(&self, state: &State) -> f64 {
-        let steps: f64 = self.next.get(state).map_or(0.0, |n| n.values().sum());
-        steps
-            + self.converts.get(state).copied().unwrap_or(0.0)
-            + self.ends.get(state).copied().unwrap_or(0.0)
+        p[0]
     }
 }
 

@@ -11,6 +11,8 @@ mod bootstrap;
 pub mod heuristic;
 pub mod markov;
 pub mod shapley;
+#[cfg(test)]
+mod synthetic;
 
 use std::collections::BTreeMap;
 
