@@ -493,6 +493,37 @@ async fn conversions_are_recorded_once_and_credited_to_the_touches_before_them()
         "{linear}"
     );
 
+    // The journeys behind the credit.
+    let behind = "/api/analytics/attribution/journeys";
+    let converted = report(&office, behind, since, "&goal=enrolled&converted=true").await;
+    assert_eq!(converted["total"], 1, "{converted}");
+    assert_eq!(converted["journeys"][0]["contact_id"], ana);
+    let touched: Vec<&str> = converted["journeys"][0]["touches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(touched, ["email", "sms"]);
+    let by_email = report(
+        &office,
+        behind,
+        since,
+        "&goal=enrolled&channel=email&limit=1",
+    )
+    .await;
+    assert_eq!(by_email["total"], 2, "Ana's and Ben's: {by_email}");
+    let cursor = by_email["next_cursor"].as_str().unwrap().to_string();
+    let rest = report(
+        &office,
+        behind,
+        since,
+        &format!("&goal=enrolled&channel=email&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(rest["journeys"][0]["converted_at"], Value::Null, "{rest}");
+    assert_eq!(rest["next_cursor"], Value::Null);
+
     let first_touch = report(
         &office,
         attribution,

@@ -156,6 +156,13 @@ pub fn touches_of(
     by_person
 }
 
+/// One person's journey.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonJourney {
+    pub contact_id: i64,
+    pub journey: Journey,
+}
+
 /// The journeys of `conversions` (oldest first) and of the people touched in `[since, until)`
 /// who did not convert after their last touch; and how many conversions had no touch.
 pub fn journeys(
@@ -164,7 +171,7 @@ pub fn journeys(
     since: i64,
     until: i64,
     lookback_ms: i64,
-) -> (Vec<Journey>, u64) {
+) -> (Vec<PersonJourney>, u64) {
     let mut journeys = Vec::new();
     let mut untouched = 0;
     // Where each person's next journey starts: after their previous conversion.
@@ -184,15 +191,21 @@ pub fn journeys(
             untouched += 1;
             continue;
         }
-        journeys.push(Journey {
-            touches: path,
-            conversions: 1.0,
-            nulls: 0.0,
-            value: conversion.value,
-            converted_at: Some(conversion.occurred_at),
+        journeys.push(PersonJourney {
+            contact_id: conversion.contact_id,
+            journey: Journey {
+                touches: path,
+                conversions: 1.0,
+                nulls: 0.0,
+                value: conversion.value,
+                converted_at: Some(conversion.occurred_at),
+            },
         });
     }
-    for (contact, person) in touches {
+    // In contact order, so that a list of them pages the same way every time.
+    let mut people: Vec<(&i64, &Vec<(String, i64)>)> = touches.iter().collect();
+    people.sort_by_key(|(contact, _)| **contact);
+    for (contact, person) in people {
         let from = used_until
             .get(contact)
             .copied()
@@ -201,12 +214,15 @@ pub fn journeys(
             .max(until - lookback_ms);
         let path = window(person, from, until);
         if !path.is_empty() {
-            journeys.push(Journey {
-                touches: path,
-                conversions: 0.0,
-                nulls: 1.0,
-                value: 0.0,
-                converted_at: None,
+            journeys.push(PersonJourney {
+                contact_id: *contact,
+                journey: Journey {
+                    touches: path,
+                    conversions: 0.0,
+                    nulls: 1.0,
+                    value: 0.0,
+                    converted_at: None,
+                },
             });
         }
     }
@@ -223,6 +239,121 @@ fn window(person: &[(String, i64)], from: i64, to: i64) -> Vec<Touch> {
             at: Some(*at),
         })
         .collect()
+}
+
+/// Which journeys of an attribution to list.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JourneyPageQuery {
+    /// The attribution's goal, period and labels (`by`), as in the report.
+    pub goal: String,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub by: Option<String>,
+    /// Only journeys that touched this channel (or plugin, with `by=plugin`).
+    pub channel: Option<String>,
+    /// Only converting (`true`) or non-converting (`false`) journeys.
+    pub converted: Option<bool>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<usize>,
+}
+
+impl JourneyPageQuery {
+    pub fn attribution(&self) -> AttributionQuery {
+        AttributionQuery {
+            goal: self.goal.clone(),
+            since: self.since,
+            until: self.until,
+            by: self.by.clone(),
+            ..AttributionQuery::default()
+        }
+    }
+}
+
+/// One journey as listed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JourneyRow {
+    pub contact_id: i64,
+    /// When it converted; absent for a journey that led to none.
+    pub converted_at: Option<i64>,
+    pub value: f64,
+    /// Its touches, oldest first, as the models read them (before repeats merge).
+    pub touches: Vec<TouchRow>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TouchRow {
+    /// The channel (or plugin).
+    pub channel: String,
+    pub at: i64,
+}
+
+/// A page of journeys: converting ones by conversion time, then the others by contact.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JourneyPage {
+    pub total: u64,
+    pub journeys: Vec<JourneyRow>,
+    pub next_cursor: Option<String>,
+}
+
+/// The page of `journeys` the query asks for.
+pub fn page(
+    query: &JourneyPageQuery,
+    journeys: Vec<PersonJourney>,
+) -> Result<JourneyPage, ServiceError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ServiceError::invalid("limit", "is 1 to 500"));
+    }
+    let start: usize = match query.cursor.as_deref() {
+        None => 0,
+        Some(cursor) => cursor
+            .parse()
+            .map_err(|_| ServiceError::invalid("cursor", "is not a cursor this list gave"))?,
+    };
+    let matching: Vec<PersonJourney> = journeys
+        .into_iter()
+        .filter(|p| {
+            query
+                .converted
+                .is_none_or(|c| c == (p.journey.conversions > 0.0))
+        })
+        .filter(|p| {
+            query
+                .channel
+                .as_deref()
+                .is_none_or(|c| p.journey.touches.iter().any(|t| t.channel == c))
+        })
+        .collect();
+    let total = matching.len();
+    let rows: Vec<JourneyRow> = matching
+        .into_iter()
+        .skip(start)
+        .take(limit)
+        .map(|p| JourneyRow {
+            contact_id: p.contact_id,
+            converted_at: p.journey.converted_at,
+            value: p.journey.value,
+            touches: p
+                .journey
+                .touches
+                .into_iter()
+                .map(|t| TouchRow {
+                    channel: t.channel,
+                    at: t.at.unwrap_or(0),
+                })
+                .collect(),
+        })
+        .collect();
+    let end = start + rows.len();
+    Ok(JourneyPage {
+        total: total as u64,
+        journeys: rows,
+        next_cursor: (end < total).then(|| end.to_string()),
+    })
 }
 
 /// Credits the journeys.
@@ -262,8 +393,13 @@ mod tests {
         map
     }
 
-    fn labels(journey: &Journey) -> Vec<&str> {
-        journey.touches.iter().map(|t| t.channel.as_str()).collect()
+    fn labels(journey: &PersonJourney) -> Vec<&str> {
+        journey
+            .journey
+            .touches
+            .iter()
+            .map(|t| t.channel.as_str())
+            .collect()
     }
 
     #[test]
@@ -297,12 +433,11 @@ mod tests {
         assert_eq!(untouched, 1, "contact 3 was never touched");
         // Email at day 0 is past the 30-day lookback.
         assert_eq!(labels(&journeys[0]), ["sms", "phone"]);
-        assert_eq!(journeys[0].value, 10.0);
+        assert_eq!(journeys[0].journey.value, 10.0);
         // The second starts after the first conversion.
         assert_eq!(labels(&journeys[1]), ["portal"]);
-        let mut nulls: Vec<Vec<&str>> = journeys[2..].iter().map(labels).collect();
-        nulls.sort();
-        assert_eq!(nulls, [vec!["email"], vec!["sms"]]);
-        assert!(journeys[2..].iter().all(|j| j.nulls == 1.0));
+        let nulls: Vec<Vec<&str>> = journeys[2..].iter().map(labels).collect();
+        assert_eq!(nulls, [vec!["email"], vec!["sms"]], "in contact order");
+        assert!(journeys[2..].iter().all(|j| j.journey.nulls == 1.0));
     }
 }

@@ -27,9 +27,10 @@ use crate::prefs::select::reachable_identity;
 use crate::prefs::settings::SELECTABLE;
 use crate::prefs::tally::REPLY_WINDOW_MS;
 use crate::service_error::ServiceError;
+use attribution::Journey;
 use channels::{ChannelReport, ChannelsQuery};
 use conversions::{ConversionView, RecordConversion};
-use credit::{AttributionQuery, AttributionReport};
+use credit::{AttributionQuery, AttributionReport, JourneyPage, JourneyPageQuery, PersonJourney};
 use disengagement::{Disengaging, HISTORY_MS};
 use drill::{MessagePage, MessagesQuery};
 use export::ExportQuery;
@@ -86,6 +87,13 @@ pub struct ContactJourney {
     pub disengaging: Option<Disengaging>,
 }
 
+/// A goal's journeys over a period.
+struct GoalJourneys {
+    period: (i64, i64),
+    journeys: Vec<PersonJourney>,
+    untouched: u64,
+}
+
 /// What was read for a period: the fates of its messages and the inbound messages around them.
 struct History {
     fates: Vec<MessageFate>,
@@ -116,10 +124,40 @@ impl Analytics {
         query: &AttributionQuery,
         now: i64,
     ) -> Result<AttributionReport, ServiceError> {
+        let options = query.options()?;
+        let built = self.journeys_of_goal(query, now).await?;
+        let journeys: Vec<Journey> = built.journeys.into_iter().map(|p| p.journey).collect();
+        Ok(credit::report(
+            &query.goal,
+            built.period,
+            self.settings.lookback_days,
+            &journeys,
+            built.untouched,
+            &options,
+        ))
+    }
+
+    /// The journeys behind an attribution, a page at a time (see [`credit::page`]).
+    pub async fn attribution_journeys(
+        &self,
+        query: &JourneyPageQuery,
+        now: i64,
+    ) -> Result<JourneyPage, ServiceError> {
+        let built = self.journeys_of_goal(&query.attribution(), now).await?;
+        credit::page(query, built.journeys)
+    }
+
+    /// The goal's conversions in the query's period, each with its journey, and the journeys
+    /// that led to none.
+    async fn journeys_of_goal(
+        &self,
+        query: &AttributionQuery,
+        now: i64,
+    ) -> Result<GoalJourneys, ServiceError> {
         let Some(goal) = self.settings.goals.get(&query.goal) else {
             return Err(ServiceError::invalid("goal", "is not a declared goal"));
         };
-        let options = query.options()?;
+        query.options()?;
         let by_plugin = query.by_plugin()?;
         let period = ChannelsQuery {
             since: query.since,
@@ -154,14 +192,11 @@ impl Analytics {
         drop(conn);
         let (journeys, untouched) =
             credit::journeys(&conversions, &touches, period.since, period.until, lookback);
-        Ok(credit::report(
-            &query.goal,
-            (period.since, period.until),
-            self.settings.lookback_days,
-            &journeys,
+        Ok(GoalJourneys {
+            period: (period.since, period.until),
+            journeys,
             untouched,
-            &options,
-        ))
+        })
     }
 
     /// Channel effectiveness over a period (see [`channels`]).

@@ -11,7 +11,9 @@ use super::ApiError;
 use super::extract::{JsonBody, QueryParams};
 use switchboard_app::analytics::channels::{ChannelReport, ChannelsQuery};
 use switchboard_app::analytics::conversions::{ConversionView, RecordConversion};
-use switchboard_app::analytics::credit::{AttributionQuery, AttributionReport};
+use switchboard_app::analytics::credit::{
+    AttributionQuery, AttributionReport, JourneyPage, JourneyPageQuery,
+};
 use switchboard_app::analytics::drill::{MessagePage, MessagesQuery};
 use switchboard_app::analytics::export::ExportQuery;
 use switchboard_app::analytics::{Analytics, JourneyReport, JourneysQuery};
@@ -112,4 +114,18 @@ pub async fn export(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The journeys behind an attribution: each conversion's touches and the journeys that led to
+/// none, optionally only those that touched a channel, a page at a time.
+#[utoipa::path(get, path = "/api/analytics/attribution/journeys", tag = "analytics",
+    params(JourneyPageQuery),
+    responses((status = 200, body = JourneyPage)), security(("bearer" = ["analyst"])))]
+pub async fn attribution_journeys(
+    State(analytics): State<Analytics>,
+    QueryParams(query): QueryParams<JourneyPageQuery>,
+) -> Result<Json<JourneyPage>, ApiError> {
+    Ok(Json(
+        analytics.attribution_journeys(&query, now_ms()).await?,
+    ))
 }

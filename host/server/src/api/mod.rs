@@ -285,6 +285,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(analytics::export))
         .routes(routes!(analytics::journeys))
         .routes(routes!(analytics::attribution))
+        .routes(routes!(analytics::attribution_journeys))
         .routes(routes!(analytics::record_conversion))
 }
 
