@@ -267,7 +267,8 @@ impl Analytics {
         let since = now - HISTORY_MS;
         let history = read(&mut conn, whose, since - REPLY_WINDOW_MS, now).await?;
         let journeys = journeys::journeys(&history.fates, &history.inbound, since, now);
-        let disengaging = disengaging_at(&mut conn, whose, now).await?.pop();
+        // One read serves both: the disengagement history is the last 180 days of it.
+        let disengaging = disengaging_in(&mut conn, history, now).await?.pop();
         Ok(ContactJourney {
             journeys,
             disengaging,
@@ -299,7 +300,16 @@ async fn disengaging_at(
     at: i64,
 ) -> Result<Vec<Disengaging>, StoreError> {
     let history = read(conn, whose, at - HISTORY_MS, at).await?;
-    let before = |t: i64| t < at;
+    disengaging_in(conn, history, at).await
+}
+
+/// Who of `history` is disengaging at `at`, judged on its last 180 days before `at`.
+async fn disengaging_in(
+    conn: &mut AnyConnection,
+    history: History,
+    at: i64,
+) -> Result<Vec<Disengaging>, StoreError> {
+    let before = |t: i64| t >= at - HISTORY_MS && t < at;
     let fates: Vec<MessageFate> = history
         .fates
         .into_iter()
