@@ -440,6 +440,8 @@ pub async fn merge(
         .execute(&mut *conn)
         .await?;
     }
+    // Their messages are one person's now: which inbound message answers which changes.
+    super::rollup::mark_refold(conn, &[survivor, merged]).await?;
     // The webhooks about the merged contact are about the survivor now (export, erasure).
     super::raw_webhooks::move_links(conn, survivor, merged).await?;
     // Stated preferences: the survivor's own win; the merged contact's are kept if it had none.
@@ -498,6 +500,8 @@ pub async fn merged_into(
 
 /// Deletes a contact; its identities, interactions and intents go with it (foreign keys).
 pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
+    // The analytics rollup counts its interactions: they leave it with them.
+    super::rollup::forget_contact(conn, id).await?;
     let result = sqlx::query("DELETE FROM contacts WHERE id = $1")
         .bind(id)
         .execute(conn)

@@ -52,6 +52,7 @@ pub mod outbox;
 pub mod portal_inbox;
 pub mod preferences;
 pub mod raw_webhooks;
+pub mod rollup;
 pub mod server_key;
 mod sql;
 mod sqlite;

@@ -10,10 +10,11 @@ use utoipa::ToSchema;
 
 use super::effectiveness::{Effectiveness, Evidence};
 use super::fate::MessageFate;
+use super::rollup::{Cell, PeriodCounts};
 use crate::service_error::ServiceError;
 use switchboard_core::clock::local_time::local;
 use switchboard_core::domain::{Channel, Urgency};
-use switchboard_store::analytics::Inbound;
+use switchboard_store::rollup::DailyKey;
 
 pub const DAY_MS: i64 = 86_400_000;
 /// The longest period one report covers.
@@ -79,15 +80,21 @@ impl By {
         }
     }
 
-    /// The group a message falls in. Messages Switchboard did not send itself have no kind,
-    /// urgency or template: their group is `none`.
-    fn key(self, fate: &MessageFate) -> String {
-        let word = |value: &Option<String>| value.clone().unwrap_or_else(|| NONE.to_string());
+    /// The group a cell's messages fall in. Messages Switchboard did not send itself have no
+    /// kind, urgency or template: their group is `none`.
+    fn key(self, key: &DailyKey) -> String {
+        let word = |value: &str| {
+            if value.is_empty() {
+                NONE.to_string()
+            } else {
+                value.to_string()
+            }
+        };
         match self {
-            By::Kind => word(&fate.kind),
-            By::Urgency => word(&fate.urgency),
-            By::Template => word(&fate.template),
-            By::Day | By::Week | By::Month => self.period_of(fate.sent_at),
+            By::Kind => word(&key.kind),
+            By::Urgency => word(&key.urgency),
+            By::Template => word(&key.template),
+            By::Day | By::Week | By::Month => self.period_of(key.day * DAY_MS),
         }
     }
 
@@ -231,39 +238,44 @@ impl ChannelsQuery {
             && matches(&self.urgency, &fate.urgency)
             && matches(&self.plugin, &fate.plugin)
     }
+
+    /// Whether the filters admit a cell's messages (`''` in a cell is none, which no filter
+    /// names).
+    fn admits_cell(&self, key: &DailyKey) -> bool {
+        let matches = |wanted: &Option<String>, value: &str| {
+            wanted
+                .as_deref()
+                .is_none_or(|w| !value.is_empty() && w == value)
+        };
+        matches(&self.kind, &key.kind)
+            && matches(&self.urgency, &key.urgency)
+            && matches(&self.plugin, &key.plugin)
+    }
 }
 
-/// The report over `fates` (the messages sent in `period` and after it, with their responses)
-/// and the inbound messages read with them.
+/// The report over what the period's messages add up to.
 pub fn report(
     query: &ChannelsQuery,
     period: &Period,
-    fates: &[MessageFate],
-    inbound: &[Inbound],
+    counted: &PeriodCounts,
 ) -> Result<ChannelReport, ServiceError> {
     let by = query.by()?;
-    let chosen = chosen(query, period, fates)?;
+    query.check_urgency()?;
     // What providers can show is judged on everything they carried in the period, whatever the
     // filters.
-    let evidence = Evidence::of(
-        fates
-            .iter()
-            .filter(|f| f.sent_at >= period.since && f.sent_at < period.until),
-    );
-    let mut inbound_by_channel: BTreeMap<Channel, u64> = BTreeMap::new();
-    for message in inbound
+    let evidence = Evidence::of(&counted.cells);
+    let chosen: Vec<&Cell> = counted
+        .cells
         .iter()
-        .filter(|m| m.occurred_at >= period.since && m.occurred_at < period.until)
-    {
-        *inbound_by_channel.entry(message.channel).or_default() += 1;
-    }
+        .filter(|c| query.admits_cell(&c.key))
+        .collect();
     let breakdown = by.map(|by| Breakdown {
         by: by.as_str().into(),
-        groups: group_by(&chosen, |f| by.key(f))
+        groups: group_by(&chosen, |c| by.key(&c.key))
             .into_iter()
             .map(|(key, members)| Group {
                 key,
-                messages: members.len() as u64,
+                messages: sent(&members),
                 channels: channel_rows(&members, &evidence, &BTreeMap::new()),
             })
             .collect(),
@@ -271,9 +283,9 @@ pub fn report(
     Ok(ChannelReport {
         since: period.since,
         until: period.until,
-        messages: chosen.len() as u64,
-        inbound: inbound_by_channel.values().sum(),
-        channels: channel_rows(&chosen, &evidence, &inbound_by_channel),
+        messages: sent(&chosen),
+        inbound: counted.inbound.values().sum(),
+        channels: channel_rows(&chosen, &evidence, &counted.inbound),
         breakdown,
     })
 }
@@ -292,28 +304,34 @@ pub fn chosen<'a>(
         .collect())
 }
 
+fn sent(cells: &[&Cell]) -> u64 {
+    cells.iter().map(|c| c.counts.sent).sum::<i64>().max(0) as u64
+}
+
 fn channel_rows(
-    fates: &[&MessageFate],
+    cells: &[&Cell],
     evidence: &Evidence,
     inbound: &BTreeMap<Channel, u64>,
 ) -> Vec<ChannelRow> {
-    let mut rows: Vec<ChannelRow> = group_by(fates, |f| f.channel)
+    let total = sent(cells);
+    let mut rows: Vec<ChannelRow> = group_by(cells, |c| c.key.channel)
         .into_iter()
         .map(|(channel, members)| {
-            let mut providers: Vec<ProviderRow> = group_by(&members, |f| f.plugin.clone())
+            let in_channel = sent(&members);
+            let mut providers: Vec<ProviderRow> = group_by(&members, |c| c.key.plugin.clone())
                 .into_iter()
                 .map(|(plugin, carried)| ProviderRow {
-                    plugin,
-                    share: share(carried.len(), members.len()),
-                    effectiveness: Effectiveness::of(carried.iter().copied(), evidence),
+                    plugin: Some(plugin).filter(|p| !p.is_empty()),
+                    share: share(sent(&carried), in_channel),
+                    effectiveness: Effectiveness::of(&carried, evidence),
                 })
                 .collect();
             providers.sort_by_key(|p| Reverse(p.effectiveness.sent));
             ChannelRow {
                 channel,
-                share: share(members.len(), fates.len()),
+                share: share(in_channel, total),
                 inbound: inbound.get(&channel).copied().unwrap_or(0),
-                effectiveness: Effectiveness::of(members.iter().copied(), evidence),
+                effectiveness: Effectiveness::of(&members, evidence),
                 providers,
             }
         })
@@ -323,17 +341,17 @@ fn channel_rows(
 }
 
 fn group_by<'a, K: Ord>(
-    fates: &[&'a MessageFate],
-    key: impl Fn(&MessageFate) -> K,
-) -> BTreeMap<K, Vec<&'a MessageFate>> {
-    let mut groups: BTreeMap<K, Vec<&MessageFate>> = BTreeMap::new();
-    for fate in fates {
-        groups.entry(key(fate)).or_default().push(fate);
+    cells: &[&'a Cell],
+    key: impl Fn(&Cell) -> K,
+) -> BTreeMap<K, Vec<&'a Cell>> {
+    let mut groups: BTreeMap<K, Vec<&Cell>> = BTreeMap::new();
+    for cell in cells {
+        groups.entry(key(cell)).or_default().push(cell);
     }
     groups
 }
 
-fn share(part: usize, whole: usize) -> f64 {
+fn share(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -344,8 +362,36 @@ fn share(part: usize, whole: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::rollup::counts::Counts;
 
     const H: i64 = 3_600_000;
+
+    /// What the rollup would add up for `fates` over `period`.
+    fn counted(fates: &[MessageFate], period: &Period) -> PeriodCounts {
+        let mut cells: BTreeMap<DailyKey, Counts> = BTreeMap::new();
+        let word = |v: &Option<String>| v.clone().unwrap_or_default();
+        for fate in fates
+            .iter()
+            .filter(|f| f.sent_at >= period.since && f.sent_at < period.until)
+        {
+            let key = DailyKey {
+                day: fate.sent_at.div_euclid(DAY_MS),
+                channel: fate.channel,
+                plugin: word(&fate.plugin),
+                kind: word(&fate.kind),
+                urgency: word(&fate.urgency),
+                template: word(&fate.template),
+            };
+            cells.entry(key).or_default().add(&Counts::of(fate), 1);
+        }
+        PeriodCounts {
+            cells: cells
+                .into_iter()
+                .map(|(key, counts)| Cell { key, counts })
+                .collect(),
+            inbound: BTreeMap::new(),
+        }
+    }
 
     fn fate(channel: Channel, plugin: &str, kind: &str, at: i64) -> MessageFate {
         MessageFate {
@@ -379,7 +425,7 @@ mod tests {
             since: 0,
             until: 24 * H,
         };
-        let report = report(&query(None), &period, &fates, &[]).unwrap();
+        let report = report(&query(None), &period, &counted(&fates, &period)).unwrap();
         assert_eq!(report.messages, 4);
         let email = &report.channels[0];
         assert_eq!((email.channel, email.share), (Channel::Email, 0.75));
@@ -404,7 +450,7 @@ mod tests {
             since: 0,
             until: 72 * H,
         };
-        let by_kind = report(&query(Some("kind")), &period, &fates, &[]).unwrap();
+        let by_kind = report(&query(Some("kind")), &period, &counted(&fates, &period)).unwrap();
         let groups: Vec<_> = by_kind
             .breakdown
             .unwrap()
@@ -414,7 +460,7 @@ mod tests {
             .collect();
         assert_eq!(groups, [("receipt".into(), 1), ("reminder".into(), 2)]);
 
-        let daily = report(&query(Some("day")), &period, &fates, &[]).unwrap();
+        let daily = report(&query(Some("day")), &period, &counted(&fates, &period)).unwrap();
         let keys: Vec<_> = daily
             .breakdown
             .unwrap()
@@ -428,7 +474,7 @@ mod tests {
             plugin: Some("sms-twilio".into()),
             ..ChannelsQuery::default()
         };
-        let report = report(&only_sms, &period, &fates, &[]).unwrap();
+        let report = report(&only_sms, &period, &counted(&fates, &period)).unwrap();
         assert_eq!(report.messages, 1);
         assert_eq!(report.channels[0].channel, Channel::Sms);
     }
@@ -478,6 +524,6 @@ mod tests {
             ..ChannelsQuery::default()
         };
         let period = Period { since: 0, until: 1 };
-        assert!(report(&urgency, &period, &[], &[]).is_err());
+        assert!(report(&urgency, &period, &PeriodCounts::default()).is_err());
     }
 }

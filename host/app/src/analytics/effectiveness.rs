@@ -8,13 +8,14 @@
 //! reported at least one in the period ([`Evidence`]). Where no message of a group could show a
 //! signal, its rate is "no data", never 0 %.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::fate::MessageFate;
-use super::rate::{Bucket, Rate, nearest_rank};
+use super::rate::{Bucket, Rate};
+use super::rollup::Cell;
+use super::rollup::counts::{ACTION_BUCKETS, Counts};
 use switchboard_core::domain::Channel;
 
 /// A signal about a message that not every channel or provider gives.
@@ -59,30 +60,31 @@ impl Signal {
 /// Which providers (plugin, channel) reported delivery receipts and opens in the period.
 #[derive(Debug, Default)]
 pub struct Evidence {
-    receipts: HashSet<(Option<String>, Channel)>,
-    opens: HashSet<(Option<String>, Channel)>,
+    receipts: HashSet<(String, Channel)>,
+    opens: HashSet<(String, Channel)>,
 }
 
 impl Evidence {
-    pub fn of<'a>(fates: impl IntoIterator<Item = &'a MessageFate>) -> Self {
+    pub fn of<'a>(cells: impl IntoIterator<Item = &'a Cell>) -> Self {
         let mut evidence = Evidence::default();
-        for fate in fates {
-            let source = (fate.plugin.clone(), fate.channel);
-            if fate.receipt {
+        for cell in cells {
+            let source = (cell.key.plugin.clone(), cell.key.channel);
+            if cell.counts.receipt > 0 {
                 evidence.receipts.insert(source.clone());
             }
-            if fate.opened {
+            if cell.counts.opened > 0 {
                 evidence.opens.insert(source);
             }
         }
         evidence
     }
 
-    fn shows(&self, fate: &MessageFate, signal: Signal) -> bool {
-        if !signal.carried_by(fate.channel) {
+    fn shows(&self, cell: &Cell, signal: Signal) -> bool {
+        let channel = cell.key.channel;
+        if !signal.carried_by(channel) {
             return false;
         }
-        let source = (fate.plugin.clone(), fate.channel);
+        let source = (cell.key.plugin.clone(), channel);
         match signal {
             Signal::Receipt => self.receipts.contains(&source),
             Signal::Open => self.opens.contains(&source),
@@ -130,128 +132,148 @@ pub struct TimeToAction {
     pub count: u64,
     /// `<1h`, `1-4h`, `4-24h`, `1-3d`, `>3d`, each with its count (lower bound inclusive).
     pub buckets: Vec<Bucket>,
+    /// Median time to action (nearest rank), in whole seconds to two significant figures (so
+    /// within 5 %: 1,800,000 ms, 290,000,000 ms).
     pub p50_ms: Option<i64>,
+    /// 90th percentile, to the same precision.
     pub p90_ms: Option<i64>,
 }
 
-const HOUR_MS: i64 = 3_600_000;
-const BUCKETS: [(&str, i64); 5] = [
-    ("<1h", HOUR_MS),
-    ("1-4h", 4 * HOUR_MS),
-    ("4-24h", 24 * HOUR_MS),
-    ("1-3d", 72 * HOUR_MS),
-    (">3d", i64::MAX),
-];
-
 impl Effectiveness {
-    /// How `fates` did, with signals judged by `evidence`.
-    pub fn of<'a>(fates: impl IntoIterator<Item = &'a MessageFate>, evidence: &Evidence) -> Self {
-        let fates: Vec<&MessageFate> = fates.into_iter().collect();
-        let rate = |reached: &dyn Fn(&MessageFate) -> bool, signals: &[Signal]| {
-            stage(&fates, evidence, reached, signals)
+    /// How the messages counted in `cells` did.
+    pub fn of(cells: &[&Cell], evidence: &Evidence) -> Self {
+        let mut total = Counts::default();
+        for cell in cells {
+            total.add(&cell.counts, 1);
+        }
+        let rate = |reached: fn(&Counts) -> i64, signals: &[Signal]| {
+            stage(cells, evidence, reached, signals)
         };
         let engagement = [Signal::Open, Signal::Click, Signal::Answer, Signal::Reply];
         let responses = [Signal::Click, Signal::Answer, Signal::Reply];
-        let failed = fates.iter().filter(|f| f.failure.is_some()).count() as u64;
         Effectiveness {
-            sent: fates.len() as u64,
-            delivered: rate(&|f| f.delivered, &[Signal::Receipt]),
-            engaged: rate(&|f| f.engaged(), &engagement),
-            responded: rate(&|f| f.responded, &responses),
-            opened: rate(&|f| f.opened, &[Signal::Open]),
-            clicked: rate(&|f| f.clicked, &[Signal::Click]),
-            answered: rate(&|f| f.answered, &[Signal::Answer]),
-            replied: rate(&|f| f.replied, &[Signal::Reply]),
-            failed: Rate::of(failed, fates.len() as u64),
-            failures: failures(&fates),
-            bounces: fates.iter().filter(|f| f.bounced).count() as u64,
-            opt_outs: fates.iter().filter(|f| f.opted_out).count() as u64,
-            time_to_action: time_to_action(&fates),
+            sent: count(total.sent),
+            delivered: rate(|c| c.delivered, &[Signal::Receipt]),
+            engaged: rate(|c| c.engaged, &engagement),
+            responded: rate(|c| c.responded, &responses),
+            opened: rate(|c| c.opened, &[Signal::Open]),
+            clicked: rate(|c| c.clicked, &[Signal::Click]),
+            answered: rate(|c| c.answered, &[Signal::Answer]),
+            replied: rate(|c| c.replied, &[Signal::Reply]),
+            failed: Rate::of(count(total.failed), count(total.sent)),
+            failures: failures(&total),
+            bounces: count(total.bounced),
+            opt_outs: count(total.opted_out),
+            time_to_action: time_to_action(&total),
         }
     }
 }
 
-/// The rate of `reached` among the messages that could show one of `signals`.
-fn stage(
-    fates: &[&MessageFate],
-    evidence: &Evidence,
-    reached: &dyn Fn(&MessageFate) -> bool,
-    signals: &[Signal],
-) -> Rate {
-    let observable: Vec<&&MessageFate> = fates
-        .iter()
-        .filter(|f| signals.iter().any(|s| evidence.shows(f, *s)))
-        .collect();
-    let count = observable.iter().filter(|f| reached(f)).count() as u64;
-    if observable.is_empty() {
-        return Rate::no_data(0, why_no_data(fates, signals));
-    }
-    Rate::of(count, observable.len() as u64)
+fn count(n: i64) -> u64 {
+    n.max(0) as u64
 }
 
-fn why_no_data(fates: &[&MessageFate], signals: &[Signal]) -> String {
+fn stage(
+    cells: &[&Cell],
+    evidence: &Evidence,
+    reached: fn(&Counts) -> i64,
+    signals: &[Signal],
+) -> Rate {
+    let observable = cells
+        .iter()
+        .filter(|c| signals.iter().any(|s| evidence.shows(c, *s)));
+    let (mut count_reached, mut of) = (0, 0);
+    for cell in observable {
+        count_reached += reached(&cell.counts);
+        of += cell.counts.sent;
+    }
+    if of <= 0 {
+        return Rate::no_data(0, why_no_data(cells, signals));
+    }
+    Rate::of(count(count_reached), count(of))
+}
+
+fn why_no_data(cells: &[&Cell], signals: &[Signal]) -> String {
     let names: Vec<&str> = signals.iter().map(|s| s.name()).collect();
     let names = names.join(" or ");
-    if fates.is_empty() {
+    let sending: Vec<&&Cell> = cells.iter().filter(|c| c.counts.sent > 0).collect();
+    if sending.is_empty() {
         return "no messages".into();
     }
-    let carried = fates
+    let carried = sending
         .iter()
-        .any(|f| signals.iter().any(|s| s.carried_by(f.channel)));
+        .any(|c| signals.iter().any(|s| s.carried_by(c.key.channel)));
     if carried && signals.iter().any(|s| s.optional()) {
         format!("the provider reported no {names} in this period")
     } else {
-        let channels: BTreeSet<&str> = fates.iter().map(|f| f.channel.as_str()).collect();
+        let channels: BTreeSet<&str> = sending.iter().map(|c| c.key.channel.as_str()).collect();
         let channels: Vec<&str> = channels.into_iter().collect();
         format!("{} carries no {names}", channels.join(", "))
     }
 }
 
-fn failures(fates: &[&MessageFate]) -> Vec<Failure> {
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    for failure in fates.iter().filter_map(|f| f.failure) {
-        *counts.entry(failure.as_str()).or_default() += 1;
-    }
-    let mut failures: Vec<Failure> = counts
-        .into_iter()
-        .map(|(reason, count)| Failure {
-            reason: reason.into(),
-            count,
+fn failures(total: &Counts) -> Vec<Failure> {
+    let mut failures: Vec<Failure> = total
+        .failures
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(reason, n)| Failure {
+            reason: reason.clone(),
+            count: count(*n),
         })
         .collect();
     failures.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
     failures
 }
 
-fn time_to_action(fates: &[&MessageFate]) -> TimeToAction {
-    let mut times: Vec<i64> = fates.iter().filter_map(|f| f.time_to_action_ms()).collect();
-    times.sort_unstable();
-    let buckets = BUCKETS
+fn time_to_action(total: &Counts) -> TimeToAction {
+    let buckets = ACTION_BUCKETS
         .iter()
-        .enumerate()
-        .map(|(i, (label, upper))| {
-            let lower = if i == 0 { 0 } else { BUCKETS[i - 1].1 };
-            Bucket {
-                label: (*label).into(),
-                count: times
-                    .iter()
-                    .filter(|t| **t >= lower && **t < *upper)
-                    .count() as u64,
-            }
+        .zip(total.to_action)
+        .map(|((label, _), n)| Bucket {
+            label: (*label).into(),
+            count: count(n),
         })
         .collect();
     TimeToAction {
-        count: times.len() as u64,
+        count: count(total.to_action.iter().sum()),
         buckets,
-        p50_ms: nearest_rank(&times, 50),
-        p90_ms: nearest_rank(&times, 90),
+        p50_ms: total.action_percentile(50),
+        p90_ms: total.action_percentile(90),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::fate::MessageFate;
     use switchboard_core::domain::Outcome;
+    use switchboard_store::rollup::DailyKey;
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    /// One cell per message, as the rollup would count it.
+    fn cells(fates: &[MessageFate]) -> Vec<Cell> {
+        fates
+            .iter()
+            .map(|f| Cell {
+                key: DailyKey {
+                    day: 0,
+                    channel: f.channel,
+                    plugin: f.plugin.clone().unwrap_or_default(),
+                    kind: String::new(),
+                    urgency: String::new(),
+                    template: String::new(),
+                },
+                counts: Counts::of(f),
+            })
+            .collect()
+    }
+
+    fn of(cells: &[Cell], evidence: &Evidence) -> Effectiveness {
+        let cells: Vec<&Cell> = cells.iter().collect();
+        Effectiveness::of(&cells, evidence)
+    }
 
     fn fate(channel: Channel, plugin: &str) -> MessageFate {
         MessageFate {
@@ -275,15 +297,16 @@ mod tests {
             delivered_sms,
             opened(fate(Channel::Email, "quiet-mail"), 10),
         ];
-        let evidence = Evidence::of(&fates);
+        let cells = cells(&fates);
+        let evidence = Evidence::of(&cells);
 
-        let sms = Effectiveness::of(&fates[..2], &evidence);
+        let sms = of(&cells[..2], &evidence);
         assert_eq!(sms.opened.rate, None);
         assert_eq!(sms.opened.no_data.as_deref(), Some("sms carries no opens"));
         assert_eq!((sms.delivered.count, sms.delivered.of), (1, 2));
         assert_eq!(sms.clicked.rate, None);
 
-        let email = Effectiveness::of(&fates[2..], &evidence);
+        let email = of(&cells[2..], &evidence);
         assert_eq!(email.delivered.rate, None, "no receipts from quiet-mail");
         assert!(
             email
@@ -307,7 +330,8 @@ mod tests {
             fate(Channel::Email, "email-sendgrid"),
             opened(fate(Channel::Email, "quiet-mail"), 10),
         ];
-        let email = Effectiveness::of(&fates, &Evidence::of(&fates));
+        let cells = cells(&fates);
+        let email = of(&cells, &Evidence::of(&cells));
         assert_eq!((email.delivered.count, email.delivered.of), (1, 2));
         assert_eq!(email.sent, 3);
         // Opens only quiet-mail tracks: its one message.
@@ -331,7 +355,8 @@ mod tests {
             opened(fate(Channel::Email, "e"), 2 * HOUR_MS),
             opened(fate(Channel::Email, "e"), 80 * HOUR_MS),
         ];
-        let report = Effectiveness::of(&fates, &Evidence::of(&fates));
+        let cells = cells(&fates);
+        let report = of(&cells, &Evidence::of(&cells));
         assert_eq!((report.failed.count, report.failed.of), (3, 6));
         let failures: Vec<_> = report
             .failures
@@ -344,6 +369,7 @@ mod tests {
         let counts: Vec<_> = tta.buckets.iter().map(|b| b.count).collect();
         assert_eq!(counts, [1, 1, 0, 0, 1]);
         assert_eq!(tta.p50_ms, Some(2 * HOUR_MS));
-        assert_eq!(tta.p90_ms, Some(80 * HOUR_MS));
+        // 80 hours is 288,000 s: 290,000 s to two significant figures.
+        assert_eq!(tta.p90_ms, Some(290_000_000));
     }
 }

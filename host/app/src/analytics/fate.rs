@@ -55,7 +55,7 @@ impl MessageFate {
         self.engaged_at.map(|at| (at - self.sent_at).max(0))
     }
 
-    fn of(sent: SentMessage) -> Self {
+    pub(crate) fn of(sent: SentMessage) -> Self {
         let inline_response = [sent.clicked_at, sent.replied_at, sent.answered_at]
             .into_iter()
             .flatten()
@@ -93,18 +93,17 @@ impl MessageFate {
         self.responded && self.engaged_at.is_some_and(|e| e <= at)
     }
 
-    fn record_inbound(&mut self, inbound: &Inbound) {
-        if is_opt_out(inbound.outcome) {
+    /// Credits the inbound message with `outcome` at `at` to this message: its reply, or its
+    /// opt-out (a STOP).
+    pub(crate) fn record_response(&mut self, outcome: Outcome, at: i64) {
+        if is_opt_out(outcome) {
             self.opted_out = true;
             return;
         }
         self.responded = true;
         self.replied = true;
         self.delivered = true;
-        self.engaged_at = Some(
-            self.engaged_at
-                .map_or(inbound.occurred_at, |e| e.min(inbound.occurred_at)),
-        );
+        self.engaged_at = Some(self.engaged_at.map_or(at, |e| e.min(at)));
     }
 }
 
@@ -165,6 +164,18 @@ fn is_silent(outcome: Outcome) -> bool {
 pub fn fates(sent: Vec<SentMessage>, inbound: &[Inbound]) -> Vec<MessageFate> {
     let mut fates: Vec<MessageFate> = sent.into_iter().map(MessageFate::of).collect();
     fates.sort_by(|a, b| (a.sent_at, &a.vendor_message_id).cmp(&(b.sent_at, &b.vendor_message_id)));
+    for (index, message) in responses(&fates, inbound) {
+        fates[index].record_response(message.outcome, message.occurred_at);
+    }
+    fates
+}
+
+/// Which inbound message of `inbound` (oldest first) answers which of `fates` (in the order they
+/// left, none credited an inbound message yet): pairs of an index into `fates` and the message.
+/// An inbound message answers the latest message on its channel sent to its contact at or before
+/// it, within the reply window, unless that message was answered in itself by then; at most one
+/// answers a message, the first.
+pub fn responses<'a>(fates: &[MessageFate], inbound: &'a [Inbound]) -> Vec<(usize, &'a Inbound)> {
     // Each contact's messages per channel, in the order they left.
     let mut threads: HashMap<(i64, Channel), Vec<usize>> = HashMap::new();
     for (index, fate) in fates.iter().enumerate() {
@@ -175,8 +186,8 @@ pub fn fates(sent: Vec<SentMessage>, inbound: &[Inbound]) -> Vec<MessageFate> {
                 .push(index);
         }
     }
-    // Which message of each thread has had its reply (at most one inbound answers a message).
     let mut answered: HashSet<usize> = HashSet::new();
+    let mut credited = Vec::new();
     for message in inbound.iter().filter(|m| !is_silent(m.outcome)) {
         let Some(thread) = threads.get(&(message.contact_id, message.channel)) else {
             continue;
@@ -185,13 +196,13 @@ pub fn fates(sent: Vec<SentMessage>, inbound: &[Inbound]) -> Vec<MessageFate> {
         let Some(&index) = latest.checked_sub(1).and_then(|l| thread.get(l)) else {
             continue;
         };
-        let fate = &mut fates[index];
+        let fate = &fates[index];
         let within = message.occurred_at - fate.sent_at <= REPLY_WINDOW_MS;
         if within && !fate.answered_by(message.occurred_at) && answered.insert(index) {
-            fate.record_inbound(message);
+            credited.push((index, message));
         }
     }
-    fates
+    credited
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod export;
 pub mod fate;
 pub mod journeys;
 pub mod rate;
+pub mod rollup;
 pub mod settings;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use export::ExportQuery;
 use fate::MessageFate;
 use jiff::tz::TimeZone;
 use journeys::Journeys;
+use rollup::Rollup;
 use settings::AnalyticsSettings;
 use switchboard_core::domain::{Channel, ConsentStatus};
 use switchboard_store::analytics::{self, Inbound, Whose};
@@ -50,6 +52,7 @@ const DISENGAGING_LISTED: usize = 200;
 pub struct Analytics {
     store: Store,
     settings: Arc<AnalyticsSettings>,
+    rollup: Rollup,
 }
 
 /// The period of a journeys report.
@@ -103,9 +106,15 @@ struct History {
 impl Analytics {
     pub fn new(store: Store, settings: AnalyticsSettings) -> Self {
         Analytics {
+            rollup: Rollup::new(store.clone()),
             store,
             settings: Arc::new(settings),
         }
+    }
+
+    /// The channel report's pre-aggregates (to fold in the background, or rebuild).
+    pub fn rollup(&self) -> Rollup {
+        self.rollup.clone()
     }
 
     /// Records a conversion (see [`conversions`]); true if it is new.
@@ -207,10 +216,8 @@ impl Analytics {
     ) -> Result<ChannelReport, ServiceError> {
         let period = query.period(now)?;
         query.by()?;
-        let mut conn = self.store.reader().await?;
-        let history = read(&mut conn, Whose::Everyone, period.since, period.until).await?;
-        drop(conn);
-        channels::report(query, &period, &history.fates, &history.inbound)
+        let counted = self.rollup.period(period.since, period.until).await?;
+        channels::report(query, &period, &counted)
     }
 
     /// The messages behind a number of the channel report (see [`drill`]).

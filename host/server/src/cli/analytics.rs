@@ -1,11 +1,16 @@
 //! `switchboard analytics attribute`: the attribution engine on journeys from a file, for an
 //! analyst's own exports and for checking the engine against other implementations.
+//! `switchboard analytics rebuild`: fold the whole log into the channel report's pre-aggregates
+//! again.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
+use super::Common;
 use switchboard_app::analytics::attribution::{Journey, Model, Options, Touch, attribute};
+use switchboard_app::analytics::rollup::Rollup;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AnalyticsCommand {
@@ -31,21 +36,56 @@ pub enum AnalyticsCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Empty the channel report's pre-aggregates and fold the whole interaction log into them
+    /// again. The result equals what the server folded as interactions arrived; run it after
+    /// restoring a backup or changing how messages are counted. Safe beside a running server.
+    Rebuild {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
-pub fn run(command: AnalyticsCommand) -> anyhow::Result<()> {
-    let AnalyticsCommand::Attribute {
-        paths,
-        model,
-        order,
-        keep_repeats,
-        resamples,
-        seed,
-    } = command;
+pub async fn run(command: AnalyticsCommand) -> anyhow::Result<()> {
+    match command {
+        AnalyticsCommand::Attribute {
+            paths,
+            model,
+            order,
+            keep_repeats,
+            resamples,
+            seed,
+        } => attribute_file(paths, &model, order, keep_repeats, resamples, seed),
+        AnalyticsCommand::Rebuild { common } => rebuild(common).await,
+    }
+}
+
+async fn rebuild(common: Common) -> anyhow::Result<()> {
+    let store = common.open_store().await?;
+    let started = Instant::now();
+    let folded = Rollup::new(store.clone()).rebuild().await?;
+    // The rebuild rewrote whole tables through the write-ahead log: fold it into the database.
+    store.checkpoint().await?;
+    let report = serde_json::json!({
+        "interactions": folded.events,
+        "messages": folded.messages,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    println!("{report}");
+    Ok(())
+}
+
+fn attribute_file(
+    paths: PathBuf,
+    model: &str,
+    order: usize,
+    keep_repeats: bool,
+    resamples: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
     if !(1..=3).contains(&order) {
         bail!("--order is 1, 2 or 3");
     }
-    let model = Model::parse(&model, None, Some(order)).with_context(|| {
+    let model = Model::parse(model, None, Some(order)).with_context(|| {
         format!(
             "unknown model {model:?}: first_touch, last_touch, linear, position_based, \
              time_decay, markov, shapley"

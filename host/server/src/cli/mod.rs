@@ -123,6 +123,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Replay(args) => replay::run(args).await,
         Command::Send(args) => send::run(args).await,
         Command::Prefs(command) => prefs::run(command).await,
-        Command::Analytics(command) => analytics::run(command),
+        Command::Analytics(command) => analytics::run(command).await,
     }
 }

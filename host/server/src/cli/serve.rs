@@ -42,6 +42,11 @@ pub struct ServeArgs {
     /// defaults otherwise.
     #[arg(long, env = "SWITCHBOARD_ANALYTICS_SETTINGS")]
     analytics_settings: Option<std::path::PathBuf>,
+    /// Milliseconds between folds of new interactions into the channel report's pre-aggregates,
+    /// in the background; 0 folds only when a report is asked for (which always folds what is
+    /// pending first, so reports are current either way).
+    #[arg(long, env = "SWITCHBOARD_ANALYTICS_FOLD_MS", default_value_t = 2_000)]
+    analytics_fold_ms: u64,
     /// Tries per attempt (the first included) before a retryable failure counts as a failure
     /// and the message falls back.
     #[arg(long, env = "SWITCHBOARD_SEND_MAX_TRIES", default_value_t = 5,
@@ -177,6 +182,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         analytics_settings(args.analytics_settings.as_deref())?,
         args.common.default_country_code.clone(),
     );
+    let _folder = (args.analytics_fold_ms > 0).then(|| {
+        let every = Duration::from_millis(args.analytics_fold_ms);
+        state.analytics.rollup().keep_folding(every)
+    });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

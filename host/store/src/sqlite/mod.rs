@@ -77,6 +77,11 @@ pub(crate) const MIGRATIONS: MigrationSet = &[
         "conversions",
         include_str!("../../migrations/sqlite/0008_conversions.sql"),
     ),
+    (
+        9,
+        "analytics rollup",
+        include_str!("../../migrations/sqlite/0009_analytics_rollup.sql"),
+    ),
 ];
 
 /// Where a SQLite database is.

@@ -1,0 +1,159 @@
+//! The channel report's pre-aggregates: every message's fate folded from the log as it grows
+//! ([`fold`]), and the counts of those fates per UTC day and group (channel, plugin, kind,
+//! urgency, template) ([`counts`]). A report over whole days adds up a few rows per day instead
+//! of folding millions of events; the parts of its period that are not whole days are counted
+//! from the folded messages themselves.
+//!
+//! The log stays the truth: `switchboard analytics rebuild` folds it again from nothing, and the
+//! result equals what folding it as it grew gave (tested). A report first folds whatever the log
+//! gained since the last fold, so it reflects every interaction logged before it was asked for.
+
+pub mod counts;
+pub mod fold;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use tokio::sync::Mutex;
+
+use counts::Counts;
+use fold::{Folded, contribution, parse_counts};
+use switchboard_core::domain::Channel;
+use switchboard_store::rollup::{self, DAY_MS, DailyKey};
+use switchboard_store::{Store, StoreError};
+
+/// Interactions folded per write transaction: small enough not to hold the writer long.
+const BATCH: i64 = 2_000;
+
+/// One group's counts over a report's period (its day is the day its messages were sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub key: DailyKey,
+    pub counts: Counts,
+}
+
+/// What a report's period adds up to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeriodCounts {
+    pub cells: Vec<Cell>,
+    /// Inbound messages of known contacts per channel.
+    pub inbound: BTreeMap<Channel, u64>,
+}
+
+/// The rollup over the store; clones share one folder.
+#[derive(Clone)]
+pub struct Rollup {
+    store: Store,
+    /// One fold at a time in this process.
+    folding: Arc<Mutex<()>>,
+}
+
+impl Rollup {
+    pub fn new(store: Store) -> Self {
+        Rollup {
+            store,
+            folding: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// Folds everything the log gained since the last fold.
+    pub async fn catch_up(&self) -> Result<Folded, StoreError> {
+        let _folding = self.folding.lock().await;
+        let mut total = Folded::default();
+        loop {
+            if !self.pending().await? {
+                return Ok(total);
+            }
+            let mut tx = self.store.begin_write().await?;
+            let folded = fold::fold_next(tx.conn(), BATCH).await?;
+            tx.commit().await?;
+            total.events += folded.events;
+            total.messages += folded.messages;
+            if folded.events == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Whether the log has interactions not folded yet, or contacts wait for a refold.
+    async fn pending(&self) -> Result<bool, StoreError> {
+        let mut conn = self.store.reader().await?;
+        let through = rollup::folded_through(&mut conn).await?;
+        Ok(rollup::newest_interaction(&mut conn).await? > through
+            || rollup::refolds_waiting(&mut conn).await?)
+    }
+
+    /// Empties the rollup and folds the whole log again.
+    pub async fn rebuild(&self) -> Result<Folded, StoreError> {
+        {
+            let _folding = self.folding.lock().await;
+            let mut tx = self.store.begin_write().await?;
+            rollup::clear(tx.conn()).await?;
+            tx.commit().await?;
+        }
+        self.catch_up().await
+    }
+
+    /// Folds in the background every `every`, so that a report has little left to fold.
+    pub fn keep_folding(self, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(error) = self.catch_up().await {
+                    tracing::warn!(%error, "folding the log into the analytics rollup failed");
+                }
+            }
+        })
+    }
+
+    /// The counts of the messages sent in `[since, until)` and the inbound volume, after folding
+    /// what is pending.
+    pub async fn period(&self, since: i64, until: i64) -> Result<PeriodCounts, StoreError> {
+        self.catch_up().await?;
+        let mut conn = self.store.reader().await?;
+        read_period(&mut conn, since, until).await
+    }
+}
+
+/// Whole days from the daily rows, the rest from the folded messages.
+async fn read_period(
+    conn: &mut AnyConnection,
+    since: i64,
+    until: i64,
+) -> Result<PeriodCounts, StoreError> {
+    let first_day = since.div_euclid(DAY_MS) + i64::from(since.rem_euclid(DAY_MS) != 0);
+    let end_day = until.div_euclid(DAY_MS);
+    let through = rollup::folded_through(conn).await?;
+    let mut cells: HashMap<DailyKey, Counts> = HashMap::new();
+    let mut inbound: BTreeMap<Channel, u64> = BTreeMap::new();
+    let mut edges = vec![(since, until)];
+    if first_day < end_day {
+        for row in rollup::daily_between(conn, first_day, end_day).await? {
+            cells.insert(row.key, parse_counts(&row.counts)?);
+        }
+        for (channel, count) in rollup::inbound_between(conn, first_day, end_day).await? {
+            *inbound.entry(channel).or_default() += count.max(0) as u64;
+        }
+        edges = vec![(since, first_day * DAY_MS), (end_day * DAY_MS, until)];
+    }
+    for (from, to) in edges.into_iter().filter(|(from, to)| from < to) {
+        for message in rollup::messages_sent_between(conn, from, to).await? {
+            let (key, counts) = contribution(&message);
+            cells.entry(key).or_default().add(&counts, 1);
+        }
+        for (channel, count) in rollup::inbound_counted(conn, from, to, through).await? {
+            *inbound.entry(channel).or_default() += count.max(0) as u64;
+        }
+    }
+    let mut cells: Vec<Cell> = cells
+        .into_iter()
+        .map(|(key, counts)| Cell { key, counts })
+        .collect();
+    cells.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(PeriodCounts { cells, inbound })
+}
+
+#[cfg(test)]
+mod tests;
