@@ -62,6 +62,8 @@ pub struct SeedInteraction {
     pub direction: &'static str,
     pub outcome: &'static str,
     pub vendor_message_id: Option<String>,
+    /// The plugin that reported it; none for what staff logged.
+    pub plugin_id: Option<&'static str>,
 }
 
 impl Db {
@@ -73,6 +75,13 @@ impl Db {
             .await
             .unwrap_or_else(|e| panic!("open {url}: {e}"));
         Db { pool }
+    }
+
+    /// Runs one statement a benchmark wrote (never with input from outside).
+    pub async fn execute(&self, sql: String) -> Result<u64, sqlx::Error> {
+        use sqlx::Executor as _;
+        let result = self.pool.execute(sqlx::AssertSqlSafe(sql)).await?;
+        Ok(result.rows_affected())
     }
 
     /// Closes the connection (so that the database file can be read whole).
@@ -386,9 +395,12 @@ fn seed_value(row: &SeedInteraction) -> String {
         .vendor_message_id
         .as_deref()
         .map_or("NULL".to_string(), |m| format!("'{}'", sql_word(m)));
+    let plugin = row
+        .plugin_id
+        .map_or("NULL".to_string(), |p| format!("'{}'", sql_word(p)));
     format!(
         "({}, {at}, {at}, '{channel}_{outcome}', '{channel}', '{}', '{outcome}', {message}, \
-         'bench')",
+         {plugin}, 'bench')",
         row.contact_id,
         row.direction,
         at = row.occurred_at,
@@ -407,7 +419,7 @@ async fn flush_seed(
     }
     let sql = format!(
         "INSERT INTO interaction_log (contact_id, occurred_at, received_at, kind, channel, \
-         direction, outcome, vendor_message_id, created_by) VALUES {}",
+         direction, outcome, vendor_message_id, plugin_id, created_by) VALUES {}",
         batch.join(",")
     );
     let written = batch.len() as i64;

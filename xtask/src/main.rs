@@ -178,6 +178,14 @@ fn bench(extra: &[String]) -> Result {
     run(Command::new(built_binary("release", "preference_scale"))
         .current_dir(root())
         .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))?;
+    // The channel report and attribution at 10M interactions, and what folding costs ingest.
+    run(Command::new(built_binary("release", "analytics_scale"))
+        .current_dir(root())
+        .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))?;
+    run(Command::new(built_binary("release", "ingest_load"))
+        .args(["--realistic", "1", "--analytics-ab", "2"])
+        .current_dir(root())
+        .env("SWITCHBOARD_BIN", built_binary("release", "switchboard")))?;
     // The outbox: POST-to-vendor latency one message at a time, then dispatch throughput.
     run(Command::new(built_binary("release", "dispatch_load"))
         .current_dir(root())

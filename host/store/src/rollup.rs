@@ -210,6 +210,25 @@ pub async fn messages_sent_between(
     fetch_packed(dynamic(sql).bind(since).bind(until), conn).await
 }
 
+/// The folded messages to known contacts sent in `[since, until)`, as touches of their journeys,
+/// oldest first.
+pub async fn touches(
+    conn: &mut AnyConnection,
+    since: i64,
+    until: i64,
+) -> Result<Vec<crate::analytics::KindTouch>, StoreError> {
+    let mut params = Params::for_connection(conn)?;
+    let select = format!(
+        "SELECT contact_id, channel, plugin_id, sent_at FROM analytics_messages
+         WHERE sent_at >= {} AND sent_at < {} AND contact_id IS NOT NULL
+         ORDER BY sent_at",
+        params.one(),
+        params.one()
+    );
+    let sql = packed(conn, "contact_id, channel, plugin_id, sent_at", &select)?;
+    fetch_packed(dynamic(sql).bind(since).bind(until), conn).await
+}
+
 /// The inbound interactions of `contacts` from `from` on, up to interaction `through`, oldest
 /// first.
 pub async fn inbound_of_contacts_since(
@@ -466,19 +485,28 @@ pub async fn inbound_counted(
     until: i64,
     through: i64,
 ) -> Result<Vec<(Channel, i64)>, StoreError> {
+    // Each channel by name, so that the log's index on (channel, occurred_at) serves the range.
+    let channels: Vec<&Channel> = Channel::ALL
+        .iter()
+        .filter(|c| **c != Channel::System)
+        .collect();
     let mut params = Params::for_connection(conn)?;
     let select = format!(
         "SELECT channel, COUNT(*) AS count FROM interaction_log
-         WHERE direction = 'inbound' AND contact_id IS NOT NULL AND channel <> 'system'
-           AND occurred_at >= {} AND occurred_at < {} AND id <= {}
+         WHERE channel IN ({}) AND occurred_at >= {} AND occurred_at < {}
+           AND direction = 'inbound' AND contact_id IS NOT NULL AND id <= {}
          GROUP BY channel",
+        params.list(channels.len()),
         params.one(),
         params.one(),
         params.one()
     );
     let sql = packed(conn, "channel, count", &select)?;
-    let query = dynamic(sql).bind(since).bind(until).bind(through);
-    fetch_packed(query, conn).await
+    let mut query = dynamic(sql);
+    for channel in channels {
+        query = query.bind(channel.as_str());
+    }
+    fetch_packed(query.bind(since).bind(until).bind(through), conn).await
 }
 
 /// Marks contacts whose messages must be folded again (a merge moved their interactions).

@@ -8,11 +8,14 @@
 //! not a figure. Run with `cargo xtask bench`; figures are recorded in BENCHMARKS.md.
 //!
 //! `ingest_load [--batches N] [--concurrency C] [--events E] [--people P] [--realistic 1]
-//! [--against-seed ROUNDS]`
+//! [--against-seed ROUNDS] [--analytics-ab ROUNDS]`
 //!
 //! - `--realistic 1`: the mix a real sender sees (see [`realistic_event`]): people known to the
 //!   log beforehand, a custom argument naming each one's contact, every event distinct, the
 //!   processed → delivered → open lifecycle, some bounces and some unknown addresses.
+//! - `--analytics-ab ROUNDS`: the same batches, alternately, with the analytics rollup folding
+//!   in the background every second and with it folding only on demand (never, here), ROUNDS
+//!   times each: what keeping the channel report's pre-aggregates current costs ingest.
 //! - `--against-seed ROUNDS`: the same batches, alternately, to Switchboard and to the seeds'
 //!   webhook handler (`bench/seed-handler`: Express + better-sqlite3, one SELECT and one INSERT
 //!   per event, no signature check), ROUNDS times each, then the physical floor (the same log
@@ -48,6 +51,7 @@ struct Options {
     people: usize,
     realistic: bool,
     against_seed: usize,
+    analytics_ab: usize,
 }
 
 /// What one run measured.
@@ -71,6 +75,7 @@ fn main() -> Result<(), String> {
         "people",
         "realistic",
         "against-seed",
+        "analytics-ab",
     ])?;
     let flag = |name, default: usize| flags.get(name).map_or(default, |v| *v as usize);
     let realistic = flag("realistic", 0) != 0;
@@ -81,6 +86,7 @@ fn main() -> Result<(), String> {
         people: flag("people", if realistic { 5_000 } else { 2_000 }).max(1),
         realistic,
         against_seed: flag("against-seed", 0),
+        analytics_ab: flag("analytics-ab", 0),
     }))
 }
 
@@ -97,8 +103,11 @@ async fn run(options: Options) -> Result<(), String> {
             "lifecycle"
         }
     );
+    if options.analytics_ab > 0 {
+        return analytics_ab(&options).await;
+    }
     if options.against_seed == 0 {
-        let (figures, _) = switchboard_round(&options).await?;
+        let (figures, _) = switchboard_round(&options, None).await?;
         report("switchboard", &figures);
         return Ok(());
     }
@@ -106,7 +115,7 @@ async fn run(options: Options) -> Result<(), String> {
     let mut seeds = Vec::new();
     let mut database = None;
     for round in 1..=options.against_seed {
-        let (figures, db) = switchboard_round(&options).await?;
+        let (figures, db) = switchboard_round(&options, None).await?;
         report(&format!("switchboard, round {round}"), &figures);
         ours.push(figures);
         database = Some(db);
@@ -121,11 +130,49 @@ async fn run(options: Options) -> Result<(), String> {
     Ok(())
 }
 
-/// One run against Switchboard on a fresh database; returns its figures and its database (kept
-/// for the floor).
-async fn switchboard_round(options: &Options) -> Result<(Figures, (Setup, PathBuf)), String> {
+/// Alternating runs with the analytics rollup folding every second and not at all.
+async fn analytics_ab(options: &Options) -> Result<(), String> {
+    let mut folding = Vec::new();
+    let mut not = Vec::new();
+    for round in 1..=options.analytics_ab {
+        let (figures, _) = switchboard_round(options, Some(0)).await?;
+        report(
+            &format!("rollup folded on demand only, round {round}"),
+            &figures,
+        );
+        not.push(figures);
+        let (figures, _) = switchboard_round(options, Some(1_000)).await?;
+        report(
+            &format!("rollup folded every second, round {round}"),
+            &figures,
+        );
+        folding.push(figures);
+    }
+    for (round, (a, b)) in folding.iter().zip(&not).enumerate() {
+        let rate = |f: &Figures| f.events as f64 / f.elapsed.as_secs_f64();
+        let cpu = |f: &Figures| f.cpu.as_secs_f64() / f.events as f64;
+        println!(
+            "round {}: folding / not folding: {:.3}× events/s, {:.3}× CPU per event",
+            round + 1,
+            rate(a) / rate(b),
+            cpu(a) / cpu(b),
+        );
+    }
+    Ok(())
+}
+
+/// One run against Switchboard on a fresh database (with the analytics rollup folding every
+/// `fold_ms`, when given); returns its figures and its database (kept for the floor).
+async fn switchboard_round(
+    options: &Options,
+    fold_ms: Option<u64>,
+) -> Result<(Figures, (Setup, PathBuf)), String> {
     let key = SendGridKey::fixed();
-    let setup = with_server_log(Setup::new(&[sendgrid_plugin(&key)]));
+    let mut setup = Setup::new(&[sendgrid_plugin(&key)]);
+    if let Some(ms) = fold_ms {
+        setup = setup.env("SWITCHBOARD_ANALYTICS_FOLD_MS", &ms.to_string());
+    }
+    let setup = with_server_log(setup);
     let server = setup.start();
     let contacts = if options.realistic {
         let token = setup.key("loader", &["staff"]);

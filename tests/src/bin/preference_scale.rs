@@ -144,6 +144,11 @@ fn history(options: &Options) -> impl Iterator<Item = SeedInteraction> + use<> {
                 channel,
                 direction,
                 outcome,
+                plugin_id: match channel {
+                    "email" => Some("email-sendgrid"),
+                    "sms" => Some("sms-twilio"),
+                    _ => None,
+                },
                 vendor_message_id: message,
             };
             let room = |rows: &Vec<SeedInteraction>| (rows.len() as i64) < per_contact;

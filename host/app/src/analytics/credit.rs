@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::attribution::{Attribution, Journey, Model, Options, Touch, attribute};
-use super::fate::MessageFate;
 use crate::service_error::ServiceError;
 use switchboard_store::analytics::{Inbound, KindTouch};
 use switchboard_store::conversions::ConversionPoint;
@@ -101,12 +100,11 @@ struct PersonTouch {
     at: i64,
 }
 
-/// The touches of the span read, labelled by channel or plugin: the messages' fates and the
-/// person's own inbound messages, or the interactions of the configured kinds.
+/// The touches of the span read, labelled by channel or plugin: the messages sent to each person
+/// (or the interactions of the configured kinds) and the person's own inbound messages.
 pub fn touches_of(
-    fates: &[MessageFate],
+    sent: &[KindTouch],
     inbound: &[Inbound],
-    of_kinds: Option<&[KindTouch]>,
     by_plugin: bool,
 ) -> HashMap<i64, Vec<(String, i64)>> {
     let label = |channel: switchboard_core::domain::Channel, plugin: &Option<String>| match (
@@ -115,36 +113,24 @@ pub fn touches_of(
         (true, Some(plugin)) => plugin.clone(),
         _ => channel.as_str().to_string(),
     };
-    let mut touches: Vec<PersonTouch> = match of_kinds {
-        Some(rows) => rows
-            .iter()
-            .map(|t| PersonTouch {
-                contact_id: t.contact_id,
-                label: label(t.channel, &t.plugin_id),
-                at: t.occurred_at,
-            })
-            .collect(),
-        None => fates
-            .iter()
-            .filter_map(|f| {
-                Some(PersonTouch {
-                    contact_id: f.contact_id?,
-                    label: label(f.channel, &f.plugin),
-                    at: f.sent_at,
-                })
-            })
-            .chain(
-                inbound
-                    .iter()
-                    .filter(|m| super::journeys::writes_in(m.outcome))
-                    .map(|m| PersonTouch {
-                        contact_id: m.contact_id,
-                        label: label(m.channel, &None),
-                        at: m.occurred_at,
-                    }),
-            )
-            .collect(),
-    };
+    let mut touches: Vec<PersonTouch> = sent
+        .iter()
+        .map(|t| PersonTouch {
+            contact_id: t.contact_id,
+            label: label(t.channel, &t.plugin_id),
+            at: t.occurred_at,
+        })
+        .chain(
+            inbound
+                .iter()
+                .filter(|m| super::journeys::writes_in(m.outcome))
+                .map(|m| PersonTouch {
+                    contact_id: m.contact_id,
+                    label: label(m.channel, &None),
+                    at: m.occurred_at,
+                }),
+        )
+        .collect();
     touches.sort_by_key(|t| (t.contact_id, t.at));
     let mut by_person: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
     for touch in touches {

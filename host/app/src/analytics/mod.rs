@@ -187,16 +187,18 @@ impl Analytics {
         .await?;
         let kinds = &self.settings.touch_kinds;
         let touches = if kinds.is_empty() {
-            let history = read(&mut conn, Whose::Everyone, from, period.until).await?;
-            let in_span: Vec<MessageFate> = history
-                .fates
-                .into_iter()
-                .filter(|f| f.sent_at < period.until)
-                .collect();
-            credit::touches_of(&in_span, &history.inbound, None, by_plugin)
+            // The messages as folded (current to the last interaction logged) and the people's
+            // own inbound messages.
+            drop(conn);
+            self.rollup.catch_up().await?;
+            conn = self.store.reader().await?;
+            let sent = switchboard_store::rollup::touches(&mut conn, from, period.until).await?;
+            let inbound =
+                analytics::inbound(&mut conn, Whose::Everyone, from, period.until).await?;
+            credit::touches_of(&sent, &inbound, by_plugin)
         } else {
             let rows = analytics::of_kinds(&mut conn, kinds, from, period.until).await?;
-            credit::touches_of(&[], &[], Some(&rows), by_plugin)
+            credit::touches_of(&rows, &[], by_plugin)
         };
         drop(conn);
         let (journeys, untouched) =

@@ -113,11 +113,17 @@ impl Rollup {
     pub async fn period(&self, since: i64, until: i64) -> Result<PeriodCounts, StoreError> {
         self.catch_up().await?;
         let mut conn = self.store.reader().await?;
-        read_period(&mut conn, since, until).await
+        // One snapshot: a fold committing between the reads would count a message twice.
+        let mut snapshot = sqlx::Connection::begin(&mut *conn).await?;
+        let counted = read_period(&mut snapshot, since, until).await?;
+        snapshot.commit().await?;
+        Ok(counted)
     }
 }
 
-/// Whole days from the daily rows, the rest from the folded messages.
+/// Whole days from the daily rows; a partial day at either end from the folded messages of its
+/// part in the period, or, when that is more than half the day, from the day's rows less the
+/// messages of its part outside.
 async fn read_period(
     conn: &mut AnyConnection,
     since: i64,
@@ -128,20 +134,23 @@ async fn read_period(
     let through = rollup::folded_through(conn).await?;
     let mut cells: HashMap<DailyKey, Counts> = HashMap::new();
     let mut inbound: BTreeMap<Channel, u64> = BTreeMap::new();
-    let mut edges = vec![(since, until)];
+    let mut partial = vec![(since, until)];
     if first_day < end_day {
-        for row in rollup::daily_between(conn, first_day, end_day).await? {
-            cells.insert(row.key, parse_counts(&row.counts)?);
-        }
+        add_days(conn, &mut cells, first_day, end_day).await?;
         for (channel, count) in rollup::inbound_between(conn, first_day, end_day).await? {
             *inbound.entry(channel).or_default() += count.max(0) as u64;
         }
-        edges = vec![(since, first_day * DAY_MS), (end_day * DAY_MS, until)];
+        partial = vec![(since, first_day * DAY_MS), (end_day * DAY_MS, until)];
     }
-    for (from, to) in edges.into_iter().filter(|(from, to)| from < to) {
-        for message in rollup::messages_sent_between(conn, from, to).await? {
-            let (key, counts) = contribution(&message);
-            cells.entry(key).or_default().add(&counts, 1);
+    for (from, to) in partial.into_iter().filter(|(from, to)| from < to) {
+        let day = from.div_euclid(DAY_MS);
+        let (start, end) = (day * DAY_MS, (day + 1) * DAY_MS);
+        if (to - from) * 2 > DAY_MS {
+            add_days(conn, &mut cells, day, day + 1).await?;
+            add_messages(conn, &mut cells, start, from, -1).await?;
+            add_messages(conn, &mut cells, to, end, -1).await?;
+        } else {
+            add_messages(conn, &mut cells, from, to, 1).await?;
         }
         for (channel, count) in rollup::inbound_counted(conn, from, to, through).await? {
             *inbound.entry(channel).or_default() += count.max(0) as u64;
@@ -149,10 +158,45 @@ async fn read_period(
     }
     let mut cells: Vec<Cell> = cells
         .into_iter()
+        .filter(|(_, counts)| !counts.is_empty())
         .map(|(key, counts)| Cell { key, counts })
         .collect();
     cells.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(PeriodCounts { cells, inbound })
+}
+
+/// Adds the daily rows of days `[from_day, until_day)` to `cells`.
+async fn add_days(
+    conn: &mut AnyConnection,
+    cells: &mut HashMap<DailyKey, Counts>,
+    from_day: i64,
+    until_day: i64,
+) -> Result<(), StoreError> {
+    for row in rollup::daily_between(conn, from_day, until_day).await? {
+        cells
+            .entry(row.key)
+            .or_default()
+            .add(&parse_counts(&row.counts)?, 1);
+    }
+    Ok(())
+}
+
+/// Adds (`sign` 1) or takes away (-1) the counts of the messages sent in `[from, to)`.
+async fn add_messages(
+    conn: &mut AnyConnection,
+    cells: &mut HashMap<DailyKey, Counts>,
+    from: i64,
+    to: i64,
+    sign: i64,
+) -> Result<(), StoreError> {
+    if from >= to {
+        return Ok(());
+    }
+    for message in rollup::messages_sent_between(conn, from, to).await? {
+        let (key, counts) = contribution(&message);
+        cells.entry(key).or_default().add(&counts, sign);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
