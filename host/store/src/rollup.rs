@@ -53,11 +53,12 @@ pub struct DailyKey {
     pub template: String,
 }
 
-/// The counts of a group, as JSON (the app reads and writes them).
+/// The counts of a group: JSON the app writes, read back as its type `C` (in the same pass as
+/// the rest of the rows).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct DailyRow {
+pub struct DailyRow<C> {
     pub key: DailyKey,
-    pub counts: String,
+    pub counts: C,
 }
 
 const SENT_COLUMNS: &str = "channel, vendor_message_id, contact_id, plugin_id, sent_at, \
@@ -362,14 +363,15 @@ pub async fn delete_messages(
     Ok(())
 }
 
-const DAILY_COLUMNS: &str = "json_array(day, channel, plugin, kind, urgency, template), counts";
+const DAILY_COLUMNS: &str =
+    "json_array(day, channel, plugin, kind, urgency, template), json(counts)";
 
 /// The daily rows of days `[from_day, until_day)`.
-pub async fn daily_between(
+pub async fn daily_between<C: serde::de::DeserializeOwned>(
     conn: &mut AnyConnection,
     from_day: i64,
     until_day: i64,
-) -> Result<Vec<DailyRow>, StoreError> {
+) -> Result<Vec<DailyRow<C>>, StoreError> {
     let mut params = Params::for_connection(conn)?;
     let select = format!(
         "SELECT * FROM analytics_daily WHERE day >= {} AND day < {}",
@@ -380,60 +382,85 @@ pub async fn daily_between(
     fetch_packed(dynamic(sql).bind(from_day).bind(until_day), conn).await
 }
 
-/// The daily rows of these days.
-pub async fn daily_of_days(
+/// The stored daily rows of these groups (those that have one).
+pub async fn daily_of_keys<C: serde::de::DeserializeOwned>(
     conn: &mut AnyConnection,
-    days: &[i64],
-) -> Result<Vec<DailyRow>, StoreError> {
+    keys: &[DailyKey],
+) -> Result<Vec<DailyRow<C>>, StoreError> {
     let mut found = Vec::new();
-    for chunk in days.chunks(CHUNK) {
+    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
         let mut params = Params::for_connection(conn)?;
+        // The wanted keys as a table the primary key is searched from, one row at a time.
         let select = format!(
-            "SELECT * FROM analytics_daily WHERE day IN ({})",
-            params.list(chunk.len())
+            "SELECT d.* FROM (VALUES {}) AS k
+             JOIN analytics_daily d ON d.day = k.column1 AND d.channel = k.column2
+              AND d.plugin = k.column3 AND d.kind = k.column4 AND d.urgency = k.column5
+              AND d.template = k.column6",
+            params.rows(chunk.len(), 6)
         );
         let sql = packed(conn, DAILY_COLUMNS, &select)?;
         let mut query = dynamic(sql);
-        for day in chunk {
-            query = query.bind(*day);
+        for key in chunk {
+            query = query
+                .bind(key.day)
+                .bind(key.channel.as_str())
+                .bind(key.plugin.clone())
+                .bind(key.kind.clone())
+                .bind(key.urgency.clone())
+                .bind(key.template.clone());
         }
-        found.extend(fetch_packed::<DailyRow>(query, conn).await?);
+        found.extend(fetch_packed::<DailyRow<C>>(query, conn).await?);
     }
     Ok(found)
 }
+
+/// Groups per statement that lists them (six parameters each).
+const KEYS_PER_STATEMENT: usize = 150;
 
 /// Writes daily rows; a row whose counts are `None` (nothing left in the group) is deleted.
 pub async fn put_daily(
     conn: &mut AnyConnection,
     rows: &[(DailyKey, Option<String>)],
 ) -> Result<(), StoreError> {
-    for (key, counts) in rows {
-        let query = match counts {
-            Some(counts) => sqlx::query(
-                "INSERT INTO analytics_daily (day, channel, plugin, kind, urgency, template, counts)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (day, channel, plugin, kind, urgency, template)
-                 DO UPDATE SET counts = excluded.counts",
-            )
-            .bind(key.day)
-            .bind(key.channel.as_str())
-            .bind(key.plugin.clone())
-            .bind(key.kind.clone())
-            .bind(key.urgency.clone())
-            .bind(key.template.clone())
-            .bind(counts.clone()),
-            None => sqlx::query(
-                "DELETE FROM analytics_daily WHERE day = $1 AND channel = $2 AND plugin = $3
-                   AND kind = $4 AND urgency = $5 AND template = $6",
-            )
-            .bind(key.day)
-            .bind(key.channel.as_str())
-            .bind(key.plugin.clone())
-            .bind(key.kind.clone())
-            .bind(key.urgency.clone())
-            .bind(key.template.clone()),
-        };
+    let kept: Vec<(&DailyKey, &String)> = rows
+        .iter()
+        .filter_map(|(key, counts)| Some((key, counts.as_ref()?)))
+        .collect();
+    for chunk in kept.chunks(KEYS_PER_STATEMENT) {
+        let mut params = Params::for_connection(conn)?;
+        let sql = format!(
+            "INSERT INTO analytics_daily (day, channel, plugin, kind, urgency, template, counts)
+             VALUES {}
+             ON CONFLICT (day, channel, plugin, kind, urgency, template)
+             DO UPDATE SET counts = excluded.counts",
+            params.rows(chunk.len(), 7)
+        );
+        let mut query = dynamic(sql);
+        for (key, counts) in chunk {
+            query = query
+                .bind(key.day)
+                .bind(key.channel.as_str())
+                .bind(key.plugin.clone())
+                .bind(key.kind.clone())
+                .bind(key.urgency.clone())
+                .bind(key.template.clone())
+                .bind((*counts).clone());
+        }
         query.execute(&mut *conn).await?;
+    }
+    for (key, _) in rows.iter().filter(|(_, counts)| counts.is_none()) {
+        sqlx::query(
+            "DELETE FROM analytics_daily WHERE day = $1 AND channel = $2 AND plugin = $3
+               AND kind = $4 AND urgency = $5 AND template = $6",
+        )
+        .bind(key.day)
+        .bind(key.channel.as_str())
+        .bind(key.plugin.clone())
+        .bind(key.kind.clone())
+        .bind(key.urgency.clone())
+        .bind(key.template.clone())
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::effectiveness::{Effectiveness, Evidence};
 use super::fate::MessageFate;
+use super::rollup::counts::Counts;
 use super::rollup::{Cell, PeriodCounts};
 use crate::service_error::ServiceError;
 use switchboard_core::clock::local_time::local;
@@ -263,31 +264,63 @@ pub fn report(
     query.check_urgency()?;
     // What providers can show is judged on everything they carried in the period, whatever the
     // filters.
-    let evidence = Evidence::of(&counted.cells);
-    let chosen: Vec<&Cell> = counted
-        .cells
-        .iter()
+    let all: Vec<&Cell> = counted.cells.iter().collect();
+    let evidence = Evidence::of(&by_provider(&all));
+    let chosen: Vec<&Cell> = all
+        .into_iter()
         .filter(|c| query.admits_cell(&c.key))
         .collect();
     let breakdown = by.map(|by| Breakdown {
         by: by.as_str().into(),
         groups: group_by(&chosen, |c| by.key(&c.key))
             .into_iter()
-            .map(|(key, members)| Group {
-                key,
-                messages: sent(&members),
-                channels: channel_rows(&members, &evidence, &BTreeMap::new()),
+            .map(|(key, members)| {
+                let merged = by_provider(&members);
+                let merged: Vec<&Cell> = merged.iter().collect();
+                Group {
+                    key,
+                    messages: sent(&merged),
+                    channels: channel_rows(&merged, &evidence, &BTreeMap::new()),
+                }
             })
             .collect(),
     });
+    let merged = by_provider(&chosen);
+    let merged: Vec<&Cell> = merged.iter().collect();
     Ok(ChannelReport {
         since: period.since,
         until: period.until,
-        messages: sent(&chosen),
+        messages: sent(&merged),
         inbound: counted.inbound.values().sum(),
-        channels: channel_rows(&chosen, &evidence, &counted.inbound),
+        channels: channel_rows(&merged, &evidence, &counted.inbound),
         breakdown,
     })
+}
+
+/// The cells added up per channel and plugin: all a group's figures need, in a handful of cells
+/// rather than one per day and kind.
+fn by_provider(cells: &[&Cell]) -> Vec<Cell> {
+    let mut merged: BTreeMap<(Channel, String), Counts> = BTreeMap::new();
+    for cell in cells {
+        merged
+            .entry((cell.key.channel, cell.key.plugin.clone()))
+            .or_default()
+            .add(&cell.counts, 1);
+    }
+    merged
+        .into_iter()
+        .map(|((channel, plugin), counts)| Cell {
+            key: DailyKey {
+                day: 0,
+                channel,
+                plugin,
+                kind: String::new(),
+                urgency: String::new(),
+                template: String::new(),
+            },
+            counts,
+        })
+        .collect()
 }
 
 /// The messages of `fates` sent in `period` that the query's filters admit.
@@ -362,7 +395,6 @@ fn share(part: u64, whole: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::rollup::counts::Counts;
 
     const H: i64 = 3_600_000;
 

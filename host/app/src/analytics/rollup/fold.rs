@@ -338,12 +338,14 @@ async fn apply(
     conn: &mut AnyConnection,
     deltas: HashMap<DailyKey, Counts>,
 ) -> Result<(), StoreError> {
-    let mut days: Vec<i64> = deltas.keys().map(|k| k.day).collect();
-    days.sort_unstable();
-    days.dedup();
+    let keys: Vec<DailyKey> = deltas
+        .iter()
+        .filter(|(_, delta)| !delta.is_empty())
+        .map(|(key, _)| key.clone())
+        .collect();
     let mut stored: HashMap<DailyKey, Counts> = HashMap::new();
-    for row in rollup::daily_of_days(conn, &days).await? {
-        stored.insert(row.key, parse_counts(&row.counts)?);
+    for row in rollup::daily_of_keys::<Counts>(conn, &keys).await? {
+        stored.insert(row.key, row.counts);
     }
     let mut rows = Vec::new();
     for (key, delta) in deltas {
@@ -361,11 +363,6 @@ async fn apply(
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     rollup::put_daily(conn, &rows).await
-}
-
-pub fn parse_counts(text: &str) -> Result<Counts, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::Corrupt(format!("analytics counts do not read back: {e}")))
 }
 
 /// A message's fate, with the inbound message credited to it.

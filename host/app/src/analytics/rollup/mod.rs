@@ -19,13 +19,16 @@ use sqlx::AnyConnection;
 use tokio::sync::Mutex;
 
 use counts::Counts;
-use fold::{Folded, contribution, parse_counts};
+use fold::{Folded, contribution};
 use switchboard_core::domain::Channel;
 use switchboard_store::rollup::{self, DAY_MS, DailyKey};
 use switchboard_store::{Store, StoreError};
 
 /// Interactions folded per write transaction: small enough not to hold the writer long.
 const BATCH: i64 = 2_000;
+/// Per transaction when folding the whole log again: a batch of history touches groups all over
+/// the calendar, and each group's row is read and written once per batch.
+const REBUILD_BATCH: i64 = 50_000;
 
 /// One group's counts over a report's period (its day is the day its messages were sent).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +63,10 @@ impl Rollup {
 
     /// Folds everything the log gained since the last fold.
     pub async fn catch_up(&self) -> Result<Folded, StoreError> {
+        self.fold_pending(BATCH).await
+    }
+
+    async fn fold_pending(&self, batch: i64) -> Result<Folded, StoreError> {
         let _folding = self.folding.lock().await;
         let mut total = Folded::default();
         loop {
@@ -67,7 +74,7 @@ impl Rollup {
                 return Ok(total);
             }
             let mut tx = self.store.begin_write().await?;
-            let folded = fold::fold_next(tx.conn(), BATCH).await?;
+            let folded = fold::fold_next(tx.conn(), batch).await?;
             tx.commit().await?;
             total.events += folded.events;
             total.messages += folded.messages;
@@ -93,7 +100,7 @@ impl Rollup {
             rollup::clear(tx.conn()).await?;
             tx.commit().await?;
         }
-        self.catch_up().await
+        self.fold_pending(REBUILD_BATCH).await
     }
 
     /// Folds in the background every `every`, so that a report has little left to fold.
@@ -172,11 +179,8 @@ async fn add_days(
     from_day: i64,
     until_day: i64,
 ) -> Result<(), StoreError> {
-    for row in rollup::daily_between(conn, from_day, until_day).await? {
-        cells
-            .entry(row.key)
-            .or_default()
-            .add(&parse_counts(&row.counts)?, 1);
+    for row in rollup::daily_between::<Counts>(conn, from_day, until_day).await? {
+        cells.entry(row.key).or_default().add(&row.counts, 1);
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::counts::Counts;
-use super::fold::{self, parse_counts};
+use super::fold;
 use super::*;
 use crate::analytics::fate;
 use switchboard_core::domain::{Direction, Outcome};
@@ -142,11 +142,11 @@ async fn snapshot(store: &Store) -> Snapshot {
         .await
         .unwrap();
     messages.sort_by(|a, b| (&a.key, a.sent.channel).cmp(&(&b.key, b.sent.channel)));
-    let daily = rollup::daily_between(&mut conn, i64::MIN, i64::MAX)
+    let daily = rollup::daily_between::<Counts>(&mut conn, i64::MIN, i64::MAX)
         .await
         .unwrap()
         .into_iter()
-        .map(|row| (row.key, parse_counts(&row.counts).unwrap()))
+        .map(|row| (row.key, row.counts))
         .collect();
     let mut inbound = BTreeMap::new();
     for day in -1..30 {
