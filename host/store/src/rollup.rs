@@ -1,7 +1,8 @@
 //! The analytics rollup's tables: each outbound message folded from its events
 //! (`analytics_messages`), the counts of the messages' fates per day and group
-//! (`analytics_daily`), inbound volume per day (`analytics_inbound_daily`), and how far the log
-//! has been folded. What a fate counts as, and the folding itself, are `switchboard-app`'s
+//! (`analytics_daily`) and per day and hour and provider (`analytics_daily_totals`,
+//! `analytics_hourly_totals`), inbound volume per day (`analytics_inbound_daily`), and how far
+//! the log has been folded. What a fate counts as, and the folding itself, are `switchboard-app`'s
 //! `analytics::rollup`; this module only reads and writes rows.
 
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use crate::{Backend, StoreError};
 use switchboard_core::domain::{Channel, Outcome};
 
 pub const DAY_MS: i64 = 86_400_000;
+pub const HOUR_MS: i64 = 3_600_000;
 
 /// Rows per statement where a statement takes a list.
 const CHUNK: usize = 400;
@@ -53,11 +55,19 @@ pub struct DailyKey {
     pub template: String,
 }
 
+/// A provider's messages sent in one day or hour (`start` counts days or hours since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+pub struct TotalKey {
+    pub start: i64,
+    pub channel: Channel,
+    pub plugin: String,
+}
+
 /// The counts of a group: JSON the app writes, read back as its type `C` (in the same pass as
 /// the rest of the rows).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct DailyRow<C> {
-    pub key: DailyKey,
+pub struct CountsRow<K, C> {
+    pub key: K,
     pub counts: C,
 }
 
@@ -363,106 +373,153 @@ pub async fn delete_messages(
     Ok(())
 }
 
-const DAILY_COLUMNS: &str =
-    "json_array(day, channel, plugin, kind, urgency, template), json(counts)";
-
-/// The daily rows of days `[from_day, until_day)`.
-pub async fn daily_between<C: serde::de::DeserializeOwned>(
-    conn: &mut AnyConnection,
-    from_day: i64,
-    until_day: i64,
-) -> Result<Vec<DailyRow<C>>, StoreError> {
-    let mut params = Params::for_connection(conn)?;
-    let select = format!(
-        "SELECT * FROM analytics_daily WHERE day >= {} AND day < {}",
-        params.one(),
-        params.one()
-    );
-    let sql = packed(conn, DAILY_COLUMNS, &select)?;
-    fetch_packed(dynamic(sql).bind(from_day).bind(until_day), conn).await
+/// A table of counts per group: its name and its key's columns, the first the day or hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountsTable {
+    name: &'static str,
+    key: &'static [&'static str],
 }
 
-/// The stored daily rows of these groups (those that have one).
-pub async fn daily_of_keys<C: serde::de::DeserializeOwned>(
-    conn: &mut AnyConnection,
-    keys: &[DailyKey],
-) -> Result<Vec<DailyRow<C>>, StoreError> {
-    let mut found = Vec::new();
-    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+/// Per day and group ([`DailyKey`]).
+pub const DAILY: CountsTable = CountsTable {
+    name: "analytics_daily",
+    key: &["day", "channel", "plugin", "kind", "urgency", "template"],
+};
+/// Per day and provider ([`TotalKey`] of days).
+pub const DAILY_TOTALS: CountsTable = CountsTable {
+    name: "analytics_daily_totals",
+    key: &["day", "channel", "plugin"],
+};
+/// Per hour and provider ([`TotalKey`] of hours).
+pub const HOURLY_TOTALS: CountsTable = CountsTable {
+    name: "analytics_hourly_totals",
+    key: &["hour", "channel", "plugin"],
+};
+
+/// A key of a [`CountsTable`], read from a JSON array of its columns in order.
+pub trait CountsKey: serde::de::DeserializeOwned {
+    /// Binds the key's columns, in order.
+    fn bind_to(&self, query: Query) -> Query;
+}
+
+/// A statement with its parameters bound so far.
+pub type Query = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
+
+impl CountsKey for DailyKey {
+    fn bind_to(&self, query: Query) -> Query {
+        query
+            .bind(self.day)
+            .bind(self.channel.as_str())
+            .bind(self.plugin.clone())
+            .bind(self.kind.clone())
+            .bind(self.urgency.clone())
+            .bind(self.template.clone())
+    }
+}
+
+impl CountsKey for TotalKey {
+    fn bind_to(&self, query: Query) -> Query {
+        query
+            .bind(self.start)
+            .bind(self.channel.as_str())
+            .bind(self.plugin.clone())
+    }
+}
+
+impl CountsTable {
+    fn columns(self) -> String {
+        format!("json_array({}), json(counts)", self.key.join(", "))
+    }
+
+    /// The rows of days (or hours) `[from, until)`.
+    pub async fn between<K: CountsKey, C: serde::de::DeserializeOwned>(
+        self,
+        conn: &mut AnyConnection,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<CountsRow<K, C>>, StoreError> {
         let mut params = Params::for_connection(conn)?;
-        // The wanted keys as a table the primary key is searched from, one row at a time.
         let select = format!(
-            "SELECT d.* FROM (VALUES {}) AS k
-             JOIN analytics_daily d ON d.day = k.column1 AND d.channel = k.column2
-              AND d.plugin = k.column3 AND d.kind = k.column4 AND d.urgency = k.column5
-              AND d.template = k.column6",
-            params.rows(chunk.len(), 6)
+            "SELECT * FROM {} WHERE {time} >= {} AND {time} < {}",
+            self.name,
+            params.one(),
+            params.one(),
+            time = self.key[0]
         );
-        let sql = packed(conn, DAILY_COLUMNS, &select)?;
-        let mut query = dynamic(sql);
-        for key in chunk {
-            query = query
-                .bind(key.day)
-                .bind(key.channel.as_str())
-                .bind(key.plugin.clone())
-                .bind(key.kind.clone())
-                .bind(key.urgency.clone())
-                .bind(key.template.clone());
-        }
-        found.extend(fetch_packed::<DailyRow<C>>(query, conn).await?);
+        let sql = packed(conn, &self.columns(), &select)?;
+        fetch_packed(dynamic(sql).bind(from).bind(until), conn).await
     }
-    Ok(found)
-}
 
-/// Groups per statement that lists them (six parameters each).
-const KEYS_PER_STATEMENT: usize = 150;
-
-/// Writes daily rows; a row whose counts are `None` (nothing left in the group) is deleted.
-pub async fn put_daily(
-    conn: &mut AnyConnection,
-    rows: &[(DailyKey, Option<String>)],
-) -> Result<(), StoreError> {
-    let kept: Vec<(&DailyKey, &String)> = rows
-        .iter()
-        .filter_map(|(key, counts)| Some((key, counts.as_ref()?)))
-        .collect();
-    for chunk in kept.chunks(KEYS_PER_STATEMENT) {
-        let mut params = Params::for_connection(conn)?;
-        let sql = format!(
-            "INSERT INTO analytics_daily (day, channel, plugin, kind, urgency, template, counts)
-             VALUES {}
-             ON CONFLICT (day, channel, plugin, kind, urgency, template)
-             DO UPDATE SET counts = excluded.counts",
-            params.rows(chunk.len(), 7)
-        );
-        let mut query = dynamic(sql);
-        for (key, counts) in chunk {
-            query = query
-                .bind(key.day)
-                .bind(key.channel.as_str())
-                .bind(key.plugin.clone())
-                .bind(key.kind.clone())
-                .bind(key.urgency.clone())
-                .bind(key.template.clone())
-                .bind((*counts).clone());
+    /// The stored rows of these keys (those that have one).
+    pub async fn of_keys<K: CountsKey, C: serde::de::DeserializeOwned>(
+        self,
+        conn: &mut AnyConnection,
+        keys: &[K],
+    ) -> Result<Vec<CountsRow<K, C>>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(self.keys_per_statement()) {
+            let mut params = Params::for_connection(conn)?;
+            // The wanted keys as a table the primary key is searched from, one row at a time.
+            let on: Vec<String> = self
+                .key
+                .iter()
+                .enumerate()
+                .map(|(i, column)| format!("t.{column} = k.column{}", i + 1))
+                .collect();
+            let select = format!(
+                "SELECT t.* FROM (VALUES {}) AS k JOIN {} t ON {}",
+                params.rows(chunk.len(), self.key.len()),
+                self.name,
+                on.join(" AND ")
+            );
+            let sql = packed(conn, &self.columns(), &select)?;
+            let query = chunk.iter().fold(dynamic(sql), |q, key| key.bind_to(q));
+            found.extend(fetch_packed::<CountsRow<K, C>>(query, conn).await?);
         }
-        query.execute(&mut *conn).await?;
+        Ok(found)
     }
-    for (key, _) in rows.iter().filter(|(_, counts)| counts.is_none()) {
-        sqlx::query(
-            "DELETE FROM analytics_daily WHERE day = $1 AND channel = $2 AND plugin = $3
-               AND kind = $4 AND urgency = $5 AND template = $6",
-        )
-        .bind(key.day)
-        .bind(key.channel.as_str())
-        .bind(key.plugin.clone())
-        .bind(key.kind.clone())
-        .bind(key.urgency.clone())
-        .bind(key.template.clone())
-        .execute(&mut *conn)
-        .await?;
+
+    /// Writes rows; a row whose counts are `None` (nothing left in the group) is deleted.
+    pub async fn put<K: CountsKey>(
+        self,
+        conn: &mut AnyConnection,
+        rows: &[(K, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let kept: Vec<(&K, &String)> = rows
+            .iter()
+            .filter_map(|(key, counts)| Some((key, counts.as_ref()?)))
+            .collect();
+        let columns = self.key.join(", ");
+        for chunk in kept.chunks(self.keys_per_statement()) {
+            let mut params = Params::for_connection(conn)?;
+            let sql = format!(
+                "INSERT INTO {} ({columns}, counts) VALUES {}
+                 ON CONFLICT ({columns}) DO UPDATE SET counts = excluded.counts",
+                self.name,
+                params.rows(chunk.len(), self.key.len() + 1)
+            );
+            let query = chunk.iter().fold(dynamic(sql), |q, (key, counts)| {
+                key.bind_to(q).bind((*counts).clone())
+            });
+            query.execute(&mut *conn).await?;
+        }
+        for (key, _) in rows.iter().filter(|(_, counts)| counts.is_none()) {
+            let mut params = Params::for_connection(conn)?;
+            let matching: Vec<String> = self
+                .key
+                .iter()
+                .map(|column| format!("{column} = {}", params.one()))
+                .collect();
+            let sql = format!("DELETE FROM {} WHERE {}", self.name, matching.join(" AND "));
+            key.bind_to(dynamic(sql)).execute(&mut *conn).await?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Keys per statement that lists them: about 900 parameters.
+    fn keys_per_statement(self) -> usize {
+        900 / (self.key.len() + 1)
+    }
 }
 
 /// Adds `count` (which may be negative) to the inbound volume of each `(day, channel)`.
@@ -682,6 +739,8 @@ pub async fn clear(conn: &mut AnyConnection) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM analytics_messages",
         "DELETE FROM analytics_daily",
+        "DELETE FROM analytics_daily_totals",
+        "DELETE FROM analytics_hourly_totals",
         "DELETE FROM analytics_inbound_daily",
         "DELETE FROM analytics_refold",
         "DELETE FROM analytics_refold_messages",

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::effectiveness::{Effectiveness, Evidence};
 use super::fate::MessageFate;
 use super::rollup::counts::Counts;
-use super::rollup::{Cell, PeriodCounts};
+use super::rollup::{Cell, Detail, PeriodCounts};
 use crate::service_error::ServiceError;
 use switchboard_core::clock::local_time::local;
 use switchboard_core::domain::{Channel, Urgency};
@@ -219,6 +219,19 @@ impl ChannelsQuery {
                 })
             })
             .transpose()
+    }
+
+    /// How finely the report needs its period's messages grouped: by provider alone unless a
+    /// kind or urgency is filtered on or one of them (or a template) breaks the report down.
+    pub fn detail(&self) -> Result<Detail, ServiceError> {
+        let by_group = matches!(self.by()?, Some(By::Kind | By::Urgency | By::Template));
+        Ok(
+            if by_group || self.kind.is_some() || self.urgency.is_some() {
+                Detail::Groups
+            } else {
+                Detail::Providers
+            },
+        )
     }
 
     fn check_urgency(&self) -> Result<(), ServiceError> {

@@ -217,8 +217,11 @@ impl Analytics {
         now: i64,
     ) -> Result<ChannelReport, ServiceError> {
         let period = query.period(now)?;
-        query.by()?;
-        let counted = self.rollup.period(period.since, period.until).await?;
+        let detail = query.detail()?;
+        let counted = self
+            .rollup
+            .period(period.since, period.until, detail)
+            .await?;
         channels::report(query, &period, &counted)
     }
 

@@ -82,6 +82,11 @@ pub(crate) const MIGRATIONS: MigrationSet = &[
         "analytics rollup",
         include_str!("../../migrations/sqlite/0009_analytics_rollup.sql"),
     ),
+    (
+        10,
+        "analytics_totals",
+        include_str!("../../migrations/sqlite/0010_analytics_totals.sql"),
+    ),
 ];
 
 /// Where a SQLite database is.

@@ -5,9 +5,11 @@
 //! message depends on a person's messages on a channel in order, so every thread (contact and
 //! channel) a batch touches has its responses worked out again, by [`fate::responses`], from a
 //! reply window before the earliest change on: nothing earlier can be affected. Every message
-//! whose fate changed moves its counts: the old counts out of its day's group, the new ones in.
+//! whose fate changed moves its counts: the old counts out of its day's group (and its provider's
+//! day and hour), the new ones in.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
 use sqlx::AnyConnection;
 
@@ -17,7 +19,9 @@ use crate::prefs::tally::REPLY_WINDOW_MS;
 use switchboard_core::domain::{Channel, Outcome};
 use switchboard_store::StoreError;
 use switchboard_store::analytics::{Inbound, SentMessage};
-use switchboard_store::rollup::{self, DAY_MS, DailyKey, FoldedMessage, LogEvent};
+use switchboard_store::rollup::{
+    self, CountsKey, CountsTable, DAY_MS, DailyKey, FoldedMessage, HOUR_MS, LogEvent, TotalKey,
+};
 
 type Key = (String, Channel);
 
@@ -305,7 +309,7 @@ impl Batch {
 
     /// Writes the changed messages and moves their counts; returns how many changed.
     async fn save(self, conn: &mut AnyConnection) -> Result<usize, StoreError> {
-        let mut deltas: HashMap<DailyKey, Counts> = HashMap::new();
+        let mut deltas = Deltas::default();
         let mut saved = Vec::new();
         let mut deleted = Vec::new();
         for (key, after) in &self.after {
@@ -313,45 +317,72 @@ impl Batch {
             if before.as_ref() == after.as_ref() {
                 continue;
             }
-            for (message, sign) in [(before.as_ref(), -1), (after.as_ref(), 1)] {
-                if let Some(message) = message {
-                    let (day_key, counts) = contribution(message);
-                    deltas.entry(day_key).or_default().add(&counts, sign);
-                }
+            if let Some(message) = &before {
+                deltas.add(message, -1);
             }
             match after {
-                Some(message) => saved.push(message.clone()),
+                Some(message) => {
+                    deltas.add(message, 1);
+                    saved.push(message.clone());
+                }
                 None => deleted.push(key.clone()),
             }
         }
         rollup::delete_messages(conn, &deleted).await?;
         rollup::save_messages(conn, &saved).await?;
-        apply(conn, deltas).await?;
+        apply(conn, rollup::DAILY, deltas.groups).await?;
+        apply(conn, rollup::DAILY_TOTALS, deltas.days).await?;
+        apply(conn, rollup::HOURLY_TOTALS, deltas.hours).await?;
         let inbound: Vec<((i64, Channel), i64)> = self.inbound.into_iter().collect();
         rollup::add_inbound(conn, &inbound).await?;
         Ok(saved.len() + deleted.len())
     }
 }
 
-/// Adds the deltas to the stored counts of their groups.
-async fn apply(
+/// How the counts move: per day and group, and per provider by day and by hour.
+#[derive(Default)]
+struct Deltas {
+    groups: HashMap<DailyKey, Counts>,
+    days: HashMap<TotalKey, Counts>,
+    hours: HashMap<TotalKey, Counts>,
+}
+
+impl Deltas {
+    /// Adds (`sign` 1) or takes away (-1) a message's counts.
+    fn add(&mut self, message: &FoldedMessage, sign: i64) {
+        let (key, counts) = contribution(message);
+        let provider = |start| TotalKey {
+            start,
+            channel: key.channel,
+            plugin: key.plugin.clone(),
+        };
+        let hour = message.sent.sent_at.div_euclid(HOUR_MS);
+        self.hours
+            .entry(provider(hour))
+            .or_default()
+            .add(&counts, sign);
+        self.days
+            .entry(provider(key.day))
+            .or_default()
+            .add(&counts, sign);
+        self.groups.entry(key).or_default().add(&counts, sign);
+    }
+}
+
+/// Adds the deltas to the stored counts of their groups in `table`.
+async fn apply<K: CountsKey + Clone + Eq + Hash + Ord>(
     conn: &mut AnyConnection,
-    deltas: HashMap<DailyKey, Counts>,
+    table: CountsTable,
+    deltas: HashMap<K, Counts>,
 ) -> Result<(), StoreError> {
-    let keys: Vec<DailyKey> = deltas
-        .iter()
-        .filter(|(_, delta)| !delta.is_empty())
-        .map(|(key, _)| key.clone())
-        .collect();
-    let mut stored: HashMap<DailyKey, Counts> = HashMap::new();
-    for row in rollup::daily_of_keys::<Counts>(conn, &keys).await? {
+    let deltas: Vec<(K, Counts)> = deltas.into_iter().filter(|(_, d)| !d.is_empty()).collect();
+    let keys: Vec<K> = deltas.iter().map(|(key, _)| key.clone()).collect();
+    let mut stored: HashMap<K, Counts> = HashMap::new();
+    for row in table.of_keys::<K, Counts>(conn, &keys).await? {
         stored.insert(row.key, row.counts);
     }
     let mut rows = Vec::new();
     for (key, delta) in deltas {
-        if delta.is_empty() {
-            continue;
-        }
         let mut counts = stored.remove(&key).unwrap_or_default();
         counts.add(&delta, 1);
         let text = if counts.is_empty() {
@@ -362,7 +393,7 @@ async fn apply(
         rows.push((key, text));
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rollup::put_daily(conn, &rows).await
+    table.put(conn, &rows).await
 }
 
 /// A message's fate, with the inbound message credited to it.

@@ -1,8 +1,9 @@
 //! The channel report's pre-aggregates: every message's fate folded from the log as it grows
 //! ([`fold`]), and the counts of those fates per UTC day and group (channel, plugin, kind,
-//! urgency, template) ([`counts`]). A report over whole days adds up a few rows per day instead
-//! of folding millions of events; the parts of its period that are not whole days are counted
-//! from the folded messages themselves.
+//! urgency, template) ([`counts`]), and per provider (channel and plugin) by day and by hour. A
+//! report over whole days adds up a few rows per day instead of folding millions of events; the
+//! parts of its period that are not whole days are added from hours' rows, or counted from the
+//! folded messages themselves.
 //!
 //! The log stays the truth: `switchboard analytics rebuild` folds it again from nothing, and the
 //! result equals what folding it as it grew gave (tested). A report first folds whatever the log
@@ -21,7 +22,7 @@ use tokio::sync::Mutex;
 use counts::Counts;
 use fold::{Folded, contribution};
 use switchboard_core::domain::Channel;
-use switchboard_store::rollup::{self, DAY_MS, DailyKey};
+use switchboard_store::rollup::{self, CountsTable, DAY_MS, DailyKey, HOUR_MS, TotalKey};
 use switchboard_store::{Store, StoreError};
 
 /// Interactions folded per write transaction: small enough not to hold the writer long.
@@ -116,54 +117,76 @@ impl Rollup {
     }
 
     /// The counts of the messages sent in `[since, until)` and the inbound volume, after folding
-    /// what is pending.
-    pub async fn period(&self, since: i64, until: i64) -> Result<PeriodCounts, StoreError> {
+    /// what is pending, in as much `detail` as the report needs.
+    pub async fn period(
+        &self,
+        since: i64,
+        until: i64,
+        detail: Detail,
+    ) -> Result<PeriodCounts, StoreError> {
         self.catch_up().await?;
         let mut conn = self.store.reader().await?;
         // One snapshot: a fold committing between the reads would count a message twice.
         let mut snapshot = sqlx::Connection::begin(&mut *conn).await?;
-        let counted = read_period(&mut snapshot, since, until).await?;
+        let counted = read_period(&mut snapshot, since, until, detail).await?;
         snapshot.commit().await?;
         Ok(counted)
     }
 }
 
-/// Whole days from the daily rows; a partial day at either end from the folded messages of its
-/// part in the period, or, when that is more than half the day, from the day's rows less the
-/// messages of its part outside.
+/// How finely a period's cells are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Per day, channel, plugin, kind, urgency and template.
+    Groups,
+    /// Per day, channel and plugin (kind, urgency and template `''`): a few rows per day, and
+    /// the edges of the period by the hour.
+    Providers,
+}
+
+/// Whole days from the daily rows. A partial day at either end: by provider, from its whole
+/// hours' rows and the folded messages of the partial hours; by group, from the folded messages
+/// of its part in the period or, when that is more than half the day, from the day's rows less
+/// the messages of its part outside.
 async fn read_period(
     conn: &mut AnyConnection,
     since: i64,
     until: i64,
+    detail: Detail,
 ) -> Result<PeriodCounts, StoreError> {
     let first_day = since.div_euclid(DAY_MS) + i64::from(since.rem_euclid(DAY_MS) != 0);
     let end_day = until.div_euclid(DAY_MS);
     let through = rollup::folded_through(conn).await?;
-    let mut cells: HashMap<DailyKey, Counts> = HashMap::new();
+    let mut adder = Adder {
+        conn,
+        detail,
+        cells: HashMap::new(),
+    };
     let mut inbound: BTreeMap<Channel, u64> = BTreeMap::new();
-    let mut partial = vec![(since, until)];
-    if first_day < end_day {
-        add_days(conn, &mut cells, first_day, end_day).await?;
-        for (channel, count) in rollup::inbound_between(conn, first_day, end_day).await? {
+    // The parts that are not whole days, each within one day.
+    let partial = if first_day < end_day {
+        adder.days(first_day, end_day).await?;
+        for (channel, count) in rollup::inbound_between(adder.conn, first_day, end_day).await? {
             *inbound.entry(channel).or_default() += count.max(0) as u64;
         }
-        partial = vec![(since, first_day * DAY_MS), (end_day * DAY_MS, until)];
-    }
+        vec![(since, first_day * DAY_MS), (end_day * DAY_MS, until)]
+    } else {
+        // Less than a whole day, perhaps across one midnight.
+        let midnight = end_day * DAY_MS;
+        let midnight = midnight.max(since).min(until);
+        vec![(since, midnight), (midnight, until)]
+    };
     for (from, to) in partial.into_iter().filter(|(from, to)| from < to) {
-        let day = from.div_euclid(DAY_MS);
-        let (start, end) = (day * DAY_MS, (day + 1) * DAY_MS);
-        if (to - from) * 2 > DAY_MS {
-            add_days(conn, &mut cells, day, day + 1).await?;
-            add_messages(conn, &mut cells, start, from, -1).await?;
-            add_messages(conn, &mut cells, to, end, -1).await?;
-        } else {
-            add_messages(conn, &mut cells, from, to, 1).await?;
+        match detail {
+            Detail::Providers => adder.part_by_hours(from, to).await?,
+            Detail::Groups => adder.part_of_day(from, to).await?,
         }
-        for (channel, count) in rollup::inbound_counted(conn, from, to, through).await? {
+        for (channel, count) in rollup::inbound_counted(adder.conn, from, to, through).await? {
             *inbound.entry(channel).or_default() += count.max(0) as u64;
         }
     }
-    let mut cells: Vec<Cell> = cells
+    let mut cells: Vec<Cell> = adder
+        .cells
         .into_iter()
         .filter(|(_, counts)| !counts.is_empty())
         .map(|(key, counts)| Cell { key, counts })
@@ -172,35 +195,103 @@ async fn read_period(
     Ok(PeriodCounts { cells, inbound })
 }
 
-/// Adds the daily rows of days `[from_day, until_day)` to `cells`.
-async fn add_days(
-    conn: &mut AnyConnection,
-    cells: &mut HashMap<DailyKey, Counts>,
-    from_day: i64,
-    until_day: i64,
-) -> Result<(), StoreError> {
-    for row in rollup::daily_between::<Counts>(conn, from_day, until_day).await? {
-        cells.entry(row.key).or_default().add(&row.counts, 1);
-    }
-    Ok(())
+/// Adds rows and messages up into cells.
+struct Adder<'c> {
+    conn: &'c mut AnyConnection,
+    detail: Detail,
+    cells: HashMap<DailyKey, Counts>,
 }
 
-/// Adds (`sign` 1) or takes away (-1) the counts of the messages sent in `[from, to)`.
-async fn add_messages(
-    conn: &mut AnyConnection,
-    cells: &mut HashMap<DailyKey, Counts>,
-    from: i64,
-    to: i64,
-    sign: i64,
-) -> Result<(), StoreError> {
-    if from >= to {
-        return Ok(());
+impl Adder<'_> {
+    /// Adds the rows of days `[from_day, until_day)`.
+    async fn days(&mut self, from_day: i64, until_day: i64) -> Result<(), StoreError> {
+        match self.detail {
+            Detail::Groups => {
+                let rows = rollup::DAILY
+                    .between::<DailyKey, Counts>(self.conn, from_day, until_day)
+                    .await?;
+                for row in rows {
+                    self.cells.entry(row.key).or_default().add(&row.counts, 1);
+                }
+            }
+            Detail::Providers => {
+                self.totals(rollup::DAILY_TOTALS, from_day, until_day, DAY_MS)
+                    .await?
+            }
+        }
+        Ok(())
     }
-    for message in rollup::messages_sent_between(conn, from, to).await? {
-        let (key, counts) = contribution(&message);
-        cells.entry(key).or_default().add(&counts, sign);
+
+    /// Adds the provider totals of `table` over `[from, until)` (in units of `unit_ms`).
+    async fn totals(
+        &mut self,
+        table: CountsTable,
+        from: i64,
+        until: i64,
+        unit_ms: i64,
+    ) -> Result<(), StoreError> {
+        for row in table
+            .between::<TotalKey, Counts>(self.conn, from, until)
+            .await?
+        {
+            let key = provider_cell(row.key.start * unit_ms, row.key.channel, row.key.plugin);
+            self.cells.entry(key).or_default().add(&row.counts, 1);
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Adds `[from, to)`, part of one day, from its whole hours and the messages of the rest.
+    async fn part_by_hours(&mut self, from: i64, to: i64) -> Result<(), StoreError> {
+        let first_hour = from.div_euclid(HOUR_MS) + i64::from(from.rem_euclid(HOUR_MS) != 0);
+        let end_hour = to.div_euclid(HOUR_MS);
+        if first_hour >= end_hour {
+            return self.messages(from, to, 1).await;
+        }
+        self.totals(rollup::HOURLY_TOTALS, first_hour, end_hour, HOUR_MS)
+            .await?;
+        self.messages(from, first_hour * HOUR_MS, 1).await?;
+        self.messages(end_hour * HOUR_MS, to, 1).await
+    }
+
+    /// Adds `[from, to)`, part of one day, from the smaller side: its messages, or the day's
+    /// rows less the messages outside it.
+    async fn part_of_day(&mut self, from: i64, to: i64) -> Result<(), StoreError> {
+        let day = from.div_euclid(DAY_MS);
+        if (to - from) * 2 <= DAY_MS {
+            return self.messages(from, to, 1).await;
+        }
+        self.days(day, day + 1).await?;
+        self.messages(day * DAY_MS, from, -1).await?;
+        self.messages(to, (day + 1) * DAY_MS, -1).await
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) the counts of the messages sent in `[from, to)`.
+    async fn messages(&mut self, from: i64, to: i64, sign: i64) -> Result<(), StoreError> {
+        if from >= to {
+            return Ok(());
+        }
+        for message in rollup::messages_sent_between(self.conn, from, to).await? {
+            let (key, counts) = contribution(&message);
+            let key = match self.detail {
+                Detail::Groups => key,
+                Detail::Providers => provider_cell(message.sent.sent_at, key.channel, key.plugin),
+            };
+            self.cells.entry(key).or_default().add(&counts, sign);
+        }
+        Ok(())
+    }
+}
+
+/// The cell of a provider's messages sent on the day of `at`.
+fn provider_cell(at: i64, channel: Channel, plugin: String) -> DailyKey {
+    DailyKey {
+        day: at.div_euclid(DAY_MS),
+        channel,
+        plugin,
+        kind: String::new(),
+        urgency: String::new(),
+        template: String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use switchboard_core::domain::{Direction, Outcome};
 use switchboard_store::analytics::{self, Whose};
 use switchboard_store::contacts;
 use switchboard_store::interactions::{NewInteraction, insert_new};
-use switchboard_store::rollup::FoldedMessage;
+use switchboard_store::rollup::{FoldedMessage, TotalKey};
 
 const HOUR: i64 = 3_600_000;
 
@@ -133,6 +133,8 @@ async fn fold_in_small_batches(store: &Store) {
 struct Snapshot {
     messages: Vec<FoldedMessage>,
     daily: BTreeMap<DailyKey, Counts>,
+    /// Per provider, by day (`false`) and by hour (`true`).
+    totals: BTreeMap<(bool, TotalKey), Counts>,
     inbound: BTreeMap<(i64, Channel), i64>,
 }
 
@@ -142,12 +144,23 @@ async fn snapshot(store: &Store) -> Snapshot {
         .await
         .unwrap();
     messages.sort_by(|a, b| (&a.key, a.sent.channel).cmp(&(&b.key, b.sent.channel)));
-    let daily = rollup::daily_between::<Counts>(&mut conn, i64::MIN, i64::MAX)
+    let daily = rollup::DAILY
+        .between::<DailyKey, Counts>(&mut conn, i64::MIN, i64::MAX)
         .await
         .unwrap()
         .into_iter()
         .map(|row| (row.key, row.counts))
         .collect();
+    let mut totals = BTreeMap::new();
+    for table in [rollup::DAILY_TOTALS, rollup::HOURLY_TOTALS] {
+        let rows = table
+            .between::<TotalKey, Counts>(&mut conn, i64::MIN, i64::MAX)
+            .await
+            .unwrap();
+        for row in rows {
+            totals.insert((table == rollup::HOURLY_TOTALS, row.key), row.counts);
+        }
+    }
     let mut inbound = BTreeMap::new();
     for day in -1..30 {
         for (channel, count) in rollup::inbound_between(&mut conn, day, day + 1)
@@ -160,12 +173,21 @@ async fn snapshot(store: &Store) -> Snapshot {
     Snapshot {
         messages,
         daily,
+        totals,
         inbound,
     }
 }
 
-/// What counting the live fold of the log gives, per day and group.
-async fn recount(store: &Store) -> (BTreeMap<DailyKey, Counts>, BTreeMap<(i64, Channel), i64>) {
+/// What counting the live fold of the log gives.
+struct Recount {
+    daily: BTreeMap<DailyKey, Counts>,
+    totals: BTreeMap<(bool, TotalKey), Counts>,
+    inbound: BTreeMap<(i64, Channel), i64>,
+}
+
+/// What counting the live fold of the log gives, per day and group, per provider by day and
+/// hour, and inbound per day.
+async fn recount(store: &Store) -> Recount {
     let mut conn = store.reader().await.unwrap();
     let sent = analytics::sent_messages(&mut conn, Whose::Everyone, 0, i64::MAX / 2)
         .await
@@ -174,6 +196,7 @@ async fn recount(store: &Store) -> (BTreeMap<DailyKey, Counts>, BTreeMap<(i64, C
         .await
         .unwrap();
     let mut daily: BTreeMap<DailyKey, Counts> = BTreeMap::new();
+    let mut totals: BTreeMap<(bool, TotalKey), Counts> = BTreeMap::new();
     let word = |v: &Option<String>| v.clone().unwrap_or_default();
     for fate in fate::fates(sent, &inbound) {
         let key = DailyKey {
@@ -184,7 +207,19 @@ async fn recount(store: &Store) -> (BTreeMap<DailyKey, Counts>, BTreeMap<(i64, C
             urgency: word(&fate.urgency),
             template: word(&fate.template),
         };
-        daily.entry(key).or_default().add(&Counts::of(&fate), 1);
+        let counts = Counts::of(&fate);
+        for (by_hour, start) in [(false, key.day), (true, fate.sent_at.div_euclid(HOUR))] {
+            let provider = TotalKey {
+                start,
+                channel: key.channel,
+                plugin: key.plugin.clone(),
+            };
+            totals
+                .entry((by_hour, provider))
+                .or_default()
+                .add(&counts, 1);
+        }
+        daily.entry(key).or_default().add(&counts, 1);
     }
     let mut volume = BTreeMap::new();
     for message in &inbound {
@@ -192,7 +227,30 @@ async fn recount(store: &Store) -> (BTreeMap<DailyKey, Counts>, BTreeMap<(i64, C
             .entry((message.occurred_at.div_euclid(DAY_MS), message.channel))
             .or_default() += 1;
     }
-    (daily, volume)
+    Recount {
+        daily,
+        totals,
+        inbound: volume,
+    }
+}
+
+/// The first keys where a recount and the rollup differ, if any.
+fn assert_same<K: Ord + std::fmt::Debug>(
+    what: &str,
+    recounted: &BTreeMap<K, Counts>,
+    folded: &BTreeMap<K, Counts>,
+) {
+    let differing: Vec<_> = recounted
+        .keys()
+        .chain(folded.keys())
+        .filter(|k| recounted.get(*k) != folded.get(*k))
+        .take(2)
+        .map(|k| (k, recounted.get(k), folded.get(k)))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{what}: recount, rollup: {differing:#?}"
+    );
 }
 
 #[tokio::test]
@@ -228,16 +286,10 @@ async fn folded_as_it_grows_the_rollup_equals_a_recount_and_a_rebuild() {
     let responded: i64 = folded.daily.values().map(|c| c.responded).sum();
     assert!(responded > 10, "the history has responses: {responded}");
 
-    let (daily, inbound) = recount(&store).await;
-    let differing: Vec<_> = daily
-        .keys()
-        .chain(folded.daily.keys())
-        .filter(|k| daily.get(*k) != folded.daily.get(*k))
-        .take(2)
-        .map(|k| (k, daily.get(k), folded.daily.get(k)))
-        .collect();
-    assert!(differing.is_empty(), "recount, rollup: {differing:#?}");
-    assert_eq!(folded.inbound, inbound);
+    let recounted = recount(&store).await;
+    assert_same("per day and group", &recounted.daily, &folded.daily);
+    assert_same("per provider", &recounted.totals, &folded.totals);
+    assert_eq!(folded.inbound, recounted.inbound);
 
     let rebuilt = Rollup::new(store.clone()).rebuild().await.unwrap();
     let mut conn = store.reader().await.unwrap();
@@ -268,29 +320,69 @@ async fn a_report_period_adds_whole_days_and_the_messages_at_its_edges() {
         id
     };
     let mut dice = Dice(11);
-    log(&store, &history(&mut dice, &[contact], 400)).await;
+    log(&store, &history(&mut dice, &[contact], 3_000)).await;
     let rollup = Rollup::new(store.clone());
-    // From 07:00 on day 2 (most of that day: its rows less its first seven hours) to 05:00 on
-    // day 9 (a little of that day: its messages).
-    let (since, until) = (2 * DAY_MS + 7 * HOUR, 9 * DAY_MS + 5 * HOUR);
-    let counted = rollup.period(since, until).await.unwrap();
-    let mut conn = store.reader().await.unwrap();
-    let mut expected: BTreeMap<DailyKey, Counts> = BTreeMap::new();
-    for message in rollup::messages_sent_between(&mut conn, since, until)
-        .await
-        .unwrap()
-    {
-        let (key, counts) = fold::contribution(&message);
-        expected.entry(key).or_default().add(&counts, 1);
+    rollup.catch_up().await.unwrap();
+    let minute = HOUR / 60;
+    let periods = [
+        // From 07:20 on day 2 (most of that day: its rows less its first hours; by provider, its
+        // whole hours and 40 minutes of messages) to 05:35 on day 9 (a little of that day).
+        (
+            2 * DAY_MS + 7 * HOUR + 20 * minute,
+            9 * DAY_MS + 5 * HOUR + 35 * minute,
+        ),
+        // Within one hour; within one day; across a midnight with no whole day (most of the
+        // first day, some of the second).
+        (
+            3 * DAY_MS + HOUR + 5 * minute,
+            3 * DAY_MS + HOUR + 50 * minute,
+        ),
+        (4 * DAY_MS + 2 * HOUR + 10 * minute, 4 * DAY_MS + 20 * HOUR),
+        (
+            5 * DAY_MS + 3 * HOUR + 10 * minute,
+            6 * DAY_MS + 7 * HOUR + 25 * minute,
+        ),
+    ];
+    for (since, until) in periods {
+        report_period_equals_its_messages(&rollup, since, until).await;
     }
-    let cells: BTreeMap<DailyKey, Counts> = counted
-        .cells
-        .into_iter()
-        .map(|c| (c.key, c.counts))
-        .collect();
-    assert_eq!(cells, expected);
+}
+
+/// The period's counts, in either detail, are what its messages add up to.
+async fn report_period_equals_its_messages(rollup: &Rollup, since: i64, until: i64) {
+    let store = &rollup.store;
+    let mut conn = store.reader().await.unwrap();
+    let messages = rollup::messages_sent_between(&mut conn, since, until)
+        .await
+        .unwrap();
     let inbound = analytics::inbound(&mut conn, Whose::Everyone, since, until)
         .await
         .unwrap();
-    assert_eq!(counted.inbound.values().sum::<u64>(), inbound.len() as u64);
+    drop(conn);
+    assert!(!messages.is_empty(), "messages sent in {since}..{until}");
+    for detail in [Detail::Groups, Detail::Providers] {
+        let counted = rollup.period(since, until, detail).await.unwrap();
+        let mut expected: BTreeMap<DailyKey, Counts> = BTreeMap::new();
+        for message in &messages {
+            let (mut key, counts) = fold::contribution(message);
+            if detail == Detail::Providers {
+                key.kind.clear();
+                key.urgency.clear();
+                key.template.clear();
+            }
+            expected.entry(key).or_default().add(&counts, 1);
+        }
+        let cells: BTreeMap<DailyKey, Counts> = counted
+            .cells
+            .into_iter()
+            .map(|c| (c.key, c.counts))
+            .collect();
+        assert_eq!(cells, expected, "{detail:?} {since} {until}");
+        let counted_inbound = counted.inbound.values().sum::<u64>();
+        assert_eq!(
+            counted_inbound,
+            inbound.len() as u64,
+            "{detail:?} {since} {until}"
+        );
+    }
 }
