@@ -1,8 +1,8 @@
 //! The analytics rollup's tables: each outbound message folded from its events
 //! (`analytics_messages`), the counts of the messages' fates per day and group
 //! (`analytics_daily`) and per day and hour and provider (`analytics_daily_totals`,
-//! `analytics_hourly_totals`), inbound volume per day (`analytics_inbound_daily`), and how far
-//! the log has been folded. What a fate counts as, and the folding itself, are `switchboard-app`'s
+//! `analytics_hourly_totals`), inbound volume per day and hour (`analytics_inbound_daily`,
+//! `analytics_inbound_hourly`), and how far the log has been folded. What a fate counts as, and the folding itself, are `switchboard-app`'s
 //! `analytics::rollup`; this module only reads and writes rows.
 
 use serde::Deserialize;
@@ -222,15 +222,19 @@ pub async fn messages_sent_between(
 }
 
 /// The folded messages to known contacts sent in `[since, until)`, as touches of their journeys,
-/// oldest first.
+/// oldest first; with their plugin only when `with_plugin` (millions of touches are read, and
+/// a report by channel needs no more).
 pub async fn touches(
     conn: &mut AnyConnection,
     since: i64,
     until: i64,
+    with_plugin: bool,
 ) -> Result<Vec<crate::analytics::KindTouch>, StoreError> {
     let mut params = Params::for_connection(conn)?;
+    let plugin = if with_plugin { "plugin_id" } else { "NULL" };
+    // Every column from the index on (sent_at, contact_id, channel, plugin_id).
     let select = format!(
-        "SELECT contact_id, channel, plugin_id, sent_at FROM analytics_messages
+        "SELECT contact_id, channel, {plugin} AS plugin_id, sent_at FROM analytics_messages
          WHERE sent_at >= {} AND sent_at < {} AND contact_id IS NOT NULL
          ORDER BY sent_at",
         params.one(),
@@ -522,43 +526,74 @@ impl CountsTable {
     }
 }
 
-/// Adds `count` (which may be negative) to the inbound volume of each `(day, channel)`.
-pub async fn add_inbound(
-    conn: &mut AnyConnection,
-    deltas: &[((i64, Channel), i64)],
-) -> Result<(), StoreError> {
-    for ((day, channel), count) in deltas {
-        sqlx::query(
-            "INSERT INTO analytics_inbound_daily (day, channel, count) VALUES ($1, $2, $3)
-             ON CONFLICT (day, channel) DO UPDATE SET count = count + excluded.count",
-        )
-        .bind(*day)
-        .bind(channel.as_str())
-        .bind(*count)
-        .execute(&mut *conn)
-        .await?;
-    }
-    sqlx::query("DELETE FROM analytics_inbound_daily WHERE count = 0")
-        .execute(conn)
-        .await?;
-    Ok(())
+/// A table of inbound volume per channel and day or hour (counted from the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboundTable {
+    name: &'static str,
+    time: &'static str,
+    length_ms: i64,
 }
 
-/// Inbound volume per channel over days `[from_day, until_day)`.
-pub async fn inbound_between(
-    conn: &mut AnyConnection,
-    from_day: i64,
-    until_day: i64,
-) -> Result<Vec<(Channel, i64)>, StoreError> {
-    let mut params = Params::for_connection(conn)?;
-    let select = format!(
-        "SELECT channel, SUM(count) AS count FROM analytics_inbound_daily
-         WHERE day >= {} AND day < {} GROUP BY channel",
-        params.one(),
-        params.one()
-    );
-    let sql = packed(conn, "channel, count", &select)?;
-    fetch_packed(dynamic(sql).bind(from_day).bind(until_day), conn).await
+pub const INBOUND_DAILY: InboundTable = InboundTable {
+    name: "analytics_inbound_daily",
+    time: "day",
+    length_ms: DAY_MS,
+};
+pub const INBOUND_HOURLY: InboundTable = InboundTable {
+    name: "analytics_inbound_hourly",
+    time: "hour",
+    length_ms: HOUR_MS,
+};
+
+impl InboundTable {
+    /// The day or hour a time falls in.
+    pub fn unit_of(self, at: i64) -> i64 {
+        at.div_euclid(self.length_ms)
+    }
+
+    /// Adds `count` (which may be negative) to the volume of each `(day or hour, channel)`.
+    pub async fn add(
+        self,
+        conn: &mut AnyConnection,
+        deltas: &[((i64, Channel), i64)],
+    ) -> Result<(), StoreError> {
+        let (name, time) = (self.name, self.time);
+        for ((unit, channel), count) in deltas {
+            dynamic(format!(
+                "INSERT INTO {name} ({time}, channel, count) VALUES ($1, $2, $3)
+                 ON CONFLICT ({time}, channel) DO UPDATE SET count = count + excluded.count"
+            ))
+            .bind(*unit)
+            .bind(channel.as_str())
+            .bind(*count)
+            .execute(&mut *conn)
+            .await?;
+        }
+        dynamic(format!("DELETE FROM {name} WHERE count = 0"))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Volume per channel over days (or hours) `[from, until)`.
+    pub async fn between(
+        self,
+        conn: &mut AnyConnection,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<(Channel, i64)>, StoreError> {
+        let mut params = Params::for_connection(conn)?;
+        let select = format!(
+            "SELECT channel, SUM(count) AS count FROM {name}
+             WHERE {time} >= {} AND {time} < {} GROUP BY channel",
+            params.one(),
+            params.one(),
+            name = self.name,
+            time = self.time
+        );
+        let sql = packed(conn, "channel, count", &select)?;
+        fetch_packed(dynamic(sql).bind(from).bind(until), conn).await
+    }
 }
 
 /// Inbound volume per channel in `[since, until)`, counted in the log up to interaction
@@ -714,12 +749,14 @@ pub async fn forget_contact(conn: &mut AnyConnection, contact: i64) -> Result<()
     let sql = packed(conn, "occurred_at, channel", &select)?;
     let rows: Vec<(i64, Channel)> =
         fetch_packed(dynamic(sql).bind(contact).bind(through), conn).await?;
-    let mut deltas: std::collections::BTreeMap<(i64, Channel), i64> = Default::default();
-    for (at, channel) in rows {
-        *deltas.entry((at.div_euclid(DAY_MS), channel)).or_default() -= 1;
+    for table in [INBOUND_DAILY, INBOUND_HOURLY] {
+        let mut deltas: std::collections::BTreeMap<(i64, Channel), i64> = Default::default();
+        for (at, channel) in &rows {
+            *deltas.entry((table.unit_of(*at), *channel)).or_default() -= 1;
+        }
+        let deltas: Vec<_> = deltas.into_iter().collect();
+        table.add(conn, &deltas).await?;
     }
-    let deltas: Vec<_> = deltas.into_iter().collect();
-    add_inbound(conn, &deltas).await?;
     sqlx::query(
         "INSERT INTO analytics_refold_messages (message_key, channel)
          SELECT COALESCE(vendor_message_id, '#' || id), channel FROM interaction_log
@@ -742,6 +779,7 @@ pub async fn clear(conn: &mut AnyConnection) -> Result<(), StoreError> {
         "DELETE FROM analytics_daily_totals",
         "DELETE FROM analytics_hourly_totals",
         "DELETE FROM analytics_inbound_daily",
+        "DELETE FROM analytics_inbound_hourly",
         "DELETE FROM analytics_refold",
         "DELETE FROM analytics_refold_messages",
         "UPDATE analytics_folded SET through_id = 0",

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::attribution::{Attribution, Journey, Model, Options, Touch, attribute};
+use super::attribution::{Attribution, Journey, Label, Model, Options, Touch, attribute};
 use crate::service_error::ServiceError;
 use switchboard_store::analytics::{Inbound, KindTouch};
 use switchboard_store::conversions::ConversionPoint;
@@ -92,52 +92,46 @@ pub struct AttributionReport {
     pub attribution: Attribution,
 }
 
-/// One touch of a person, labelled for crediting.
-#[derive(Debug, Clone)]
-struct PersonTouch {
-    contact_id: i64,
-    label: String,
-    at: i64,
-}
-
 /// The touches of the span read, labelled by channel or plugin: the messages sent to each person
 /// (or the interactions of the configured kinds) and the person's own inbound messages.
 pub fn touches_of(
     sent: &[KindTouch],
     inbound: &[Inbound],
     by_plugin: bool,
-) -> HashMap<i64, Vec<(String, i64)>> {
-    let label = |channel: switchboard_core::domain::Channel, plugin: &Option<String>| match (
-        by_plugin, plugin,
-    ) {
-        (true, Some(plugin)) => plugin.clone(),
-        _ => channel.as_str().to_string(),
+) -> HashMap<i64, Vec<(Label, i64)>> {
+    let mut labels: HashMap<String, Label> = HashMap::new();
+    let mut label = |channel: switchboard_core::domain::Channel, plugin: Option<&str>| {
+        let name = match (by_plugin, plugin) {
+            (true, Some(plugin)) => plugin,
+            _ => channel.as_str(),
+        };
+        if let Some(label) = labels.get(name) {
+            return label.clone();
+        }
+        let label = Label::from(name);
+        labels.insert(name.to_string(), label.clone());
+        label
     };
-    let mut touches: Vec<PersonTouch> = sent
+    let mut by_person: HashMap<i64, Vec<(Label, i64)>> = HashMap::new();
+    for touch in sent {
+        by_person.entry(touch.contact_id).or_default().push((
+            label(touch.channel, touch.plugin_id.as_deref()),
+            touch.occurred_at,
+        ));
+    }
+    let written = inbound
         .iter()
-        .map(|t| PersonTouch {
-            contact_id: t.contact_id,
-            label: label(t.channel, &t.plugin_id),
-            at: t.occurred_at,
-        })
-        .chain(
-            inbound
-                .iter()
-                .filter(|m| super::journeys::writes_in(m.outcome))
-                .map(|m| PersonTouch {
-                    contact_id: m.contact_id,
-                    label: label(m.channel, &None),
-                    at: m.occurred_at,
-                }),
-        )
-        .collect();
-    touches.sort_by_key(|t| (t.contact_id, t.at));
-    let mut by_person: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
-    for touch in touches {
+        .filter(|m| super::journeys::writes_in(m.outcome));
+    for message in written {
         by_person
-            .entry(touch.contact_id)
+            .entry(message.contact_id)
             .or_default()
-            .push((touch.label, touch.at));
+            .push((label(message.channel, None), message.occurred_at));
+    }
+    // Each person's in order of time, a message sent before one written at the same moment
+    // (a stable sort of a few touches each, rather than one of millions).
+    for touches in by_person.values_mut() {
+        touches.sort_by_key(|(_, at)| *at);
     }
     by_person
 }
@@ -153,7 +147,7 @@ pub struct PersonJourney {
 /// who did not convert after their last touch; and how many conversions had no touch.
 pub fn journeys(
     conversions: &[ConversionPoint],
-    touches: &HashMap<i64, Vec<(String, i64)>>,
+    touches: &HashMap<i64, Vec<(Label, i64)>>,
     since: i64,
     until: i64,
     lookback_ms: i64,
@@ -189,7 +183,7 @@ pub fn journeys(
         });
     }
     // In contact order, so that a list of them pages the same way every time.
-    let mut people: Vec<(&i64, &Vec<(String, i64)>)> = touches.iter().collect();
+    let mut people: Vec<(&i64, &Vec<(Label, i64)>)> = touches.iter().collect();
     people.sort_by_key(|(contact, _)| **contact);
     for (contact, person) in people {
         let from = used_until
@@ -216,7 +210,7 @@ pub fn journeys(
 }
 
 /// A person's touches in `[from, to)`.
-fn window(person: &[(String, i64)], from: i64, to: i64) -> Vec<Touch> {
+fn window(person: &[(Label, i64)], from: i64, to: i64) -> Vec<Touch> {
     person
         .iter()
         .filter(|(_, at)| *at >= from && *at < to)
@@ -311,7 +305,7 @@ pub fn page(
             query
                 .channel
                 .as_deref()
-                .is_none_or(|c| p.journey.touches.iter().any(|t| t.channel == c))
+                .is_none_or(|c| p.journey.touches.iter().any(|t| &*t.channel == c))
         })
         .collect();
     let total = matching.len();
@@ -328,7 +322,7 @@ pub fn page(
                 .touches
                 .into_iter()
                 .map(|t| TouchRow {
-                    channel: t.channel,
+                    channel: t.channel.to_string(),
                     at: t.at.unwrap_or(0),
                 })
                 .collect(),
@@ -369,12 +363,12 @@ mod tests {
 
     const DAY: i64 = 86_400_000;
 
-    fn touches(rows: &[(i64, &str, i64)]) -> HashMap<i64, Vec<(String, i64)>> {
-        let mut map: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
+    fn touches(rows: &[(i64, &str, i64)]) -> HashMap<i64, Vec<(Label, i64)>> {
+        let mut map: HashMap<i64, Vec<(Label, i64)>> = HashMap::new();
         for (contact, label, at) in rows {
             map.entry(*contact)
                 .or_default()
-                .push((label.to_string(), *at));
+                .push((Label::from(*label), *at));
         }
         map
     }
@@ -384,7 +378,7 @@ mod tests {
             .journey
             .touches
             .iter()
-            .map(|t| t.channel.as_str())
+            .map(|t| &*t.channel)
             .collect()
     }
 

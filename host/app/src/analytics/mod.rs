@@ -192,7 +192,8 @@ impl Analytics {
             drop(conn);
             self.rollup.catch_up().await?;
             conn = self.store.reader().await?;
-            let sent = switchboard_store::rollup::touches(&mut conn, from, period.until).await?;
+            let sent = switchboard_store::rollup::touches(&mut conn, from, period.until, by_plugin)
+                .await?;
             let inbound =
                 analytics::inbound(&mut conn, Whose::Everyone, from, period.until).await?;
             credit::touches_of(&sent, &inbound, by_plugin)

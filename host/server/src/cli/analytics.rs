@@ -152,7 +152,7 @@ fn read_journeys(text: &str) -> anyhow::Result<Vec<Journey>> {
                     .map(str::trim)
                     .filter(|c| !c.is_empty())
                     .map(|c| Touch {
-                        channel: c.to_string(),
+                        channel: c.into(),
                         at: None,
                     })
                     .collect(),
@@ -175,11 +175,7 @@ mod tests {
                     a > b > a,2,3.5,6\n\nb,0,0,1\n";
         let journeys = read_journeys(text).unwrap();
         assert_eq!(journeys.len(), 2);
-        let channels: Vec<&str> = journeys[0]
-            .touches
-            .iter()
-            .map(|t| t.channel.as_str())
-            .collect();
+        let channels: Vec<&str> = journeys[0].touches.iter().map(|t| &*t.channel).collect();
         assert_eq!(channels, ["a", "b", "a"]);
         assert_eq!(
             (

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Credits, Journey};
+use super::{Credit, Credits, Journey, Label};
 
 /// All of it to the first touch.
 pub fn first_touch(journeys: &[Journey]) -> Credits {
@@ -68,7 +68,8 @@ fn one_hot(len: usize, at: usize) -> Vec<f64> {
 
 /// Splits each converting journey by the weights `rule` gives its touches (summing to one).
 fn split(journeys: &[Journey], rule: impl Fn(&Journey) -> Vec<f64>) -> Credits {
-    let mut credits: Credits = BTreeMap::new();
+    // By the shared label, named once at the end.
+    let mut credits: BTreeMap<Label, Credit> = BTreeMap::new();
     for journey in journeys
         .iter()
         .filter(|j| j.conversions > 0.0 && !j.touches.is_empty())
@@ -81,6 +82,9 @@ fn split(journeys: &[Journey], rule: impl Fn(&Journey) -> Vec<f64>) -> Credits {
         }
     }
     credits
+        .into_iter()
+        .map(|(label, credit)| (label.to_string(), credit))
+        .collect()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! Gauss–Seidel sweeps until no state moves by more than [`TOLERANCE`] (every walk ends, so the
 //! iteration converges). No simulation.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{Credits, Journey};
 
@@ -104,26 +104,17 @@ impl Chain {
 
 /// Each channel's removal effect in a chain of `order` (1 to 3).
 pub fn removal_effects(journeys: &[Journey], order: usize) -> BTreeMap<String, f64> {
-    let mut names: Vec<String> = journeys
+    let names: BTreeSet<&str> = journeys
         .iter()
-        .flat_map(|j| j.touches.iter().map(|t| t.channel.clone()))
+        .flat_map(|j| j.touches.iter().map(|t| &*t.channel))
         .collect();
-    names.sort();
-    names.dedup();
-    let index: HashMap<&str, usize> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
+    let names: Vec<&str> = names.into_iter().collect();
+    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let paths: Vec<(Vec<usize>, f64, f64)> = journeys
         .iter()
         .filter(|j| !j.touches.is_empty())
         .map(|j| {
-            let path = j
-                .touches
-                .iter()
-                .map(|t| index[t.channel.as_str()])
-                .collect();
+            let path = j.touches.iter().map(|t| index[&*t.channel]).collect();
             (path, j.conversions, j.nulls)
         })
         .collect();
@@ -138,7 +129,7 @@ pub fn removal_effects(journeys: &[Journey], order: usize) -> BTreeMap<String, f
             } else {
                 0.0
             };
-            (name.clone(), effect)
+            (name.to_string(), effect)
         })
         .collect()
 }

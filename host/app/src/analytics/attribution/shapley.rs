@@ -15,7 +15,7 @@ use super::{Credits, Journey};
 pub fn shapley(journeys: &[Journey]) -> Credits {
     let mut credits = Credits::new();
     for journey in journeys.iter().filter(|j| j.conversions > 0.0) {
-        let set: BTreeSet<&str> = journey.touches.iter().map(|t| t.channel.as_str()).collect();
+        let set: BTreeSet<&str> = journey.touches.iter().map(|t| &*t.channel).collect();
         let share = 1.0 / set.len().max(1) as f64;
         for channel in set {
             let credit = credits.entry(channel.to_string()).or_default();
@@ -39,7 +39,7 @@ mod tests {
                 .iter()
                 .filter(|j| {
                     j.touches.iter().all(|t| {
-                        let i = channels.iter().position(|c| *c == t.channel).unwrap();
+                        let i = channels.iter().position(|c| *c == &*t.channel).unwrap();
                         coalition & (1 << i) != 0
                     })
                 })

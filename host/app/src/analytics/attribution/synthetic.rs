@@ -88,7 +88,7 @@ fn journeys_of(walks: Vec<(Vec<usize>, bool)>) -> Vec<Journey> {
             touches: path
                 .iter()
                 .map(|&c| Touch {
-                    channel: NAMES[c].to_string(),
+                    channel: super::Label::from(NAMES[c]),
                     at: None,
                 })
                 .collect(),

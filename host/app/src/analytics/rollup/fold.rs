@@ -64,8 +64,8 @@ struct Batch {
     before: HashMap<Key, Option<FoldedMessage>>,
     /// The same messages as they are now (`None`: gone).
     after: HashMap<Key, Option<FoldedMessage>>,
-    /// Inbound volume per day and channel.
-    inbound: BTreeMap<(i64, Channel), i64>,
+    /// Inbound messages folded: when and on which channel.
+    inbound: Vec<(i64, Channel)>,
     /// Threads to answer again, each from a time on.
     threads: HashMap<(i64, Channel), i64>,
 }
@@ -76,7 +76,7 @@ impl Batch {
             through,
             before: HashMap::new(),
             after: HashMap::new(),
-            inbound: BTreeMap::new(),
+            inbound: Vec::new(),
             threads: HashMap::new(),
         }
     }
@@ -120,8 +120,7 @@ impl Batch {
         if event.inbound == 1 {
             if let Some(contact) = event.contact_id {
                 if count_inbound {
-                    let day = event.occurred_at.div_euclid(DAY_MS);
-                    *self.inbound.entry((day, event.channel)).or_default() += 1;
+                    self.inbound.push((event.occurred_at, event.channel));
                 }
                 self.touch_thread(contact, event.channel, event.occurred_at);
             }
@@ -333,8 +332,14 @@ impl Batch {
         apply(conn, rollup::DAILY, deltas.groups).await?;
         apply(conn, rollup::DAILY_TOTALS, deltas.days).await?;
         apply(conn, rollup::HOURLY_TOTALS, deltas.hours).await?;
-        let inbound: Vec<((i64, Channel), i64)> = self.inbound.into_iter().collect();
-        rollup::add_inbound(conn, &inbound).await?;
+        for table in [rollup::INBOUND_DAILY, rollup::INBOUND_HOURLY] {
+            let mut volume: BTreeMap<(i64, Channel), i64> = BTreeMap::new();
+            for (at, channel) in &self.inbound {
+                *volume.entry((table.unit_of(*at), *channel)).or_default() += 1;
+            }
+            let volume: Vec<((i64, Channel), i64)> = volume.into_iter().collect();
+            table.add(conn, &volume).await?;
+        }
         Ok(saved.len() + deleted.len())
     }
 }

@@ -147,59 +147,74 @@ pub enum Detail {
 /// Whole days from the daily rows. A partial day at either end: by provider, from its whole
 /// hours' rows and the folded messages of the partial hours; by group, from the folded messages
 /// of its part in the period or, when that is more than half the day, from the day's rows less
-/// the messages of its part outside.
+/// the messages of its part outside. Inbound volume from whole days, whole hours, and the log
+/// for the partial hours.
 async fn read_period(
     conn: &mut AnyConnection,
     since: i64,
     until: i64,
     detail: Detail,
 ) -> Result<PeriodCounts, StoreError> {
-    let first_day = since.div_euclid(DAY_MS) + i64::from(since.rem_euclid(DAY_MS) != 0);
-    let end_day = until.div_euclid(DAY_MS);
     let through = rollup::folded_through(conn).await?;
     let mut adder = Adder {
         conn,
         detail,
         cells: HashMap::new(),
+        inbound: BTreeMap::new(),
     };
-    let mut inbound: BTreeMap<Channel, u64> = BTreeMap::new();
-    // The parts that are not whole days, each within one day.
-    let partial = if first_day < end_day {
+    let (days, partial) = split(since, until, DAY_MS);
+    if let Some((first_day, end_day)) = days {
         adder.days(first_day, end_day).await?;
-        for (channel, count) in rollup::inbound_between(adder.conn, first_day, end_day).await? {
-            *inbound.entry(channel).or_default() += count.max(0) as u64;
-        }
-        vec![(since, first_day * DAY_MS), (end_day * DAY_MS, until)]
-    } else {
-        // Less than a whole day, perhaps across one midnight.
-        let midnight = end_day * DAY_MS;
-        let midnight = midnight.max(since).min(until);
-        vec![(since, midnight), (midnight, until)]
-    };
+        adder
+            .inbound_of(rollup::INBOUND_DAILY, first_day, end_day)
+            .await?;
+    }
     for (from, to) in partial.into_iter().filter(|(from, to)| from < to) {
         match detail {
             Detail::Providers => adder.part_by_hours(from, to).await?,
             Detail::Groups => adder.part_of_day(from, to).await?,
         }
-        for (channel, count) in rollup::inbound_counted(adder.conn, from, to, through).await? {
-            *inbound.entry(channel).or_default() += count.max(0) as u64;
-        }
+        adder.inbound_by_hours(from, to, through).await?;
     }
-    let mut cells: Vec<Cell> = adder
-        .cells
+    let cells = std::mem::take(&mut adder.cells);
+    let mut cells: Vec<Cell> = cells
         .into_iter()
         .filter(|(_, counts)| !counts.is_empty())
         .map(|(key, counts)| Cell { key, counts })
         .collect();
     cells.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(PeriodCounts { cells, inbound })
+    Ok(PeriodCounts {
+        cells,
+        inbound: adder.inbound,
+    })
 }
 
-/// Adds rows and messages up into cells.
+/// A span of time, `[from, to)` in ms, or of whole units `[first, end)`.
+type Span = (i64, i64);
+
+/// `[from, to)` as the whole days or hours (`unit_ms`) in it, if any, and the parts before and
+/// after them (either may be empty), each within one unit.
+fn split(from: i64, to: i64, unit_ms: i64) -> (Option<Span>, [Span; 2]) {
+    let first = from.div_euclid(unit_ms) + i64::from(from.rem_euclid(unit_ms) != 0);
+    let end = to.div_euclid(unit_ms);
+    if first < end {
+        (
+            Some((first, end)),
+            [(from, first * unit_ms), (end * unit_ms, to)],
+        )
+    } else {
+        // Less than a whole unit, perhaps across one boundary.
+        let boundary = (end * unit_ms).max(from).min(to);
+        (None, [(from, boundary), (boundary, to)])
+    }
+}
+
+/// Adds rows and messages up into cells, and the inbound volume.
 struct Adder<'c> {
     conn: &'c mut AnyConnection,
     detail: Detail,
     cells: HashMap<DailyKey, Counts>,
+    inbound: BTreeMap<Channel, u64>,
 }
 
 impl Adder<'_> {
@@ -242,15 +257,53 @@ impl Adder<'_> {
 
     /// Adds `[from, to)`, part of one day, from its whole hours and the messages of the rest.
     async fn part_by_hours(&mut self, from: i64, to: i64) -> Result<(), StoreError> {
-        let first_hour = from.div_euclid(HOUR_MS) + i64::from(from.rem_euclid(HOUR_MS) != 0);
-        let end_hour = to.div_euclid(HOUR_MS);
-        if first_hour >= end_hour {
-            return self.messages(from, to, 1).await;
+        let (hours, rest) = split(from, to, HOUR_MS);
+        if let Some((first_hour, end_hour)) = hours {
+            self.totals(rollup::HOURLY_TOTALS, first_hour, end_hour, HOUR_MS)
+                .await?;
         }
-        self.totals(rollup::HOURLY_TOTALS, first_hour, end_hour, HOUR_MS)
-            .await?;
-        self.messages(from, first_hour * HOUR_MS, 1).await?;
-        self.messages(end_hour * HOUR_MS, to, 1).await
+        for (from, to) in rest {
+            self.messages(from, to, 1).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds the inbound volume of `[from, to)`: its whole hours, and the rest counted in the
+    /// log up to interaction `through`.
+    async fn inbound_by_hours(
+        &mut self,
+        from: i64,
+        to: i64,
+        through: i64,
+    ) -> Result<(), StoreError> {
+        let (hours, rest) = split(from, to, HOUR_MS);
+        if let Some((first_hour, end_hour)) = hours {
+            self.inbound_of(rollup::INBOUND_HOURLY, first_hour, end_hour)
+                .await?;
+        }
+        for (from, to) in rest.into_iter().filter(|(from, to)| from < to) {
+            let counted = rollup::inbound_counted(self.conn, from, to, through).await?;
+            self.add_inbound(counted);
+        }
+        Ok(())
+    }
+
+    /// Adds the inbound volume of days or hours `[from, until)`.
+    async fn inbound_of(
+        &mut self,
+        table: rollup::InboundTable,
+        from: i64,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        let volume = table.between(self.conn, from, until).await?;
+        self.add_inbound(volume);
+        Ok(())
+    }
+
+    fn add_inbound(&mut self, volume: Vec<(Channel, i64)>) {
+        for (channel, count) in volume {
+            *self.inbound.entry(channel).or_default() += count.max(0) as u64;
+        }
     }
 
     /// Adds `[from, to)`, part of one day, from the smaller side: its messages, or the day's

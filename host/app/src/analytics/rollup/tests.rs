@@ -135,7 +135,8 @@ struct Snapshot {
     daily: BTreeMap<DailyKey, Counts>,
     /// Per provider, by day (`false`) and by hour (`true`).
     totals: BTreeMap<(bool, TotalKey), Counts>,
-    inbound: BTreeMap<(i64, Channel), i64>,
+    /// Per day (`false`) or hour (`true`) and channel.
+    inbound: BTreeMap<(bool, i64, Channel), i64>,
 }
 
 async fn snapshot(store: &Store) -> Snapshot {
@@ -162,12 +163,14 @@ async fn snapshot(store: &Store) -> Snapshot {
         }
     }
     let mut inbound = BTreeMap::new();
-    for day in -1..30 {
-        for (channel, count) in rollup::inbound_between(&mut conn, day, day + 1)
-            .await
-            .unwrap()
-        {
-            inbound.insert((day, channel), count);
+    for (table, units) in [
+        (rollup::INBOUND_DAILY, 30),
+        (rollup::INBOUND_HOURLY, 30 * 24),
+    ] {
+        for unit in -1..units {
+            for (channel, count) in table.between(&mut conn, unit, unit + 1).await.unwrap() {
+                inbound.insert((table == rollup::INBOUND_HOURLY, unit, channel), count);
+            }
         }
     }
     Snapshot {
@@ -182,11 +185,12 @@ async fn snapshot(store: &Store) -> Snapshot {
 struct Recount {
     daily: BTreeMap<DailyKey, Counts>,
     totals: BTreeMap<(bool, TotalKey), Counts>,
-    inbound: BTreeMap<(i64, Channel), i64>,
+    /// Per day (`false`) or hour (`true`) and channel.
+    inbound: BTreeMap<(bool, i64, Channel), i64>,
 }
 
 /// What counting the live fold of the log gives, per day and group, per provider by day and
-/// hour, and inbound per day.
+/// hour, and inbound per day and hour.
 async fn recount(store: &Store) -> Recount {
     let mut conn = store.reader().await.unwrap();
     let sent = analytics::sent_messages(&mut conn, Whose::Everyone, 0, i64::MAX / 2)
@@ -223,9 +227,11 @@ async fn recount(store: &Store) -> Recount {
     }
     let mut volume = BTreeMap::new();
     for message in &inbound {
-        *volume
-            .entry((message.occurred_at.div_euclid(DAY_MS), message.channel))
-            .or_default() += 1;
+        for table in [rollup::INBOUND_DAILY, rollup::INBOUND_HOURLY] {
+            let unit = table.unit_of(message.occurred_at);
+            let by_hour = table == rollup::INBOUND_HOURLY;
+            *volume.entry((by_hour, unit, message.channel)).or_default() += 1;
+        }
     }
     Recount {
         daily,
