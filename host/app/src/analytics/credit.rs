@@ -99,18 +99,25 @@ pub fn touches_of(
     inbound: &[Inbound],
     by_plugin: bool,
 ) -> HashMap<i64, Vec<(Label, i64)>> {
-    let mut labels: HashMap<String, Label> = HashMap::new();
-    let mut label = |channel: switchboard_core::domain::Channel, plugin: Option<&str>| {
-        let name = match (by_plugin, plugin) {
-            (true, Some(plugin)) => plugin,
-            _ => channel.as_str(),
-        };
-        if let Some(label) = labels.get(name) {
-            return label.clone();
+    use switchboard_core::domain::Channel;
+    let channels: Vec<(Channel, Label)> = Channel::ALL
+        .iter()
+        .map(|c| (*c, Label::from(c.as_str())))
+        .collect();
+    let mut plugins: HashMap<String, Label> = HashMap::new();
+    let mut label = |channel: Channel, plugin: Option<&str>| -> Label {
+        if let (true, Some(plugin)) = (by_plugin, plugin) {
+            if let Some(label) = plugins.get(plugin) {
+                return label.clone();
+            }
+            let label = Label::from(plugin);
+            plugins.insert(plugin.to_string(), label.clone());
+            return label;
         }
-        let label = Label::from(name);
-        labels.insert(name.to_string(), label.clone());
-        label
+        match channels.iter().find(|(c, _)| *c == channel) {
+            Some((_, label)) => label.clone(),
+            None => Label::from(channel.as_str()),
+        }
     };
     let mut by_person: HashMap<i64, Vec<(Label, i64)>> = HashMap::new();
     for touch in sent {
