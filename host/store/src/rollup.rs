@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sqlx::{AnyConnection, Row};
 
 use crate::analytics::{Inbound, SentMessage};
-use crate::sql::{Params, dynamic, fetch_packed, packed};
+use crate::sql::{DynamicQuery, Params, dynamic, fetch_packed, packed};
 use crate::{Backend, StoreError};
 use switchboard_core::domain::{Channel, Outcome};
 
@@ -53,6 +53,21 @@ pub struct DailyKey {
     pub kind: String,
     pub urgency: String,
     pub template: String,
+}
+
+impl DailyKey {
+    /// A provider's (channel and plugin) messages of a day, whatever their kind, urgency and
+    /// template.
+    pub fn of_provider(day: i64, channel: Channel, plugin: String) -> Self {
+        DailyKey {
+            day,
+            channel,
+            plugin,
+            kind: String::new(),
+            urgency: String::new(),
+            template: String::new(),
+        }
+    }
 }
 
 /// A provider's messages sent in one day or hour (`start` counts days or hours since the epoch).
@@ -403,14 +418,11 @@ pub const HOURLY_TOTALS: CountsTable = CountsTable {
 /// A key of a [`CountsTable`], read from a JSON array of its columns in order.
 pub trait CountsKey: serde::de::DeserializeOwned {
     /// Binds the key's columns, in order.
-    fn bind_to(&self, query: Query) -> Query;
+    fn bind_to(&self, query: DynamicQuery) -> DynamicQuery;
 }
 
-/// A statement with its parameters bound so far.
-pub type Query = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
-
 impl CountsKey for DailyKey {
-    fn bind_to(&self, query: Query) -> Query {
+    fn bind_to(&self, query: DynamicQuery) -> DynamicQuery {
         query
             .bind(self.day)
             .bind(self.channel.as_str())
@@ -422,7 +434,7 @@ impl CountsKey for DailyKey {
 }
 
 impl CountsKey for TotalKey {
-    fn bind_to(&self, query: Query) -> Query {
+    fn bind_to(&self, query: DynamicQuery) -> DynamicQuery {
         query
             .bind(self.start)
             .bind(self.channel.as_str())
@@ -597,35 +609,26 @@ impl InboundTable {
 }
 
 /// Inbound volume per channel in `[since, until)`, counted in the log up to interaction
-/// `through` (for the parts of a report's period that are not whole days).
+/// `through` (for the parts of a report's period that are not whole hours; the log's index on
+/// its inbound rows by time serves the range).
 pub async fn inbound_counted(
     conn: &mut AnyConnection,
     since: i64,
     until: i64,
     through: i64,
 ) -> Result<Vec<(Channel, i64)>, StoreError> {
-    // Each channel by name, so that the log's index on (channel, occurred_at) serves the range.
-    let channels: Vec<&Channel> = Channel::ALL
-        .iter()
-        .filter(|c| **c != Channel::System)
-        .collect();
     let mut params = Params::for_connection(conn)?;
     let select = format!(
         "SELECT channel, COUNT(*) AS count FROM interaction_log
-         WHERE channel IN ({}) AND occurred_at >= {} AND occurred_at < {}
-           AND direction = 'inbound' AND contact_id IS NOT NULL AND id <= {}
+         WHERE occurred_at >= {} AND occurred_at < {} AND direction = 'inbound'
+           AND channel <> 'system' AND contact_id IS NOT NULL AND id <= {}
          GROUP BY channel",
-        params.list(channels.len()),
         params.one(),
         params.one(),
         params.one()
     );
     let sql = packed(conn, "channel, count", &select)?;
-    let mut query = dynamic(sql);
-    for channel in channels {
-        query = query.bind(channel.as_str());
-    }
-    fetch_packed(query.bind(since).bind(until).bind(through), conn).await
+    fetch_packed(dynamic(sql).bind(since).bind(until).bind(through), conn).await
 }
 
 /// Marks contacts whose messages must be folded again (a merge moved their interactions).
@@ -725,7 +728,7 @@ fn events_where(
     conn: &AnyConnection,
     column: &str,
     count: usize,
-) -> Result<sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
+) -> Result<DynamicQuery, StoreError> {
     let mut params = Params::for_connection(conn)?;
     let select = format!(
         "{EVENT_SELECT} WHERE {column} IN ({}) AND id <= {}",

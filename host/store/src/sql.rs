@@ -63,7 +63,10 @@ impl Params {
 }
 
 /// A query over SQL built with [`Params`]: only placeholders are interpolated, never data.
-pub fn dynamic(sql: String) -> Query<'static, Any, AnyArguments> {
+/// A statement built at run time, with its parameters bound so far.
+pub type DynamicQuery = Query<'static, Any, AnyArguments>;
+
+pub fn dynamic(sql: String) -> DynamicQuery {
     sqlx::query(AssertSqlSafe(sql))
 }
 
@@ -81,7 +84,7 @@ pub fn packed(conn: &AnyConnection, columns: &str, select: &str) -> Result<Strin
 /// Runs a [`packed`] statement and reads its rows as `T`s (tuples of the columns' types:
 /// integers, text, `Option`s of them for nullable columns).
 pub async fn fetch_packed<T: serde::de::DeserializeOwned>(
-    query: Query<'static, Any, AnyArguments>,
+    query: DynamicQuery,
     conn: &mut AnyConnection,
 ) -> Result<Vec<T>, StoreError> {
     let text: String = query.fetch_one(conn).await?.try_get(0)?;

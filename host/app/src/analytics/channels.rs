@@ -323,14 +323,7 @@ fn by_provider(cells: &[&Cell]) -> Vec<Cell> {
     merged
         .into_iter()
         .map(|((channel, plugin), counts)| Cell {
-            key: DailyKey {
-                day: 0,
-                channel,
-                plugin,
-                kind: String::new(),
-                urgency: String::new(),
-                template: String::new(),
-            },
+            key: DailyKey::of_provider(0, channel, plugin),
             counts,
         })
         .collect()

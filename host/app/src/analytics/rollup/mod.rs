@@ -249,7 +249,8 @@ impl Adder<'_> {
             .between::<TotalKey, Counts>(self.conn, from, until)
             .await?
         {
-            let key = provider_cell(row.key.start * unit_ms, row.key.channel, row.key.plugin);
+            let day = (row.key.start * unit_ms).div_euclid(DAY_MS);
+            let key = DailyKey::of_provider(day, row.key.channel, row.key.plugin);
             self.cells.entry(key).or_default().add(&row.counts, 1);
         }
         Ok(())
@@ -327,23 +328,11 @@ impl Adder<'_> {
             let (key, counts) = contribution(&message);
             let key = match self.detail {
                 Detail::Groups => key,
-                Detail::Providers => provider_cell(message.sent.sent_at, key.channel, key.plugin),
+                Detail::Providers => DailyKey::of_provider(key.day, key.channel, key.plugin),
             };
             self.cells.entry(key).or_default().add(&counts, sign);
         }
         Ok(())
-    }
-}
-
-/// The cell of a provider's messages sent on the day of `at`.
-fn provider_cell(at: i64, channel: Channel, plugin: String) -> DailyKey {
-    DailyKey {
-        day: at.div_euclid(DAY_MS),
-        channel,
-        plugin,
-        kind: String::new(),
-        urgency: String::new(),
-        template: String::new(),
     }
 }
 

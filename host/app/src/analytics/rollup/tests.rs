@@ -372,9 +372,7 @@ async fn report_period_equals_its_messages(rollup: &Rollup, since: i64, until: i
         for message in &messages {
             let (mut key, counts) = fold::contribution(message);
             if detail == Detail::Providers {
-                key.kind.clear();
-                key.urgency.clear();
-                key.template.clear();
+                key = DailyKey::of_provider(key.day, key.channel, key.plugin);
             }
             expected.entry(key).or_default().add(&counts, 1);
         }
