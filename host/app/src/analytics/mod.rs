@@ -41,8 +41,17 @@ use journeys::Journeys;
 use rollup::Rollup;
 use settings::AnalyticsSettings;
 use switchboard_core::domain::{Channel, ConsentStatus};
-use switchboard_store::analytics::{self, Inbound, Whose};
+use switchboard_store::analytics::{self, Inbound, KindTouch, Whose};
 use switchboard_store::{Store, StoreError, consent, contacts};
+
+/// A task's result: its panic goes on where it was awaited, as if the work had run there; a task
+/// cancelled (the runtime shutting down) reads as the store being unavailable.
+fn finished<T>(result: Result<T, tokio::task::JoinError>) -> Result<T, StoreError> {
+    result.map_err(|error| match error.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(error) => StoreError::Unavailable(format!("the server is stopping: {error}")),
+    })
+}
 
 /// The most disengaging people one report lists.
 const DISENGAGING_LISTED: usize = 200;
@@ -136,14 +145,20 @@ impl Analytics {
         let options = query.options()?;
         let built = self.journeys_of_goal(query, now).await?;
         let journeys: Vec<Journey> = built.journeys.into_iter().map(|p| p.journey).collect();
-        Ok(credit::report(
-            &query.goal,
-            built.period,
-            self.settings.lookback_days,
-            &journeys,
-            built.untouched,
-            &options,
-        ))
+        let goal = query.goal.clone();
+        let lookback_days = self.settings.lookback_days;
+        // Seconds of work at scale: off the request threads.
+        let crediting = tokio::task::spawn_blocking(move || {
+            credit::report(
+                &goal,
+                built.period,
+                lookback_days,
+                &journeys,
+                built.untouched,
+                &options,
+            )
+        });
+        Ok(finished(crediting.await)?)
     }
 
     /// The journeys behind an attribution, a page at a time (see [`credit::page`]).
@@ -191,11 +206,8 @@ impl Analytics {
             // own inbound messages.
             drop(conn);
             self.rollup.catch_up().await?;
+            let (sent, inbound) = self.sent_and_inbound(from, period.until, by_plugin).await?;
             conn = self.store.reader().await?;
-            let sent = switchboard_store::rollup::touches(&mut conn, from, period.until, by_plugin)
-                .await?;
-            let inbound =
-                analytics::inbound(&mut conn, Whose::Everyone, from, period.until).await?;
             credit::touches_of(&sent, &inbound, by_plugin)
         } else {
             let rows = analytics::of_kinds(&mut conn, kinds, from, period.until).await?;
@@ -209,6 +221,42 @@ impl Analytics {
             journeys,
             untouched,
         })
+    }
+
+    /// The folded messages sent to known contacts in `[from, until)` and their inbound messages.
+    /// Millions of rows at scale: the messages are read in two halves of the span at once, each
+    /// on its own reader connection (so its own SQLite thread) and decoded in its own task, so
+    /// that the read uses both cores; the inbound messages beside them.
+    async fn sent_and_inbound(
+        &self,
+        from: i64,
+        until: i64,
+        by_plugin: bool,
+    ) -> Result<(Vec<KindTouch>, Vec<Inbound>), StoreError> {
+        let middle = from + (until - from) / 2;
+        let first = self.on_reader(move |mut conn| async move {
+            switchboard_store::rollup::touches(&mut conn, from, middle, by_plugin).await
+        });
+        let second = self.on_reader(move |mut conn| async move {
+            switchboard_store::rollup::touches(&mut conn, middle, until, by_plugin).await
+        });
+        let inbound = self.on_reader(move |mut conn| async move {
+            analytics::inbound(&mut conn, Whose::Everyone, from, until).await
+        });
+        let mut sent = finished(first.await)??;
+        sent.extend(finished(second.await)??);
+        Ok((sent, finished(inbound.await)??))
+    }
+
+    /// Runs `read` on a reader connection of its own, in a task of its own.
+    fn on_reader<T, F, R>(&self, read: R) -> tokio::task::JoinHandle<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+        R: FnOnce(sqlx::pool::PoolConnection<sqlx::Any>) -> F + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::spawn(async move { read(store.reader().await?).await })
     }
 
     /// Channel effectiveness over a period (see [`channels`]).

@@ -8,35 +8,33 @@ use std::collections::BTreeMap;
 use super::{Journey, Options};
 use crate::prefs::sample::Rng;
 
+/// Resamples are drawn in this many streams, each on a thread of its own and seeded from the
+/// request's seed and its index, so that an interval is the same on any machine.
+const STREAMS: usize = 4;
+
 pub fn intervals(journeys: &[Journey], options: &Options) -> BTreeMap<String, (f64, f64)> {
-    let mut rng = Rng::seeded(options.seed);
-    let mut draws: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for _ in 0..options.resamples {
-        let resample: Vec<Journey> = journeys
-            .iter()
-            .map(|j| {
-                let conversions = draw(&mut rng, j.conversions);
-                Journey {
-                    value: if j.conversions > 0.0 {
-                        j.value * conversions / j.conversions
-                    } else {
-                        0.0
-                    },
-                    conversions,
-                    nulls: draw(&mut rng, j.nulls),
-                    ..j.clone()
-                }
+    let per_stream = options.resamples.div_ceil(STREAMS);
+    let parts: Vec<BTreeMap<String, Vec<f64>>> = std::thread::scope(|scope| {
+        let running: Vec<_> = (0..STREAMS)
+            .map(|index| {
+                let count = per_stream.min(options.resamples.saturating_sub(index * per_stream));
+                let seed = options.seed.wrapping_add(index as u64);
+                scope.spawn(move || shares(journeys, options, seed, count))
             })
             .collect();
-        let credits = options.model.credits(&resample);
-        let total: f64 = credits.values().map(|c| c.conversions).sum();
-        for (channel, credit) in credits {
-            let share = if total > 0.0 {
-                credit.conversions / total
-            } else {
-                0.0
-            };
-            draws.entry(channel).or_default().push(share);
+        running
+            .into_iter()
+            .map(|stream| {
+                stream
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
+            .collect()
+    });
+    let mut draws: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for part in parts {
+        for (channel, shares) in part {
+            draws.entry(channel).or_default().extend(shares);
         }
     }
     draws
@@ -51,6 +49,42 @@ pub fn intervals(journeys: &[Journey], options: &Options) -> BTreeMap<String, (f
             )
         })
         .collect()
+}
+
+/// Each channel's share in `count` resamples drawn from `seed`.
+fn shares(
+    journeys: &[Journey],
+    options: &Options,
+    seed: u64,
+    count: usize,
+) -> BTreeMap<String, Vec<f64>> {
+    let mut rng = Rng::seeded(seed);
+    let mut draws: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    // The paths are copied once; each resample only reweights them.
+    let mut resample = journeys.to_vec();
+    for _ in 0..count {
+        for (weighted, j) in resample.iter_mut().zip(journeys) {
+            let conversions = draw(&mut rng, j.conversions);
+            weighted.value = if j.conversions > 0.0 {
+                j.value * conversions / j.conversions
+            } else {
+                0.0
+            };
+            weighted.conversions = conversions;
+            weighted.nulls = draw(&mut rng, j.nulls);
+        }
+        let credits = options.model.credits(&resample);
+        let total: f64 = credits.values().map(|c| c.conversions).sum();
+        for (channel, credit) in credits {
+            let share = if total > 0.0 {
+                credit.conversions / total
+            } else {
+                0.0
+            };
+            draws.entry(channel).or_default().push(share);
+        }
+    }
+    draws
 }
 
 /// A Gamma(`count`) weight: the sum of `count` Exp(1) draws.
