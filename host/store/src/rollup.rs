@@ -101,51 +101,10 @@ fn folded_columns() -> String {
 
 /// Every interaction up to this id has been folded.
 pub async fn folded_through(conn: &mut AnyConnection) -> Result<i64, StoreError> {
-    Ok(fold_state(conn).await?.through)
-}
-
-/// Where folding stands: the last interaction folded, and the generation of the rollup (counted
-/// by every change made behind a fold's back).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FoldState {
-    pub through: i64,
-    pub generation: i64,
-}
-
-pub async fn fold_state(conn: &mut AnyConnection) -> Result<FoldState, StoreError> {
-    let row = sqlx::query("SELECT through_id, generation FROM analytics_folded WHERE id = 1")
+    let row = sqlx::query("SELECT through_id FROM analytics_folded WHERE id = 1")
         .fetch_one(conn)
         .await?;
-    Ok(FoldState {
-        through: row.try_get(0)?,
-        generation: row.try_get(1)?,
-    })
-}
-
-/// Takes folding on from `planned_on` (inside the write transaction that writes a fold): true if
-/// folding still stands there, and then counts a generation, so that no other fold planned on
-/// the same state (in another process) is written too.
-pub async fn claim_fold(
-    conn: &mut AnyConnection,
-    planned_on: FoldState,
-) -> Result<bool, StoreError> {
-    let claimed = sqlx::query(
-        "UPDATE analytics_folded SET generation = generation + 1
-         WHERE id = 1 AND through_id = $1 AND generation = $2",
-    )
-    .bind(planned_on.through)
-    .bind(planned_on.generation)
-    .execute(conn)
-    .await?;
-    Ok(claimed.rows_affected() == 1)
-}
-
-/// Counts a change that a fold planned before it must not be written over.
-async fn next_generation(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("UPDATE analytics_folded SET generation = generation + 1 WHERE id = 1")
-        .execute(conn)
-        .await?;
-    Ok(())
+    Ok(row.try_get(0)?)
 }
 
 pub async fn set_folded_through(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
@@ -680,7 +639,7 @@ pub async fn mark_refold(conn: &mut AnyConnection, contacts: &[i64]) -> Result<(
             .execute(&mut *conn)
             .await?;
     }
-    next_generation(conn).await
+    Ok(())
 }
 
 /// Whether contacts wait for a refold.
@@ -694,9 +653,9 @@ pub async fn refolds_waiting(conn: &mut AnyConnection) -> Result<bool, StoreErro
     Ok(row.try_get::<i64, _>(0)? != 0)
 }
 
-/// The contacts marked for a refold.
-pub async fn refolds(conn: &mut AnyConnection) -> Result<Vec<i64>, StoreError> {
-    let rows = sqlx::query("SELECT contact_id FROM analytics_refold")
+/// Takes the contacts marked for a refold.
+pub async fn take_refolds(conn: &mut AnyConnection) -> Result<Vec<i64>, StoreError> {
+    let rows = sqlx::query("DELETE FROM analytics_refold RETURNING contact_id")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
@@ -704,11 +663,11 @@ pub async fn refolds(conn: &mut AnyConnection) -> Result<Vec<i64>, StoreError> {
         .collect()
 }
 
-/// The messages marked for a refold, as `(key, channel)`.
-pub async fn message_refolds(
+/// Takes the messages marked for a refold, as `(key, channel)`.
+pub async fn take_message_refolds(
     conn: &mut AnyConnection,
 ) -> Result<Vec<(String, Channel)>, StoreError> {
-    let rows = sqlx::query("SELECT message_key, channel FROM analytics_refold_messages")
+    let rows = sqlx::query("DELETE FROM analytics_refold_messages RETURNING message_key, channel")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
@@ -720,18 +679,6 @@ pub async fn message_refolds(
             Ok((key, channel))
         })
         .collect()
-}
-
-/// Clears the refold marks, once a fold that read them all is written (in the same generation,
-/// so no mark came after).
-pub async fn clear_refolds(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    for sql in [
-        "DELETE FROM analytics_refold",
-        "DELETE FROM analytics_refold_messages",
-    ] {
-        sqlx::query(sql).execute(&mut *conn).await?;
-    }
-    Ok(())
 }
 
 /// The interactions of messages `(key, channel)` up to `through`, in order of id: by vendor
@@ -822,9 +769,9 @@ pub async fn forget_contact(conn: &mut AnyConnection, contact: i64) -> Result<()
     )
     .bind(contact)
     .bind(through)
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
-    next_generation(conn).await
+    Ok(())
 }
 
 /// Empties the rollup, to fold the whole log again.
@@ -842,5 +789,5 @@ pub async fn clear(conn: &mut AnyConnection) -> Result<(), StoreError> {
     ] {
         sqlx::query(sql).execute(&mut *conn).await?;
     }
-    next_generation(conn).await
+    Ok(())
 }

@@ -87,11 +87,6 @@ pub(crate) const MIGRATIONS: MigrationSet = &[
         "analytics_totals",
         include_str!("../../migrations/sqlite/0010_analytics_totals.sql"),
     ),
-    (
-        11,
-        "analytics_fold_generation",
-        include_str!("../../migrations/sqlite/0011_analytics_fold_generation.sql"),
-    ),
 ];
 
 /// Where a SQLite database is.

@@ -20,8 +20,7 @@ use switchboard_core::domain::{Channel, Outcome};
 use switchboard_store::StoreError;
 use switchboard_store::analytics::{Inbound, SentMessage};
 use switchboard_store::rollup::{
-    self, CountsKey, CountsTable, DAY_MS, DailyKey, FoldState, FoldedMessage, HOUR_MS, LogEvent,
-    TotalKey,
+    self, CountsKey, CountsTable, DAY_MS, DailyKey, FoldedMessage, HOUR_MS, LogEvent, TotalKey,
 };
 
 type Key = (String, Channel);
@@ -35,61 +34,25 @@ pub struct Folded {
     pub messages: usize,
 }
 
-/// A fold worked out from what is stored, not written yet.
-pub struct Planned {
-    /// The state it was planned on: it is written only onto that state.
-    on: FoldState,
-    batch: Batch,
-    events: usize,
-}
-
-/// Works out the fold of the interactions after the last folded one (at most `limit`) and of
-/// the contacts and messages marked for a refold, reading `conn` only: a reader's connection,
-/// so that the writer is held only to [write](Planned::write) it.
-pub async fn plan(conn: &mut AnyConnection, limit: i64) -> Result<Planned, StoreError> {
-    // Read first: anything that changes what the reads below see counts a generation.
-    let on = rollup::fold_state(conn).await?;
-    let events = rollup::events_after(conn, on.through, limit).await?;
-    let through = events.last().map_or(on.through, |e| e.id);
+/// Folds the interactions after the last folded one (at most `limit`), and refolds the contacts
+/// marked for it, on `conn` (inside the caller's write transaction).
+pub async fn fold_next(conn: &mut AnyConnection, limit: i64) -> Result<Folded, StoreError> {
+    let through = rollup::folded_through(conn).await?;
+    let events = rollup::events_after(conn, through, limit).await?;
+    let through = events.last().map_or(through, |e| e.id);
     let mut batch = Batch::new(through);
     batch.events(conn, &events, true).await?;
-    for contact in rollup::refolds(conn).await? {
+    for contact in rollup::take_refolds(conn).await? {
         batch.refold_contact(conn, contact).await?;
     }
-    let messages = rollup::message_refolds(conn).await?;
+    let messages = rollup::take_message_refolds(conn).await?;
     batch.refold_messages(conn, messages).await?;
     batch.answer_threads(conn).await?;
-    Ok(Planned {
-        on,
-        batch,
+    let messages = batch.save(conn).await?;
+    rollup::set_folded_through(conn, through).await?;
+    Ok(Folded {
         events: events.len(),
-    })
-}
-
-impl Planned {
-    /// Writes the fold on `conn` (inside the caller's write transaction), if folding still
-    /// stands where it was planned; `None` if not: something changed the rollup or the folded
-    /// log since, and the fold must be planned again.
-    pub async fn write(self, conn: &mut AnyConnection) -> Result<Option<Folded>, StoreError> {
-        if !rollup::claim_fold(conn, self.on).await? {
-            return Ok(None);
-        }
-        rollup::clear_refolds(conn).await?;
-        let through = self.batch.through;
-        let messages = self.batch.save(conn).await?;
-        rollup::set_folded_through(conn, through).await?;
-        Ok(Some(Folded {
-            events: self.events,
-            messages,
-        }))
-    }
-}
-
-/// Plans and writes a fold on one connection (inside the caller's write transaction).
-pub async fn fold_next(conn: &mut AnyConnection, limit: i64) -> Result<Folded, StoreError> {
-    let planned = plan(conn, limit).await?;
-    planned.write(conn).await?.ok_or_else(|| {
-        StoreError::Conflict("the rollup changed inside the transaction folding it".into())
+        messages,
     })
 }
 

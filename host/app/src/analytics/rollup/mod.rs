@@ -74,14 +74,8 @@ impl Rollup {
             if !self.pending().await? {
                 return Ok(total);
             }
-            // Worked out on a reader, so that ingest waits for the writer only while it is
-            // written.
-            let planned = fold::plan(&mut *self.store.reader().await?, batch).await?;
             let mut tx = self.store.begin_write().await?;
-            let Some(folded) = planned.write(tx.conn()).await? else {
-                tracing::debug!("the rollup changed while a fold was planned; planning it again");
-                continue;
-            };
+            let folded = fold::fold_next(tx.conn(), batch).await?;
             tx.commit().await?;
             total.events += folded.events;
             total.messages += folded.messages;

@@ -317,63 +317,6 @@ async fn folded_as_it_grows_the_rollup_equals_a_recount_and_a_rebuild() {
 }
 
 #[tokio::test]
-async fn a_fold_is_written_only_onto_the_state_it_was_planned_on() {
-    let (store, _dir) = switchboard_store::testing::store().await;
-    let mut people = Vec::new();
-    {
-        let mut tx = store.begin_write().await.unwrap();
-        for _ in 0..3 {
-            people.push(contacts::create(tx.conn(), 0).await.unwrap());
-        }
-        tx.commit().await.unwrap();
-    }
-    log(&store, &history(&mut Dice(3), &people, 400)).await;
-    let plan = || async {
-        let mut reader = store.reader().await.unwrap();
-        fold::plan(&mut reader, 10_000).await.unwrap()
-    };
-    let write = |planned: fold::Planned| async {
-        let mut tx = store.begin_write().await.unwrap();
-        let written = planned.write(tx.conn()).await.unwrap();
-        tx.commit().await.unwrap();
-        written
-    };
-
-    // Planned, then the second person turns out to be the first: that fold is stale.
-    let before_merge = plan().await;
-    {
-        let mut tx = store.begin_write().await.unwrap();
-        contacts::merge(tx.conn(), people[0], people[1], "test", 0)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    }
-    assert_eq!(write(before_merge).await, None);
-
-    // Two folds planned on the same state (two processes): one is written.
-    let (one, other) = (plan().await, plan().await);
-    assert_eq!(write(one).await.map(|f| f.events), Some(400));
-    assert_eq!(write(other).await, None);
-
-    // Planned, then the third person is erased: stale again.
-    log(&store, &history(&mut Dice(5), &[people[0], people[2]], 100)).await;
-    let before_erasure = plan().await;
-    {
-        let mut tx = store.begin_write().await.unwrap();
-        contacts::delete(tx.conn(), people[2]).await.unwrap();
-        tx.commit().await.unwrap();
-    }
-    assert_eq!(write(before_erasure).await, None);
-
-    Rollup::new(store.clone()).catch_up().await.unwrap();
-    let folded = snapshot(&store).await;
-    let recounted = recount(&store).await;
-    assert_same("per day and group", &recounted.daily, &folded.daily);
-    assert_same("per provider", &recounted.totals, &folded.totals);
-    assert_eq!(folded.inbound, recounted.inbound);
-}
-
-#[tokio::test]
 async fn a_report_period_adds_whole_days_and_the_messages_at_its_edges() {
     let (store, _dir) = switchboard_store::testing::store().await;
     let contact = {
