@@ -13,11 +13,11 @@ use crate::prefs::sample::Rng;
 const STREAMS: usize = 4;
 
 pub fn intervals(journeys: &[Journey], options: &Options) -> BTreeMap<String, (f64, f64)> {
-    let per_stream = options.resamples.div_ceil(STREAMS);
     let parts: Vec<BTreeMap<String, Vec<f64>>> = std::thread::scope(|scope| {
-        let running: Vec<_> = (0..STREAMS)
-            .map(|index| {
-                let count = per_stream.min(options.resamples.saturating_sub(index * per_stream));
+        let running: Vec<_> = stream_sizes(options.resamples)
+            .into_iter()
+            .enumerate()
+            .map(|(index, count)| {
                 let seed = options.seed.wrapping_add(index as u64);
                 scope.spawn(move || shares(journeys, options, seed, count))
             })
@@ -49,6 +49,11 @@ pub fn intervals(journeys: &[Journey], options: &Options) -> BTreeMap<String, (f
             )
         })
         .collect()
+}
+
+/// How many of `resamples` each stream draws.
+fn stream_sizes(resamples: usize) -> [usize; STREAMS] {
+    std::array::from_fn(|index| resamples / STREAMS + usize::from(index < resamples % STREAMS))
 }
 
 /// Each channel's share in `count` resamples drawn from `seed`.
@@ -101,4 +106,18 @@ fn percentile(values: &[f64], q: f64) -> f64 {
     let (below, above) = (position.floor() as usize, position.ceil() as usize);
     let fraction = position - below as f64;
     values[below] + (values[above] - values[below]) * fraction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_streams_draw_every_resample_once() {
+        for resamples in [0, 1, 3, 4, 5, 199, 200] {
+            let sizes = stream_sizes(resamples);
+            assert_eq!(sizes.iter().sum::<usize>(), resamples, "{sizes:?}");
+            assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
+        }
+    }
 }
