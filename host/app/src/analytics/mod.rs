@@ -201,21 +201,24 @@ impl Analytics {
         )
         .await?;
         let kinds = &self.settings.touch_kinds;
-        let touches = if kinds.is_empty() {
+        let (sent, inbound) = if kinds.is_empty() {
             // The messages as folded (current to the last interaction logged) and the people's
             // own inbound messages.
             drop(conn);
             self.rollup.catch_up().await?;
-            let (sent, inbound) = self.sent_and_inbound(from, period.until, by_plugin).await?;
-            conn = self.store.reader().await?;
-            credit::touches_of(&sent, &inbound, by_plugin)
+            self.sent_and_inbound(from, period.until, by_plugin).await?
         } else {
             let rows = analytics::of_kinds(&mut conn, kinds, from, period.until).await?;
-            credit::touches_of(&rows, &[], by_plugin)
+            drop(conn);
+            (rows, Vec::new())
         };
-        drop(conn);
-        let (journeys, untouched) =
-            credit::journeys(&conversions, &touches, period.since, period.until, lookback);
+        // Millions of touches grouped per person and cut into journeys: off the request threads.
+        let (since, until) = (period.since, period.until);
+        let grouping = tokio::task::spawn_blocking(move || {
+            let touches = credit::touches_of(&sent, &inbound, by_plugin);
+            credit::journeys(&conversions, &touches, since, until, lookback)
+        });
+        let (journeys, untouched) = finished(grouping.await)?;
         Ok(GoalJourneys {
             period: (period.since, period.until),
             journeys,
